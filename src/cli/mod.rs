@@ -1,0 +1,66 @@
+//! The command line: one file per verb, each thin (check options, call the library, print).
+//! `main` prints an error once; the exit code carries the verdict: 0 pass, 1 fail, 2 error.
+
+mod graph;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Network labs from TOML topologies: namespaces, veth cables, VLAN-aware switches,
+/// 802.1Q, macvlan and ipvlan, checked by probes.
+#[derive(Parser)]
+#[command(name = "lab", version, about, long_about = None, after_help = "Exit status: 0 success (all expectations pass), 1 an expectation failed, 2 invalid input or error.\nDocs: docs/README.md")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check topology files and print a summary of each, or every error with its place.
+    Validate(validate::Options),
+    /// Draw a topology: Graphviz DOT (default), Mermaid or JSON.
+    Graph(graph::Options),
+}
+
+/// How a command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Invalid,
+}
+
+impl From<Verdict> for ExitCode {
+    fn from(v: Verdict) -> ExitCode {
+        ExitCode::from(match v {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Invalid => 2,
+        })
+    }
+}
+
+/// An error that ends a command; printed once by `main`.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub fn run(args: Args) -> Result<Verdict, Error> {
+    match args.command {
+        Command::Validate(options) => validate::run(options),
+        Command::Graph(options) => graph::run(options),
+    }
+}
+
+/// Loads a topology, printing its diagnostics; `None` when it has errors.
+pub fn load_lab(path: &PathBuf) -> Result<Option<crate::model::Lab>, Error> {
+    let checked = crate::topology::load(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    eprint!("{}", render_diagnostics(&checked));
+    Ok(checked.lab)
+}
+
+pub fn render_diagnostics(checked: &crate::topology::Checked) -> String {
+    use std::io::IsTerminal;
+    crate::topology::diagnostic::render(&checked.source, &checked.diagnostics, std::io::stderr().is_terminal())
+}

@@ -1,0 +1,171 @@
+//! The lab as a petgraph graph: nodes and interfaces are vertices; membership, cables,
+//! stacking (parent -> child) and bridge ports are edges. From it comes the realization
+//! order; `render` draws it. Reads the model only; never touches the kernel.
+
+mod render;
+
+pub use render::{Format, render};
+
+use crate::model::{IfaceId, IfaceKind, Lab, NodeId};
+use petgraph::algo::toposort;
+use petgraph::graphmap::DiGraphMap;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vertex {
+    Node(NodeId),
+    Iface(IfaceId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// A node owns an interface.
+    Has,
+    /// A veth pair, from the end created first to its peer.
+    Cable,
+    /// A sub-interface or child stacked on its parent.
+    Stacked,
+    /// A bridge and one of its ports.
+    Port,
+}
+
+/// Something realization creates: a namespace, or a link (a cable is created once, as
+/// the end listed first, with its peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "create", rename_all = "lowercase")]
+pub enum Object {
+    Namespace { node: NodeId },
+    Link { iface: IfaceId },
+}
+
+pub struct LabGraph<'l> {
+    pub lab: &'l Lab,
+    pub graph: StableDiGraph<Vertex, Edge>,
+    vertices: HashMap<IfaceId, NodeIndex>,
+}
+
+impl<'l> LabGraph<'l> {
+    pub fn new(lab: &'l Lab) -> Self {
+        let mut graph = StableDiGraph::new();
+        let mut vertices = HashMap::new();
+        for (n, node) in lab.nodes.iter().enumerate() {
+            let node_vertex = graph.add_node(Vertex::Node(NodeId(n)));
+            for index in 0..node.ifaces.len() {
+                let id = IfaceId { node: NodeId(n), index };
+                let v = graph.add_node(Vertex::Iface(id));
+                graph.add_edge(node_vertex, v, Edge::Has);
+                vertices.insert(id, v);
+            }
+        }
+        for cable in &lab.cables {
+            graph.add_edge(vertices[&cable.a], vertices[&cable.b], Edge::Cable);
+        }
+        for id in lab.iface_ids() {
+            let kind = &lab.iface(id).kind;
+            if let Some(parent) = kind.parent() {
+                graph.add_edge(vertices[&parent], vertices[&id], Edge::Stacked);
+            }
+            if let Some(master) = kind.port().and_then(|p| p.master) {
+                graph.add_edge(vertices[&master], vertices[&id], Edge::Port);
+            }
+        }
+        LabGraph { lab, graph, vertices }
+    }
+
+    pub fn vertex(&self, iface: IfaceId) -> NodeIndex {
+        self.vertices[&iface]
+    }
+
+    /// The object whose creation makes an interface exist: a cable's second end is made
+    /// together with its first.
+    pub fn creator(&self, iface: IfaceId) -> Object {
+        let cable_from = self
+            .graph
+            .edges_directed(self.vertex(iface), petgraph::Direction::Incoming)
+            .find(|e| *e.weight() == Edge::Cable)
+            .map(|e| self.graph[petgraph::visit::EdgeRef::source(&e)]);
+        match cable_from {
+            Some(Vertex::Iface(a)) => Object::Link { iface: a },
+            _ => Object::Link { iface },
+        }
+    }
+
+    /// What must exist before an interface can be created.
+    fn needs(&self, iface: IfaceId) -> Vec<Object> {
+        let mut needs = vec![Object::Namespace { node: iface.node }];
+        let kind = &self.lab.iface(iface).kind;
+        if let Some(parent) = kind.parent() {
+            needs.push(self.creator(parent));
+        }
+        if let Some(master) = kind.port().and_then(|p| p.master) {
+            needs.push(self.creator(master));
+        }
+        needs
+    }
+
+    /// Realization in stages: every object of a stage can be made at once, once the
+    /// stages before it are done. Namespaces come first, then bridges and cables, then
+    /// sub-interfaces, then the children stacked on those.
+    pub fn creation_stages(&self) -> Vec<Vec<Object>> {
+        let mut deps: DiGraphMap<Object, ()> = DiGraphMap::new();
+        for n in 0..self.lab.nodes.len() {
+            deps.add_node(Object::Namespace { node: NodeId(n) });
+        }
+        for id in self.lab.iface_ids() {
+            let object = self.creator(id);
+            deps.add_node(object);
+            for need in self.needs(id) {
+                if need != object {
+                    deps.add_edge(need, object, ());
+                }
+            }
+        }
+        // Validation refuses parent cycles, so the order always exists.
+        let order = toposort(&deps, None).unwrap_or_default();
+        let mut stage: HashMap<Object, usize> = HashMap::new();
+        for object in &order {
+            let s = deps
+                .neighbors_directed(*object, petgraph::Direction::Incoming)
+                .map(|need| stage[&need] + 1)
+                .max()
+                .unwrap_or(0);
+            stage.insert(*object, s);
+        }
+        let depth = stage.values().copied().max().map_or(0, |m| m + 1);
+        let mut stages = vec![Vec::new(); depth];
+        for (object, s) in stage {
+            stages[s].push(object);
+        }
+        for s in &mut stages {
+            s.sort();
+        }
+        stages
+    }
+
+    /// Interfaces stacked directly on this one.
+    pub fn children(&self, iface: IfaceId) -> Vec<IfaceId> {
+        self.graph
+            .edges_directed(self.vertex(iface), petgraph::Direction::Outgoing)
+            .filter(|e| *e.weight() == Edge::Stacked)
+            .filter_map(|e| match self.graph[petgraph::visit::EdgeRef::target(&e)] {
+                Vertex::Iface(child) => Some(child),
+                Vertex::Node(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// A short description of an interface for drawings and summaries.
+pub fn describe(kind: &IfaceKind) -> String {
+    match kind {
+        IfaceKind::Veth { .. } => "veth".into(),
+        IfaceKind::Bridge { vlan_filtering: true } => "bridge, VLAN filtering".into(),
+        IfaceKind::Bridge { vlan_filtering: false } => "bridge".into(),
+        IfaceKind::Vlan { id, protocol, .. } => format!("vlan {} id {id}", protocol.as_str()),
+        IfaceKind::Macvlan { mode, .. } => format!("macvlan {}", mode.as_str()),
+        IfaceKind::Ipvlan { mode, flag, .. } => format!("ipvlan {} {}", mode.as_str(), flag.as_str()),
+        IfaceKind::Dummy => "dummy".into(),
+    }
+}

@@ -1,0 +1,218 @@
+//! Drawings of a lab graph: Graphviz DOT (one cluster per node), Mermaid, and JSON.
+
+use super::{Edge, LabGraph, Object, Vertex, describe};
+use crate::model::{IfaceId, IfaceKind, Lab, PortVlans};
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+pub fn render(graph: &LabGraph<'_>, format: Format) -> String {
+    match format {
+        Format::Dot => dot(graph),
+        Format::Mermaid => mermaid(graph),
+        Format::Json => json(graph),
+    }
+}
+
+fn vertex_id(id: IfaceId) -> String {
+    format!("n{}_{}", id.node.0, id.index)
+}
+
+/// An interface's label lines: name, kind, addresses.
+fn iface_lines(lab: &Lab, id: IfaceId) -> Vec<String> {
+    let iface = lab.iface(id);
+    let mut lines = vec![iface.name.clone(), describe(&iface.kind)];
+    lines.extend(iface.addresses.iter().map(|a| a.to_string()));
+    lines
+}
+
+fn port_text(port: &PortVlans) -> String {
+    let mut parts = Vec::new();
+    if let Some(access) = port.access {
+        parts.push(format!("access {access}"));
+    }
+    if !port.trunk.is_empty() {
+        let ids: Vec<String> = port.trunk.iter().map(u16::to_string).collect();
+        parts.push(format!("trunk {}", ids.join(",")));
+    }
+    if port.hairpin {
+        parts.push("hairpin".into());
+    }
+    parts.join(" ")
+}
+
+/// The label of a cable: the VLAN options of whichever end is a switch port.
+fn cable_text(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
+    [a, b]
+        .iter()
+        .filter_map(|end| lab.iface(*end).kind.port())
+        .map(port_text)
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+}
+
+fn dot_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn dot(graph: &LabGraph<'_>) -> String {
+    let lab = graph.lab;
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&lab.name));
+    let _ = writeln!(out, "  label=\"{}\";", dot_escape(&lab.name));
+    out.push_str("  rankdir=LR;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
+    for (n, node) in lab.nodes.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph \"cluster_{n}\" {{");
+        let _ = writeln!(out, "    label=\"{} ({})\";", dot_escape(&node.name), node.role.as_str());
+        if node.ifaces.is_empty() {
+            let _ = writeln!(out, "    \"node{n}\" [label=\"(no interfaces)\", shape=plaintext];");
+        }
+        for index in 0..node.ifaces.len() {
+            let id = IfaceId { node: crate::model::NodeId(n), index };
+            let label = iface_lines(lab, id).iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n");
+            let _ = writeln!(out, "    \"{}\" [label=\"{label}\"];", vertex_id(id));
+        }
+        out.push_str("  }\n");
+    }
+    for edge in (&graph.graph).edge_references() {
+        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()]) else {
+            continue;
+        };
+        let attrs = match edge.weight() {
+            Edge::Cable => format!("dir=none, penwidth=2, label=\"{}\"", dot_escape(&cable_text(lab, a, b))),
+            Edge::Stacked => "style=dashed, label=\"parent\"".to_string(),
+            Edge::Port => "dir=none, style=dotted".to_string(),
+            Edge::Has => continue,
+        };
+        let _ = writeln!(out, "  \"{}\" -> \"{}\" [{attrs}];", vertex_id(a), vertex_id(b));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid_escape(text: &str) -> String {
+    text.replace('"', "#quot;")
+}
+
+fn mermaid(graph: &LabGraph<'_>) -> String {
+    let lab = graph.lab;
+    let mut out = String::from("flowchart LR\n");
+    for (n, node) in lab.nodes.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph node{n}[\"{} ({})\"]", mermaid_escape(&node.name), node.role.as_str());
+        for index in 0..node.ifaces.len() {
+            let id = IfaceId { node: crate::model::NodeId(n), index };
+            let label = iface_lines(lab, id).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
+            let _ = writeln!(out, "    {}[\"{label}\"]", vertex_id(id));
+        }
+        out.push_str("  end\n");
+    }
+    for edge in (&graph.graph).edge_references() {
+        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()]) else {
+            continue;
+        };
+        let text = cable_text(lab, a, b);
+        let (a, b) = (vertex_id(a), vertex_id(b));
+        let _ = match edge.weight() {
+            Edge::Cable if text.is_empty() => writeln!(out, "  {a} === {b}"),
+            Edge::Cable => writeln!(out, "  {a} ===|\"{}\"| {b}", mermaid_escape(&text)),
+            Edge::Stacked => writeln!(out, "  {a} -.->|parent| {b}"),
+            Edge::Port => writeln!(out, "  {a} --- {b}"),
+            Edge::Has => continue,
+        };
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonLab<'a> {
+    name: &'a str,
+    nodes: Vec<JsonNode<'a>>,
+    cables: Vec<JsonCable>,
+    order: Vec<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct JsonNode<'a> {
+    name: &'a str,
+    role: &'a str,
+    namespace: String,
+    interfaces: Vec<JsonIface<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonIface<'a> {
+    name: &'a str,
+    kind: &'static str,
+    detail: String,
+    parent: Option<String>,
+    peer: Option<String>,
+    port: Option<String>,
+    addresses: Vec<String>,
+    /// False for interfaces lab made itself (bridges, switch-side ports).
+    declared: bool,
+}
+
+#[derive(Serialize)]
+struct JsonCable {
+    a: String,
+    b: String,
+    port: String,
+}
+
+fn json(graph: &LabGraph<'_>) -> String {
+    let lab = graph.lab;
+    let nodes = lab
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| JsonNode {
+            name: &node.name,
+            role: node.role.as_str(),
+            namespace: lab.netns_name(crate::model::NodeId(n)),
+            interfaces: node
+                .ifaces
+                .iter()
+                .map(|iface| JsonIface {
+                    name: &iface.name,
+                    kind: iface.kind.name(),
+                    detail: describe(&iface.kind),
+                    parent: iface.kind.parent().map(|p| lab.iface_label(p)),
+                    peer: match iface.kind {
+                        IfaceKind::Veth { peer, .. } => Some(lab.iface_label(peer)),
+                        _ => None,
+                    },
+                    port: iface.kind.port().map(port_text),
+                    addresses: iface.addresses.iter().map(|a| a.to_string()).collect(),
+                    declared: iface.declared,
+                })
+                .collect(),
+        })
+        .collect();
+    let cables = lab
+        .cables
+        .iter()
+        .map(|c| JsonCable { a: lab.iface_label(c.a), b: lab.iface_label(c.b), port: cable_text(lab, c.a, c.b) })
+        .collect();
+    let order = graph
+        .creation_stages()
+        .iter()
+        .map(|stage| stage.iter().map(|o| object_label(lab, *o)).collect())
+        .collect();
+    serde_json::to_string_pretty(&JsonLab { name: &lab.name, nodes, cables, order }).unwrap_or_default()
+}
+
+/// `namespace gw`, `link net1:eth0`.
+pub fn object_label(lab: &Lab, object: Object) -> String {
+    match object {
+        Object::Namespace { node } => format!("namespace {}", lab.node(node).name),
+        Object::Link { iface } => format!("link {}", lab.iface_label(iface)),
+    }
+}

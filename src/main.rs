@@ -1,0 +1,20 @@
+//! The `lab` binary: parses arguments, runs one verb, prints an error chain once.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = lab::cli::Args::parse();
+    match lab::cli::run(args) {
+        Ok(verdict) => verdict.into(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            lab::cli::Verdict::Invalid.into()
+        }
+    }
+}

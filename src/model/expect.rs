@@ -1,0 +1,103 @@
+//! Expectations: one observation each, with the reason shown when it fails.
+
+use super::{IfaceId, Mac, NodeId};
+use serde::Serialize;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How long probes wait. Negative expectations wait `timeout`; positive ones resend
+/// every `timeout` until `deadline` has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Verify {
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+    #[serde(with = "millis")]
+    pub deadline: Duration,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify { timeout: Duration::from_secs(1), deadline: Duration::from_secs(5) }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Expectation {
+    /// Position among the file's `[[expect]]` entries, from 1.
+    pub number: usize,
+    /// Line of the entry in the topology file.
+    pub line: usize,
+    pub check: Check,
+    pub why: Option<String>,
+    /// Per-expectation override of `Verify::timeout`.
+    #[serde(skip)]
+    pub timeout: Option<Duration>,
+}
+
+/// An address to probe, and the interface it belongs to when the lab has it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub addr: IpAddr,
+    pub iface: Option<IfaceId>,
+    /// As written in the file (`namespace1`, `net1:eth0`, `172.16.10.5`).
+    pub written: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// ICMP echo (ping).
+    Icmp,
+    /// Link-layer resolution only: ARP for IPv4, neighbour solicitation for IPv6.
+    Arp,
+}
+
+/// A trunk to watch while a probe runs, and the tag its frames must carry.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TaggedOn {
+    pub on: IfaceId,
+    pub vlan: u16,
+}
+
+/// A MAC given directly, or as "the MAC of that interface" (known once the lab is up).
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacOf {
+    Iface(IfaceId),
+    Literal(Mac),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Check {
+    /// `from` sends to `to`; `reach` says whether an answer must come back.
+    Reach {
+        from: NodeId,
+        to: Target,
+        reach: bool,
+        proto: Proto,
+        /// TTL (hop limit) the reply must arrive with.
+        ttl: Option<u8>,
+        tagged: Option<TaggedOn>,
+        /// An ICMP redirect naming this new next hop must arrive while probing.
+        redirect: Option<IpAddr>,
+    },
+    /// Every link-layer answer for `to`, asked from `from`, carries this MAC.
+    Resolves { from: NodeId, to: Target, mac: MacOf },
+    /// State of an interface.
+    State {
+        iface: IfaceId,
+        promiscuous: Option<bool>,
+        /// The interface carries this MAC (IPVLAN children share their parent's).
+        mac: Option<MacOf>,
+    },
+    /// The node of `iface` has a route to `prefix` out of `iface`.
+    Route { iface: IfaceId, prefix: ipnet::IpNet },
+}

@@ -1,0 +1,299 @@
+//! The checked lab: every reference resolved, every kind typed, nothing left to validate.
+//! Built only by `topology::validate`; later stages read it and never see raw TOML.
+
+mod expect;
+mod link;
+
+pub use expect::{Check, Expectation, MacOf, Proto, Target, TaggedOn, Verify};
+pub use link::{
+    Cable, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, PortVlans, VlanProtocol,
+};
+
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A MAC address, printed the way `ip link` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct Mac(pub [u8; 6]);
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl From<Mac> for String {
+    fn from(mac: Mac) -> String {
+        mac.to_string()
+    }
+}
+
+impl std::str::FromStr for Mac {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let mut bytes = [0u8; 6];
+        let mut parts = text.split(':');
+        for byte in &mut bytes {
+            let part = parts.next().ok_or(())?;
+            if part.len() != 2 {
+                return Err(());
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| ())?;
+        }
+        if parts.next().is_some() {
+            return Err(());
+        }
+        Ok(Mac(bytes))
+    }
+}
+
+/// Index of a node in `Lab::nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub usize);
+
+/// An interface: its node and its index in that node's `ifaces`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct IfaceId {
+    pub node: NodeId,
+    pub index: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Host,
+    Router,
+    Switch,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Router => "router",
+            Role::Switch => "switch",
+        }
+    }
+}
+
+/// A checked lab, ready to be graphed, planned and realized.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lab {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: PathBuf,
+    pub nodes: Vec<Node>,
+    pub cables: Vec<Cable>,
+    pub expectations: Vec<Expectation>,
+    pub verify: Verify,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    /// Sysctls written inside the node, in file order (routers get forwarding first).
+    pub sysctls: Vec<Sysctl>,
+    pub routes: Vec<Route>,
+    pub ifaces: Vec<Iface>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Sysctl {
+    pub key: String,
+    pub value: String,
+}
+
+impl Sysctl {
+    /// The file under /proc/sys/ that holds the key. Interface names may contain
+    /// dots (`eth1.19`), so the part between `conf.`/`neigh.` and the leaf is one component.
+    pub fn proc_path(&self) -> PathBuf {
+        let parts: Vec<&str> = self.key.split('.').collect();
+        let per_device = parts.len() > 4
+            && parts[0] == "net"
+            && matches!(parts[1], "ipv4" | "ipv6")
+            && matches!(parts[2], "conf" | "neigh");
+        let mut path = PathBuf::from("/proc/sys");
+        if per_device {
+            path.extend(&parts[..3]);
+            path.push(parts[3..parts.len() - 1].join("."));
+            path.push(parts[parts.len() - 1]);
+        } else {
+            path.extend(&parts);
+        }
+        path
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Destination {
+    Default { v6: bool },
+    Net(IpNet),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Default { v6: false } => f.write_str("default"),
+            Destination::Default { v6: true } => f.write_str("default (v6)"),
+            Destination::Net(net) => write!(f, "{net}"),
+        }
+    }
+}
+
+/// A static route in a node: through a gateway, or straight out of a device (scope link).
+#[derive(Clone, Debug, Serialize)]
+pub struct Route {
+    pub to: Destination,
+    pub via: Option<IpAddr>,
+    /// Index into the node's `ifaces`.
+    pub dev: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Iface {
+    pub name: String,
+    pub kind: IfaceKind,
+    pub addresses: Vec<IpNet>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    /// False for interfaces `lab` made up (switch ports of host-side cables, bridges).
+    pub declared: bool,
+}
+
+impl Lab {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn iface(&self, id: IfaceId) -> &Iface {
+        &self.nodes[id.node.0].ifaces[id.index]
+    }
+
+    /// `node:iface`, the way users write it.
+    pub fn iface_label(&self, id: IfaceId) -> String {
+        format!("{}:{}", self.node(id.node).name, self.iface(id).name)
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name).map(NodeId)
+    }
+
+    pub fn iface_id(&self, node: NodeId, name: &str) -> Option<IfaceId> {
+        let index = self.node(node).ifaces.iter().position(|i| i.name == name)?;
+        Some(IfaceId { node, index })
+    }
+
+    /// Every interface of the lab, node by node.
+    pub fn iface_ids(&self) -> impl Iterator<Item = IfaceId> + '_ {
+        self.nodes.iter().enumerate().flat_map(|(n, node)| {
+            (0..node.ifaces.len()).map(move |index| IfaceId { node: NodeId(n), index })
+        })
+    }
+
+    /// The name of the network namespace that realizes a node.
+    pub fn netns_name(&self, node: NodeId) -> String {
+        netns_name(&self.name, &self.node(node).name)
+    }
+
+    /// Link kinds and features the kernel must offer to realize this lab.
+    pub fn kernel_needs(&self) -> Vec<KernelFeature> {
+        let mut needs = vec![KernelFeature::Veth];
+        for id in self.iface_ids() {
+            let need = match &self.iface(id).kind {
+                IfaceKind::Bridge { vlan_filtering: true } => KernelFeature::BridgeVlanFiltering,
+                IfaceKind::Bridge { .. } => KernelFeature::Bridge,
+                IfaceKind::Vlan { .. } => KernelFeature::Vlan,
+                IfaceKind::Macvlan { .. } => KernelFeature::Macvlan,
+                IfaceKind::Ipvlan { .. } => KernelFeature::Ipvlan,
+                IfaceKind::Dummy => KernelFeature::Dummy,
+                IfaceKind::Veth { .. } => KernelFeature::Veth,
+            };
+            if !needs.contains(&need) {
+                needs.push(need);
+            }
+        }
+        needs.sort();
+        needs
+    }
+}
+
+/// Namespace names are `<lab>-<node>`, as `ip netns` shows them.
+pub fn netns_name(lab: &str, node: &str) -> String {
+    format!("{lab}-{node}")
+}
+
+/// What a lab can require of the kernel; `realize::kernel` probes which ones it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelFeature {
+    Veth,
+    Bridge,
+    BridgeVlanFiltering,
+    Vlan,
+    Macvlan,
+    Ipvlan,
+    Dummy,
+}
+
+impl KernelFeature {
+    pub const ALL: [KernelFeature; 7] = [
+        KernelFeature::Veth,
+        KernelFeature::Bridge,
+        KernelFeature::BridgeVlanFiltering,
+        KernelFeature::Vlan,
+        KernelFeature::Macvlan,
+        KernelFeature::Ipvlan,
+        KernelFeature::Dummy,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            KernelFeature::Veth => "veth",
+            KernelFeature::Bridge => "bridge",
+            KernelFeature::BridgeVlanFiltering => "bridge VLAN filtering",
+            KernelFeature::Vlan => "802.1Q VLAN (8021q)",
+            KernelFeature::Macvlan => "macvlan",
+            KernelFeature::Ipvlan => "ipvlan",
+            KernelFeature::Dummy => "dummy",
+        }
+    }
+
+    /// The module that provides the feature, for `modprobe` hints.
+    pub fn module(self) -> &'static str {
+        match self {
+            KernelFeature::Veth => "veth",
+            KernelFeature::Bridge | KernelFeature::BridgeVlanFiltering => "bridge",
+            KernelFeature::Vlan => "8021q",
+            KernelFeature::Macvlan => "macvlan",
+            KernelFeature::Ipvlan => "ipvlan",
+            KernelFeature::Dummy => "dummy",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_paths_keep_dotted_interface_names_whole() {
+        let per_iface = Sysctl { key: "net.ipv4.conf.eth1.19.arp_ignore".into(), value: "1".into() };
+        assert_eq!(per_iface.proc_path(), PathBuf::from("/proc/sys/net/ipv4/conf/eth1.19/arp_ignore"));
+        let global = Sysctl { key: "net.ipv4.ip_forward".into(), value: "1".into() };
+        assert_eq!(global.proc_path(), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+    }
+
+    #[test]
+    fn macs_round_trip() {
+        let mac: Mac = "02:42:ac:11:00:0a".parse().unwrap();
+        assert_eq!(mac.to_string(), "02:42:ac:11:00:0a");
+        assert!("02:42:ac:11:00".parse::<Mac>().is_err());
+        assert!("02:42:ac:11:00:0a:00".parse::<Mac>().is_err());
+    }
+}

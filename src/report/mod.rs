@@ -1,0 +1,4 @@
+//! Reporting: what lab prints about a lab or a verification, for people (tables,
+//! summaries) and machines (JSON, JUnit). Formats results; decides nothing.
+
+pub mod summary;

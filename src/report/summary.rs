@@ -1,0 +1,115 @@
+//! The one-screen summary of a valid lab that `lab validate` prints.
+
+use crate::model::{Check, IfaceKind, Lab, Role};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Serialize, Default)]
+pub struct Summary {
+    pub name: String,
+    pub nodes: BTreeMap<&'static str, usize>,
+    pub cables: usize,
+    pub trunks: usize,
+    pub hairpins: usize,
+    pub vlans: Vec<u16>,
+    /// "macvlan bridge", "ipvlan l2 bridge", "vlan 802.1Q", "dummy": how many of each.
+    pub children: BTreeMap<String, usize>,
+    pub expectations: BTreeMap<&'static str, usize>,
+}
+
+impl Summary {
+    pub fn of(lab: &Lab) -> Self {
+        let mut s = Summary { name: lab.name.clone(), cables: lab.cables.len(), ..Default::default() };
+        for node in &lab.nodes {
+            let role = match node.role {
+                Role::Host => "host",
+                Role::Router => "router",
+                Role::Switch => "switch",
+            };
+            *s.nodes.entry(role).or_default() += 1;
+        }
+        for id in lab.iface_ids() {
+            let kind = &lab.iface(id).kind;
+            if let Some(port) = kind.port() {
+                s.trunks += usize::from(!port.trunk.is_empty());
+                s.hairpins += usize::from(port.hairpin);
+                s.vlans.extend(port.access.iter().chain(&port.trunk));
+            }
+            let child = match kind {
+                IfaceKind::Vlan { id, protocol, .. } => {
+                    s.vlans.push(*id);
+                    Some(format!("vlan {}", protocol.as_str()))
+                }
+                IfaceKind::Macvlan { mode, .. } => Some(format!("macvlan {}", mode.as_str())),
+                IfaceKind::Ipvlan { mode, flag, .. } => Some(format!("ipvlan {} {}", mode.as_str(), flag.as_str())),
+                IfaceKind::Dummy => Some("dummy".to_string()),
+                IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
+            };
+            if let Some(child) = child {
+                *s.children.entry(child).or_default() += 1;
+            }
+        }
+        s.vlans.sort_unstable();
+        s.vlans.dedup();
+        for e in &lab.expectations {
+            let kind = match e.check {
+                Check::Reach { tagged: Some(_), .. } => "reach + tags",
+                Check::Reach { redirect: Some(_), .. } => "reach + redirect",
+                Check::Reach { .. } => "reach",
+                Check::Resolves { .. } => "resolves_to",
+                Check::State { .. } => "interface state",
+                Check::Route { .. } => "route",
+            };
+            *s.expectations.entry(kind).or_default() += 1;
+        }
+        s
+    }
+
+    /// Indented lines under the file's heading.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let total: usize = self.nodes.values().sum();
+        let _ = writeln!(out, "  nodes         {total}: {}", counts(&self.nodes));
+        let mut cables = format!("{}", self.cables);
+        let ports: Vec<String> = [(self.trunks, "trunk"), (self.hairpins, "hairpin port")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| plural(*n, what))
+            .collect();
+        if !ports.is_empty() {
+            let _ = write!(cables, " ({})", ports.join(", "));
+        }
+        let _ = writeln!(out, "  cables        {cables}");
+        let vlans: Vec<String> = self.vlans.iter().map(u16::to_string).collect();
+        let _ = writeln!(out, "  VLANs         {}", if vlans.is_empty() { "none".into() } else { vlans.join(", ") });
+        let children: usize = self.children.values().sum();
+        let _ = writeln!(out, "  sub-ifaces    {children}{}", parenthesized(tally(&self.children)));
+        let expectations: usize = self.expectations.values().sum();
+        let _ = writeln!(out, "  expectations  {expectations}{}", parenthesized(tally(&self.expectations)));
+        out
+    }
+}
+
+fn counts<K: AsRef<str>>(map: &BTreeMap<K, usize>) -> String {
+    map.iter().map(|(k, n)| plural(*n, k.as_ref())).collect::<Vec<_>>().join(", ")
+}
+
+/// "2 × macvlan vepa, 1 × dummy".
+fn tally<K: AsRef<str>>(map: &BTreeMap<K, usize>) -> String {
+    map.iter().map(|(k, n)| format!("{n} × {}", k.as_ref())).collect::<Vec<_>>().join(", ")
+}
+
+/// "1 host", "2 hosts", "2 switches"; only the first word of `what` takes the plural.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        return format!("1 {what}");
+    }
+    let (head, tail) = what.split_once(' ').map_or((what, ""), |(h, t)| (h, t));
+    let head = if head.ends_with("ch") || head.ends_with('s') { format!("{head}es") } else { format!("{head}s") };
+    if tail.is_empty() { format!("{n} {head}") } else { format!("{n} {head} {tail}") }
+}
+
+fn parenthesized(text: String) -> String {
+    if text.is_empty() { text } else { format!(": {text}") }
+}

@@ -1,0 +1,224 @@
+//! The topology file as written: TOML mirrored 1:1 into typed structs, every value spanned.
+//! Reading checks keys and value types only; meaning is checked in `validate`.
+
+use super::diagnostic::Span;
+use super::reader::{S, Sink, Table};
+use crate::model::{Mac, Role};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::time::Duration;
+use toml::de::DeTable;
+
+pub struct Document {
+    pub name: Option<S<String>>,
+    pub description: Option<S<String>>,
+    pub verify: VerifyDoc,
+    pub nodes: Vec<NodeDoc>,
+    pub expects: Vec<ExpectDoc>,
+}
+
+#[derive(Default)]
+pub struct VerifyDoc {
+    pub timeout: Option<S<Duration>>,
+    pub deadline: Option<S<Duration>>,
+}
+
+pub struct NodeDoc {
+    pub role: Role,
+    pub span: Span,
+    pub name: Option<S<String>>,
+    pub sysctl: Vec<(S<String>, S<String>)>,
+    pub routes: Vec<RouteDoc>,
+    pub ifaces: Vec<IfaceDoc>,
+}
+
+pub struct RouteDoc {
+    pub span: Span,
+    pub to: Option<S<String>>,
+    pub via: Option<S<IpAddr>>,
+    pub dev: Option<S<String>>,
+}
+
+#[derive(Default)]
+pub struct IfaceDoc {
+    pub span: Span,
+    pub name: Option<S<String>>,
+    pub kind: Option<S<String>>,
+    pub link: Option<S<String>>,
+    pub access: Option<S<i64>>,
+    pub trunk: Option<S<Vec<S<i64>>>>,
+    pub hairpin: Option<S<bool>>,
+    pub parent: Option<S<String>>,
+    pub id: Option<S<i64>>,
+    pub protocol: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    pub flag: Option<S<Vec<S<String>>>>,
+    pub source_macs: Option<S<Vec<S<Mac>>>>,
+    pub addresses: Vec<S<IpNet>>,
+    pub gateway: Option<S<IpAddr>>,
+    pub default_dev: Option<S<bool>>,
+    pub mac: Option<S<Mac>>,
+    pub mtu: Option<S<i64>>,
+    pub up: Option<S<bool>>,
+}
+
+pub struct ExpectDoc {
+    pub span: Span,
+    pub from: Option<S<String>>,
+    pub to: Option<S<String>>,
+    pub reach: Option<S<bool>>,
+    pub proto: Option<S<String>>,
+    pub ttl: Option<S<i64>>,
+    pub tagged: Option<TaggedDoc>,
+    pub redirect: Option<S<IpAddr>>,
+    pub resolves_to: Option<S<String>>,
+    pub iface: Option<S<String>>,
+    pub promiscuous: Option<S<bool>>,
+    pub mac: Option<S<String>>,
+    pub route: Option<S<IpNet>>,
+    pub why: Option<S<String>>,
+    pub timeout: Option<S<Duration>>,
+}
+
+pub struct TaggedDoc {
+    pub span: Span,
+    pub on: Option<S<String>>,
+    pub vlan: Option<S<i64>>,
+}
+
+const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect"];
+const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
+const NODE_KEYS: &[&str] = &["name", "sysctl", "routes", "iface"];
+const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
+pub const IFACE_KEYS: &[&str] = &[
+    "name", "kind", "link", "access", "trunk", "hairpin", "parent", "id", "protocol", "mode",
+    "flag", "source_macs", "addresses", "gateway", "default_dev", "mac", "mtu", "up",
+];
+const EXPECT_KEYS: &[&str] = &[
+    "from", "to", "reach", "proto", "ttl", "tagged", "redirect", "resolves_to", "iface",
+    "promiscuous", "mac", "route", "why", "timeout",
+];
+const TAGGED_KEYS: &[&str] = &["on", "vlan"];
+
+const CIDR: &str = "an address with its prefix length, like \"10.0.0.2/24\" or \"2001:db8::2/64\"";
+const IP: &str = "an IPv4 or IPv6 address, like \"10.0.0.1\"";
+const MAC: &str = "a MAC address, like \"02:42:ac:11:00:02\"";
+const DURATION: &str = "a duration, like \"1s\" or \"500ms\"";
+
+/// Reads a parsed TOML document; problems go to `sink`.
+pub fn read(root: &DeTable<'_>, span: Span, sink: &Sink) -> Document {
+    let top = Table::new(root, span, "the topology", TOP_KEYS, sink);
+    let mut nodes = Vec::new();
+    for (key, role) in [("switch", Role::Switch), ("router", Role::Router), ("host", Role::Host)] {
+        for (span, table) in top.tables(key) {
+            nodes.push(read_node(table, span, role, sink));
+        }
+    }
+    nodes.sort_by_key(|n| n.span.start);
+    Document {
+        name: top.required_string("name", "name = \"my-lab\" at the top of the file"),
+        description: top.string("description"),
+        verify: top.table("verify").map(|(s, t)| read_verify(t, s, sink)).unwrap_or_default(),
+        nodes,
+        expects: top.tables("expect").into_iter().map(|(s, t)| read_expect(t, s, sink)).collect(),
+    }
+}
+
+fn read_verify(table: &DeTable<'_>, span: Span, sink: &Sink) -> VerifyDoc {
+    let t = Table::new(table, span, "the [verify] table", VERIFY_KEYS, sink);
+    VerifyDoc { timeout: duration(&t, "timeout"), deadline: duration(&t, "deadline") }
+}
+
+fn duration(t: &Table<'_, '_>, key: &str) -> Option<S<Duration>> {
+    t.parsed::<humantime::Duration>(key, DURATION)
+        .map(|d| toml::Spanned::new(d.span(), d.into_inner().into()))
+}
+
+fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDoc {
+    let what = match role {
+        Role::Host => "a [[host]]",
+        Role::Router => "a [[router]]",
+        Role::Switch => "a [[switch]]",
+    };
+    let t = Table::new(table, span.clone(), what, NODE_KEYS, sink);
+    let iface_what = match role {
+        Role::Host => "a host interface",
+        Role::Router => "a router interface",
+        Role::Switch => "a switch interface",
+    };
+    NodeDoc {
+        role,
+        span,
+        name: t.required_string("name", "name = \"...\""),
+        sysctl: t.scalar_entries("sysctl"),
+        routes: t.tables("routes").into_iter().map(|(s, r)| read_route(r, s, sink)).collect(),
+        ifaces: t
+            .tables("iface")
+            .into_iter()
+            .map(|(s, i)| read_iface(i, s, iface_what, sink))
+            .collect(),
+    }
+}
+
+fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {
+    let t = Table::new(table, span.clone(), "a route", ROUTE_KEYS, sink);
+    RouteDoc {
+        span,
+        to: t.required_string("to", "to = \"10.1.0.0/16\" or to = \"default\""),
+        via: t.parsed("via", IP),
+        dev: t.string("dev"),
+    }
+}
+
+fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) -> IfaceDoc {
+    let t = Table::new(table, span.clone(), what, IFACE_KEYS, sink);
+    IfaceDoc {
+        span,
+        name: t.string("name"),
+        kind: t.string("kind"),
+        link: t.string("link"),
+        access: t.integer("access"),
+        trunk: t.integers("trunk"),
+        hairpin: t.bool("hairpin"),
+        parent: t.string("parent"),
+        id: t.integer("id"),
+        protocol: t.string("protocol"),
+        mode: t.string("mode"),
+        flag: t.strings("flag"),
+        source_macs: t.parsed_list("source_macs", MAC),
+        addresses: t.parsed_list("addresses", CIDR).map(|l| l.into_inner()).unwrap_or_default(),
+        gateway: t.parsed("gateway", IP),
+        default_dev: t.bool("default_dev"),
+        mac: t.parsed("mac", MAC),
+        mtu: t.integer("mtu"),
+        up: t.bool("up"),
+    }
+}
+
+fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
+    let t = Table::new(table, span.clone(), "an [[expect]]", EXPECT_KEYS, sink);
+    ExpectDoc {
+        span,
+        from: t.string("from"),
+        to: t.string("to"),
+        reach: t.bool("reach"),
+        proto: t.string("proto"),
+        ttl: t.integer("ttl"),
+        tagged: t.table("tagged").map(|(s, tagged)| {
+            let t = Table::new(tagged, s.clone(), "`tagged`", TAGGED_KEYS, sink);
+            TaggedDoc {
+                span: s,
+                on: t.required_string("on", "on = \"NODE:IFACE\""),
+                vlan: t.integer("vlan"),
+            }
+        }),
+        redirect: t.parsed("redirect", IP),
+        resolves_to: t.string("resolves_to"),
+        iface: t.string("iface"),
+        promiscuous: t.bool("promiscuous"),
+        mac: t.string("mac"),
+        route: t.parsed("route", CIDR),
+        why: t.string("why"),
+        timeout: duration(&t, "timeout"),
+    }
+}

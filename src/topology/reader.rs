@@ -1,0 +1,258 @@
+//! Typed access to one spanned TOML table: unknown keys, wrong types and missing keys all
+//! become diagnostics in a shared sink, so that one run reports every problem of a file.
+
+use super::diagnostic::{Diagnostic, Span};
+use std::cell::RefCell;
+use std::str::FromStr;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub type S<T> = Spanned<T>;
+
+/// Collects diagnostics from every reader of one file.
+#[derive(Default)]
+pub struct Sink(RefCell<Vec<Diagnostic>>);
+
+impl Sink {
+    pub fn push(&self, diagnostic: Diagnostic) {
+        self.0.borrow_mut().push(diagnostic);
+    }
+
+    pub fn into_inner(self) -> Vec<Diagnostic> {
+        self.0.into_inner()
+    }
+
+    pub fn count_errors(&self) -> usize {
+        self.0.borrow().iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// One table of the file: `what` names it in messages ("a host interface").
+pub struct Table<'a, 'i> {
+    table: &'a DeTable<'i>,
+    pub span: Span,
+    what: &'static str,
+    sink: &'a Sink,
+}
+
+impl<'a, 'i> Table<'a, 'i> {
+    /// Wraps a table and reports at once every key it does not know.
+    pub fn new(
+        table: &'a DeTable<'i>,
+        span: Span,
+        what: &'static str,
+        known: &[&str],
+        sink: &'a Sink,
+    ) -> Self {
+        for (key, _) in table.iter() {
+            if !known.contains(&key.get_ref().as_ref()) {
+                sink.push(unknown_key(key.get_ref(), key.span(), what, known));
+            }
+        }
+        Table { table, span, what, sink }
+    }
+
+    fn value(&self, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+        self.table.get(key)
+    }
+
+    fn type_error(&self, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
+        self.sink.push(
+            Diagnostic::error(value.span(), format!("`{key}` must be {expected}"))
+                .label(format!("this is {}", article(value.get_ref().type_str()))),
+        );
+    }
+
+    pub fn string(&self, key: &str) -> Option<S<String>> {
+        let value = self.value(key)?;
+        match value.get_ref().as_str() {
+            Some(text) => Some(Spanned::new(value.span(), text.to_owned())),
+            None => {
+                self.type_error(key, value, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string that must be present; `hint` shows how to write it.
+    pub fn required_string(&self, key: &str, hint: &str) -> Option<S<String>> {
+        if self.value(key).is_none() {
+            self.sink.push(
+                Diagnostic::error(self.span.clone(), format!("{} needs a `{key}`", self.what))
+                    .label(format!("`{key}` missing here"))
+                    .help(format!("add `{hint}`")),
+            );
+        }
+        self.string(key)
+    }
+
+    pub fn bool(&self, key: &str) -> Option<S<bool>> {
+        let value = self.value(key)?;
+        match value.get_ref().as_bool() {
+            Some(b) => Some(Spanned::new(value.span(), b)),
+            None => {
+                self.type_error(key, value, "true or false");
+                None
+            }
+        }
+    }
+
+    pub fn integer(&self, key: &str) -> Option<S<i64>> {
+        let value = self.value(key)?;
+        integer_of(value).or_else(|| {
+            self.type_error(key, value, "an integer");
+            None
+        })
+    }
+
+    /// A string parsed into `T`; `expected` says what a good value looks like.
+    pub fn parsed<T: FromStr>(&self, key: &str, expected: &str) -> Option<S<T>> {
+        let text = self.string(key)?;
+        self.parse_item(key, &text, expected)
+    }
+
+    fn parse_item<T: FromStr>(&self, key: &str, text: &S<String>, expected: &str) -> Option<S<T>> {
+        match text.get_ref().parse::<T>() {
+            Ok(parsed) => Some(Spanned::new(text.span(), parsed)),
+            Err(_) => {
+                self.sink.push(
+                    Diagnostic::error(
+                        text.span(),
+                        format!("`{key}` has a bad value `{}`", text.get_ref()),
+                    )
+                    .label("cannot be read")
+                    .help(format!("write {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of strings; a single string is accepted as a one-element array.
+    pub fn strings(&self, key: &str) -> Option<S<Vec<S<String>>>> {
+        let value = self.value(key)?;
+        if let Some(text) = value.get_ref().as_str() {
+            return Some(Spanned::new(value.span(), vec![Spanned::new(value.span(), text.into())]));
+        }
+        let Some(array) = value.get_ref().as_array() else {
+            self.type_error(key, value, "an array of strings");
+            return None;
+        };
+        let mut items = Vec::new();
+        for item in array.iter() {
+            match item.get_ref().as_str() {
+                Some(text) => items.push(Spanned::new(item.span(), text.to_owned())),
+                None => self.type_error(key, item, "an array of strings"),
+            }
+        }
+        Some(Spanned::new(value.span(), items))
+    }
+
+    /// An array of strings, each parsed into `T`.
+    pub fn parsed_list<T: FromStr>(&self, key: &str, expected: &str) -> Option<S<Vec<S<T>>>> {
+        let list = self.strings(key)?;
+        let span = list.span();
+        let items = list
+            .into_inner()
+            .iter()
+            .filter_map(|text| self.parse_item(key, text, expected))
+            .collect();
+        Some(Spanned::new(span, items))
+    }
+
+    pub fn integers(&self, key: &str) -> Option<S<Vec<S<i64>>>> {
+        let value = self.value(key)?;
+        let Some(array) = value.get_ref().as_array() else {
+            self.type_error(key, value, "an array of integers");
+            return None;
+        };
+        let mut items = Vec::new();
+        for item in array.iter() {
+            match integer_of(item) {
+                Some(n) => items.push(n),
+                None => self.type_error(key, item, "an array of integers"),
+            }
+        }
+        Some(Spanned::new(value.span(), items))
+    }
+
+    /// An array of tables (`[[host.iface]]`), each with its span.
+    pub fn tables(&self, key: &str) -> Vec<(Span, &'a DeTable<'i>)> {
+        let Some(value) = self.value(key) else { return Vec::new() };
+        let Some(array) = value.get_ref().as_array() else {
+            self.type_error(key, value, "an array of tables, written [[...]]");
+            return Vec::new();
+        };
+        let mut tables = Vec::new();
+        for item in array.iter() {
+            match item.get_ref().as_table() {
+                Some(table) => tables.push((item.span(), table)),
+                None => self.type_error(key, item, "an array of tables"),
+            }
+        }
+        tables
+    }
+
+    /// A sub-table, inline (`tagged = { ... }`) or not (`[host.sysctl]`).
+    pub fn table(&self, key: &str) -> Option<(Span, &'a DeTable<'i>)> {
+        let value = self.value(key)?;
+        match value.get_ref().as_table() {
+            Some(table) => Some((value.span(), table)),
+            None => {
+                self.type_error(key, value, "a table");
+                None
+            }
+        }
+    }
+
+    /// Every entry of a table whose values are strings or integers (sysctl values).
+    pub fn scalar_entries(&self, key: &str) -> Vec<(S<String>, S<String>)> {
+        let Some((_, table)) = self.table(key) else { return Vec::new() };
+        let mut entries = Vec::new();
+        for (k, v) in table.iter() {
+            let text = match v.get_ref() {
+                DeValue::String(s) => s.to_string(),
+                DeValue::Integer(n) => n.to_string(),
+                DeValue::Boolean(b) => u8::from(*b).to_string(),
+                _ => {
+                    self.type_error(k.get_ref(), v, "a string or an integer");
+                    continue;
+                }
+            };
+            entries.push((
+                Spanned::new(k.span(), k.get_ref().to_string()),
+                Spanned::new(v.span(), text),
+            ));
+        }
+        entries
+    }
+}
+
+fn integer_of(value: &Spanned<DeValue<'_>>) -> Option<S<i64>> {
+    let integer = value.get_ref().as_integer()?;
+    let n = i64::from_str_radix(integer.as_str(), integer.radix()).ok()?;
+    Some(Spanned::new(value.span(), n))
+}
+
+fn article(type_str: &str) -> String {
+    let an = matches!(type_str.chars().next(), Some('a' | 'e' | 'i' | 'o' | 'u'));
+    format!("{} {type_str}", if an { "an" } else { "a" })
+}
+
+fn unknown_key(key: &str, span: Span, what: &str, known: &[&str]) -> Diagnostic {
+    let diagnostic = Diagnostic::error(span, format!("unknown key `{key}` in {what}"))
+        .label("not a key of this table");
+    match closest(key, known.iter().copied()) {
+        Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
+        None => diagnostic.help(format!("the keys of {what} are: {}", known.join(", "))),
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}

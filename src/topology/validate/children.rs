@@ -1,0 +1,361 @@
+//! Sub-interfaces and children: 802.1Q/802.1ad VLANs, macvlan and ipvlan on their parents,
+//! and dummies; the combinations the kernel refuses, or would silently change.
+
+use super::super::diagnostic::{Diagnostic, Span};
+use super::super::document::IfaceDoc;
+use super::{DeclaredKind, Draft, one_of, vlan_id};
+use crate::model::{
+    IfaceId, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, Role, VlanProtocol,
+};
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub fn check(d: &mut Draft<'_>) {
+    for (id, _) in d.declared_of(DeclaredKind::Dummy) {
+        set_kind(d, id, IfaceKind::Dummy);
+    }
+    for (id, doc) in d.declared_of(DeclaredKind::Vlan) {
+        if let Some(kind) = vlan(d, id, doc) {
+            set_kind(d, id, kind);
+        }
+    }
+    for (id, doc) in d.declared_of(DeclaredKind::Macvlan) {
+        if let Some(kind) = macvlan(d, id, doc) {
+            set_kind(d, id, kind);
+        }
+    }
+    for (id, doc) in d.declared_of(DeclaredKind::Ipvlan) {
+        if let Some(kind) = ipvlan(d, id, doc) {
+            set_kind(d, id, kind);
+        }
+    }
+    let children = children_by_parent(d);
+    if !parents_form_cycle(d) {
+        for (parent, kids) in &children {
+            check_parent_accepts(d, *parent, kids);
+        }
+        for kids in children_by_lower_device(d, &children).values() {
+            check_siblings(d, kids);
+        }
+    }
+}
+
+fn set_kind(d: &mut Draft<'_>, id: IfaceId, kind: IfaceKind) {
+    d.lab.nodes[id.node.0].ifaces[id.index].kind = kind;
+}
+
+fn vlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
+    let parent = parent(d, id, doc);
+    let vid = match &doc.id {
+        Some(vid) => vlan_id(d, vid, "VLAN id"),
+        None => {
+            d.error(
+                Diagnostic::error(doc.span.clone(), "a vlan interface needs an `id`")
+                    .label("which VLAN?")
+                    .help("add `id = 19` (1..4094)"),
+            );
+            None
+        }
+    };
+    let protocol = match doc.protocol.as_ref() {
+        None => Some(VlanProtocol::Dot1Q),
+        Some(p) => word(d, p, "protocol", &[("802.1Q", VlanProtocol::Dot1Q), ("802.1ad", VlanProtocol::Dot1Ad)]),
+    };
+    Some(IfaceKind::Vlan { parent: parent?, id: vid?, protocol: protocol? })
+}
+
+fn macvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
+    let parent = parent(d, id, doc);
+    let mode = match &doc.mode {
+        Some(mode) => word(d, mode, "mode", &MacvlanMode::ALL)?,
+        None => {
+            d.error(
+                Diagnostic::warning(doc.span.clone(), "macvlan `mode` not given: it will be vepa, as with `ip link`")
+                    .label("mode defaults to vepa")
+                    .help("write `mode = \"vepa\"` to keep this, or choose private, bridge, passthru or source"),
+            );
+            MacvlanMode::Vepa
+        }
+    };
+    let source_macs: Vec<_> = doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
+    match (&doc.source_macs, mode) {
+        (None, MacvlanMode::Source) => d.error(
+            Diagnostic::error(doc.mode.as_ref().map_or(doc.span.clone(), |m| m.span()), "macvlan `source` mode needs `source_macs`")
+                .label("accepts frames only from listed MACs")
+                .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
+        ),
+        (Some(list), mode) if mode != MacvlanMode::Source => d.error(
+            Diagnostic::error(list.span(), format!("`source_macs` only applies in `source` mode, not `{}`", mode.as_str()))
+                .label("ignored by the kernel in this mode")
+                .help("remove `source_macs`, or set `mode = \"source\"`"),
+        ),
+        _ => {}
+    }
+    Some(IfaceKind::Macvlan { parent: parent?, mode, source_macs })
+}
+
+fn ipvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
+    let parent = parent(d, id, doc);
+    let mode = match &doc.mode {
+        Some(mode) => word(d, mode, "mode", &IpvlanMode::ALL)?,
+        None => {
+            d.error(
+                Diagnostic::warning(doc.span.clone(), "ipvlan `mode` not given: it will be l3, as with `ip link`")
+                    .label("mode defaults to l3")
+                    .help("write `mode = \"l3\"` to keep this, or choose l2 or l3s"),
+            );
+            IpvlanMode::L3
+        }
+    };
+    if let Some(mac) = &doc.mac {
+        d.error(
+            Diagnostic::error(mac.span(), "an ipvlan child cannot have its own MAC")
+                .label("ipvlan children always carry their parent's MAC")
+                .help("remove `mac`, or use a macvlan child, which has a MAC of its own"),
+        );
+    }
+    let flag = ipvlan_flag(d, doc)?;
+    Some(IfaceKind::Ipvlan { parent: parent?, mode, flag })
+}
+
+/// `flag`: one of bridge (the default), private, vepa; private and vepa exclude each other.
+fn ipvlan_flag(d: &Draft<'_>, doc: &IfaceDoc) -> Option<IpvlanFlag> {
+    let Some(list) = &doc.flag else { return Some(IpvlanFlag::Bridge) };
+    let flags: Vec<(IpvlanFlag, Span)> = list
+        .get_ref()
+        .iter()
+        .filter_map(|f| Some((word(d, f, "flag", &IpvlanFlag::ALL)?, f.span())))
+        .collect();
+    let private = flags.iter().find(|(f, _)| *f == IpvlanFlag::Private);
+    let vepa = flags.iter().find(|(f, _)| *f == IpvlanFlag::Vepa);
+    if let (Some((_, p)), Some((_, v))) = (private, vepa) {
+        d.error(
+            Diagnostic::error(v.clone(), "ipvlan flags `private` and `vepa` exclude each other")
+                .label("vepa")
+                .related(p.clone(), "private")
+                .help("choose one: private drops traffic between siblings, vepa sends it out through the parent"),
+        );
+        return None;
+    }
+    Some(match (private, vepa) {
+        (Some(_), _) => IpvlanFlag::Private,
+        (_, Some(_)) => IpvlanFlag::Vepa,
+        _ => IpvlanFlag::Bridge,
+    })
+}
+
+/// Parses one of a fixed set of words, reporting the others.
+fn word<T: Copy>(d: &Draft<'_>, value: &Spanned<String>, key: &str, words: &[(&str, T)]) -> Option<T> {
+    let found = words.iter().find(|(w, _)| w.eq_ignore_ascii_case(value.get_ref())).map(|(_, t)| *t);
+    if found.is_none() {
+        let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+        d.error(
+            Diagnostic::error(value.span(), format!("unknown {key} `{}`", value.get_ref()))
+                .label(format!("not a {key}"))
+                .help(format!("`{key}` is one of {}", one_of(&names))),
+        );
+    }
+    found
+}
+
+/// Resolves `parent`: an interface of the same node, or `NODE:IFACE`.
+fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceId> {
+    let Some(text) = &doc.parent else {
+        d.error(
+            Diagnostic::error(doc.span.clone(), "this interface needs a `parent`")
+                .label("stacked on what?")
+                .help("add `parent = \"eth0\"` (same node) or `parent = \"NODE:IFACE\"`"),
+        );
+        return None;
+    };
+    if text.get_ref().rsplit(':').next() == Some("lo") {
+        d.error(
+            Diagnostic::error(text.span(), "the kernel refuses `lo` as a parent")
+                .label("loopback cannot carry sub-interfaces or children")
+                .help("use a cable end (veth) or a `dummy` interface as the parent"),
+        );
+        return None;
+    }
+    let parent = d.resolve_iface(text, Some(id.node))?;
+    if parent == id {
+        d.error(
+            Diagnostic::error(text.span(), "an interface cannot be its own parent")
+                .label("this interface")
+                .help("name the interface it is stacked on"),
+        );
+        return None;
+    }
+    if d.role(parent.node) == Role::Switch {
+        d.error(
+            Diagnostic::error(text.span(), "a switch port cannot be a parent")
+                .label(format!("`{}` is a switch", d.lab.node(parent.node).name))
+                .help("stack sub-interfaces and children on a host's or router's interface"),
+        );
+        return None;
+    }
+    Some(parent)
+}
+
+fn children_by_parent(d: &Draft<'_>) -> BTreeMap<IfaceId, Vec<IfaceId>> {
+    let mut children: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
+    for id in d.lab.iface_ids() {
+        if let Some(parent) = d.kind(id).parent() {
+            children.entry(parent).or_default().push(id);
+        }
+    }
+    children
+}
+
+fn parents_form_cycle(d: &Draft<'_>) -> bool {
+    let mut found = false;
+    for start in d.lab.iface_ids() {
+        let mut at = start;
+        for _ in 0..=d.lab.iface_ids().count() {
+            match d.kind(at).parent() {
+                Some(parent) if parent == start => {
+                    d.error(
+                        Diagnostic::error(d.iface_span(start), format!("`{}` is stacked on itself through its parents", d.lab.iface_label(start)))
+                            .label("parents form a cycle")
+                            .help("every chain of `parent` must end at a cable end or a dummy"),
+                    );
+                    found = true;
+                    break;
+                }
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+    }
+    found
+}
+
+/// The kernel stacks macvlan on a macvlan's lower device, and ipvlan on an ipvlan's: group
+/// children by the device they really attach to.
+fn children_by_lower_device(
+    d: &Draft<'_>,
+    children: &BTreeMap<IfaceId, Vec<IfaceId>>,
+) -> BTreeMap<IfaceId, Vec<IfaceId>> {
+    let mut grouped: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
+    for kids in children.values() {
+        for &kid in kids {
+            grouped.entry(lower_device(d, kid)).or_default().push(kid);
+        }
+    }
+    grouped
+}
+
+fn lower_device(d: &Draft<'_>, child: IfaceId) -> IfaceId {
+    let mut lower = d.kind(child).parent().unwrap_or(child);
+    loop {
+        let same_kind = match (d.kind(child), d.kind(lower)) {
+            (IfaceKind::Macvlan { .. }, IfaceKind::Macvlan { parent, .. })
+            | (IfaceKind::Ipvlan { .. }, IfaceKind::Ipvlan { parent, .. }) => Some(*parent),
+            _ => None,
+        };
+        match same_kind {
+            Some(parent) => lower = parent,
+            None => return lower,
+        }
+    }
+}
+
+/// Stackings the kernel refuses: macvlan or VLAN on an ipvlan child.
+fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
+    let IfaceKind::Ipvlan { .. } = d.kind(parent) else { return };
+    for &kid in kids {
+        let kind = d.kind(kid).name();
+        if matches!(d.kind(kid), IfaceKind::Macvlan { .. } | IfaceKind::Vlan { .. }) {
+            d.error(
+                Diagnostic::error(parent_span(d, kid), format!("the kernel refuses a {kind} on an ipvlan child"))
+                    .label(format!("`{}` is an ipvlan child", d.lab.iface_label(parent)))
+                    .help(format!("stack the {kind} on the ipvlan's parent instead")),
+            );
+        }
+    }
+}
+
+fn parent_span(d: &Draft<'_>, child: IfaceId) -> Span {
+    match d.declared.get(&child).and_then(|doc| doc.parent.as_ref()) {
+        Some(parent) => parent.span(),
+        None => d.iface_span(child),
+    }
+}
+
+/// Rules among the children of one lower device.
+fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
+    let macvlans: Vec<IfaceId> = kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Macvlan { .. })).collect();
+    let ipvlans: Vec<IfaceId> = kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Ipvlan { .. })).collect();
+    if let (Some(&m), Some(&i)) = (macvlans.first(), ipvlans.first()) {
+        let later = m.max(i);
+        let earlier = m.min(i);
+        d.error(
+            Diagnostic::error(parent_span(d, later), "macvlan and ipvlan children cannot share a parent")
+                .label(format!("`{}` is a {}", d.lab.iface_label(later), d.kind(later).name()))
+                .related(parent_span(d, earlier), format!("`{}` is a {} on the same parent", d.lab.iface_label(earlier), d.kind(earlier).name()))
+                .help("the kernel gives a device to one driver only (EBUSY): use one kind per parent"),
+        );
+    }
+    check_passthru(d, &macvlans);
+    check_ipvlan_port(d, &ipvlans);
+    check_vlan_ids(d, kids);
+}
+
+fn check_passthru(d: &Draft<'_>, macvlans: &[IfaceId]) {
+    if macvlans.len() < 2 {
+        return;
+    }
+    for &m in macvlans {
+        if let IfaceKind::Macvlan { mode: MacvlanMode::Passthru, .. } = d.kind(m) {
+            let other = *macvlans.iter().find(|o| **o != m).unwrap_or(&m);
+            d.error(
+                Diagnostic::error(parent_span(d, m), "a passthru macvlan must be its parent's only macvlan")
+                    .label(format!("`{}` is passthru", d.lab.iface_label(m)))
+                    .related(parent_span(d, other), format!("`{}` shares the parent", d.lab.iface_label(other)))
+                    .help("passthru hands the whole parent to one child: remove the siblings or choose another mode"),
+            );
+        }
+    }
+}
+
+/// ipvlan mode and flags belong to the parent (the ipvlan port): every child must agree.
+fn check_ipvlan_port(d: &Draft<'_>, ipvlans: &[IfaceId]) {
+    let Some((&first, rest)) = ipvlans.split_first() else { return };
+    let IfaceKind::Ipvlan { mode, flag, .. } = *d.kind(first) else { return };
+    for &other in rest {
+        let IfaceKind::Ipvlan { mode: m, flag: f, .. } = *d.kind(other) else { continue };
+        if (m, f) == (mode, flag) {
+            continue;
+        }
+        d.error(
+            Diagnostic::error(d.iface_span(other), format!(
+                "ipvlan children of one parent must share mode and flag: `{}` is {} {}, `{}` is {} {}",
+                d.lab.iface_label(other), m.as_str(), f.as_str(),
+                d.lab.iface_label(first), mode.as_str(), flag.as_str()
+            ))
+            .label(format!("{} {}", m.as_str(), f.as_str()))
+            .related(d.iface_span(first), format!("{} {}", mode.as_str(), flag.as_str()))
+            .help(format!(
+                "the mode and flag are the parent's: the kernel would silently switch every child to `{} {}`, the last one created; give all of them the same",
+                m.as_str(), f.as_str()
+            )),
+        );
+    }
+}
+
+fn check_vlan_ids(d: &Draft<'_>, kids: &[IfaceId]) {
+    let mut seen: BTreeMap<(u16, u16, IfaceId), IfaceId> = BTreeMap::new();
+    for &kid in kids {
+        let IfaceKind::Vlan { parent, id, protocol } = *d.kind(kid) else { continue };
+        match seen.get(&(protocol.ethertype(), id, parent)) {
+            Some(&first) => d.error(
+                Diagnostic::error(d.iface_span(kid), format!("VLAN {id} is on `{}` twice", d.lab.iface_label(parent)))
+                    .label(format!("`{}`", d.lab.iface_label(kid)))
+                    .related(d.iface_span(first), format!("`{}` has the same id", d.lab.iface_label(first)))
+                    .help("a parent carries each VLAN id once per protocol: remove one, or change its `id`"),
+            ),
+            None => {
+                seen.insert((protocol.ethertype(), id, parent), kid);
+            }
+        }
+    }
+}

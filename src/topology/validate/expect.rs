@@ -1,0 +1,394 @@
+//! Expectations: each `[[expect]]` is one kind of observation (reachability, link-layer
+//! resolution, interface state, route); its references must name things the lab has.
+
+use super::super::diagnostic::{Diagnostic, Span};
+use super::super::document::ExpectDoc;
+use super::{Draft, vlan_id};
+use crate::model::{
+    Check, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target,
+};
+use std::net::IpAddr;
+use toml::Spanned;
+
+pub fn check(d: &mut Draft<'_>) {
+    verify_settings(d);
+    let expectations: Vec<Expectation> = d
+        .doc
+        .expects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, doc)| expectation(d, i + 1, doc))
+        .collect();
+    d.lab.expectations = expectations;
+}
+
+fn verify_settings(d: &mut Draft<'_>) {
+    let settings = &d.doc.verify;
+    if let Some(timeout) = &settings.timeout {
+        d.lab.verify.timeout = *timeout.get_ref();
+    }
+    if let Some(deadline) = &settings.deadline {
+        d.lab.verify.deadline = *deadline.get_ref();
+    }
+    if d.lab.verify.deadline < d.lab.verify.timeout {
+        let span = settings.deadline.as_ref().or(settings.timeout.as_ref()).map(|s| s.span()).unwrap_or_default();
+        d.error(
+            Diagnostic::error(span, "the deadline is shorter than one probe timeout")
+                .label("a positive probe could never be retried")
+                .help("make `deadline` at least as long as `timeout`"),
+        );
+    }
+}
+
+/// The kinds an entry can be, by the keys that only that kind has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reach,
+    Resolves,
+    State,
+    Route,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Reach => "a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`)",
+            Kind::Resolves => "a resolution check (`resolves_to`)",
+            Kind::State => "an interface-state check (`promiscuous`, `mac`)",
+            Kind::Route => "a route check (`route`)",
+        }
+    }
+}
+
+fn kinds_present(doc: &ExpectDoc) -> Vec<(Kind, Span)> {
+    let span = |v: Option<Span>| v;
+    let candidates = [
+        (Kind::Reach, span(doc.reach.as_ref().map(|v| v.span()))),
+        (Kind::Reach, doc.proto.as_ref().map(|v| v.span())),
+        (Kind::Reach, doc.ttl.as_ref().map(|v| v.span())),
+        (Kind::Reach, doc.tagged.as_ref().map(|v| v.span.clone())),
+        (Kind::Reach, doc.redirect.as_ref().map(|v| v.span())),
+        (Kind::Resolves, doc.resolves_to.as_ref().map(|v| v.span())),
+        (Kind::State, doc.promiscuous.as_ref().map(|v| v.span())),
+        (Kind::State, doc.mac.as_ref().map(|v| v.span())),
+        (Kind::Route, doc.route.as_ref().map(|v| v.span())),
+    ];
+    let mut kinds: Vec<(Kind, Span)> = Vec::new();
+    for (kind, span) in candidates {
+        if let Some(span) = span {
+            if !kinds.iter().any(|(k, _)| *k == kind) {
+                kinds.push((kind, span));
+            }
+        }
+    }
+    kinds
+}
+
+fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectation> {
+    let kinds = kinds_present(doc);
+    let kind = match kinds.as_slice() {
+        [] => {
+            d.error(
+                Diagnostic::error(doc.span.clone(), "this [[expect]] does not say what to check")
+                    .label("no check")
+                    .help("add `reach = true|false`, `resolves_to = \"NODE:IFACE\"`, `promiscuous = true|false`, `mac = ...` or `route = \"PREFIX\"`"),
+            );
+            return None;
+        }
+        [(kind, _)] => *kind,
+        [(first, first_span), (second, second_span), ..] => {
+            d.error(
+                Diagnostic::error(second_span.clone(), format!("this [[expect]] mixes {} with {}", first.describe(), second.describe()))
+                    .label("second kind of check")
+                    .related(first_span.clone(), "first kind of check")
+                    .help("one [[expect]] makes one observation: split it into two entries"),
+            );
+            return None;
+        }
+    };
+    if !keys_fit_kind(d, doc, kind) {
+        return None;
+    }
+    let check = match kind {
+        Kind::Reach => reach(d, doc)?,
+        Kind::Resolves => resolves(d, doc)?,
+        Kind::State => state(d, doc)?,
+        Kind::Route => route(d, doc)?,
+    };
+    Some(Expectation {
+        number,
+        line: d.source.line_col(doc.span.start).0,
+        check,
+        why: doc.why.as_ref().map(|w| w.get_ref().clone()),
+        timeout: doc.timeout.as_ref().map(|t| *t.get_ref()),
+    })
+}
+
+/// Reach and resolution checks go `from` a node `to` a target; state and route checks
+/// look at one `iface`.
+fn keys_fit_kind(d: &Draft<'_>, doc: &ExpectDoc, kind: Kind) -> bool {
+    let probe = matches!(kind, Kind::Reach | Kind::Resolves);
+    let misplaced: Vec<(&str, Span)> = if probe {
+        doc.iface.iter().map(|v| ("iface", v.span())).collect()
+    } else {
+        [("from", doc.from.as_ref().map(|v| v.span())), ("to", doc.to.as_ref().map(|v| v.span()))]
+            .into_iter()
+            .filter_map(|(k, s)| Some((k, s?)))
+            .collect()
+    };
+    for (key, span) in &misplaced {
+        d.error(
+            Diagnostic::error(span.clone(), format!("`{key}` does not belong in {}", kind.describe()))
+                .label("mixes kinds of check")
+                .help(if probe {
+                    "probes go `from` a node `to` a target; `iface` is for interface-state and route checks"
+                } else {
+                    "interface-state and route checks name one `iface`; `from`/`to` are for probes"
+                }),
+        );
+    }
+    let required: &[(&str, bool)] = if probe {
+        &[("from", doc.from.is_some()), ("to", doc.to.is_some())]
+    } else {
+        &[("iface", doc.iface.is_some())]
+    };
+    let mut complete = true;
+    for (key, present) in required {
+        if !present {
+            complete = false;
+            d.error(
+                Diagnostic::error(doc.span.clone(), format!("{} needs `{key}`", kind.describe()))
+                    .label(format!("`{key}` missing"))
+                    .help(match *key {
+                        "from" => "add `from = \"NODE\"`, the node the probe starts in",
+                        "to" => "add `to = \"ADDRESS\"`, `\"NODE\"` or `\"NODE:IFACE\"`",
+                        _ => "add `iface = \"NODE:IFACE\"`",
+                    }),
+            );
+        }
+    }
+    misplaced.is_empty() && complete
+}
+
+fn reach(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let from = source_node(d, doc.from.as_ref()?);
+    let to = target(d, doc.to.as_ref()?);
+    let Some(reach) = &doc.reach else {
+        d.error(
+            Diagnostic::error(doc.span.clone(), "a reachability check needs `reach`")
+                .label("`reach` missing")
+                .help("add `reach = true` (an answer must come back) or `reach = false` (none may)"),
+        );
+        return None;
+    };
+    let proto = match &doc.proto {
+        None => Proto::Icmp,
+        Some(p) if p.get_ref() == "icmp" => Proto::Icmp,
+        Some(p) if p.get_ref() == "arp" => Proto::Arp,
+        Some(p) => {
+            d.error(
+                Diagnostic::error(p.span(), format!("unknown proto `{}`", p.get_ref()))
+                    .label("not a probe protocol")
+                    .help("`proto` is \"icmp\" (echo, the default) or \"arp\" (link-layer resolution only)"),
+            );
+            return None;
+        }
+    };
+    let ttl = doc.ttl.as_ref().and_then(|t| ttl(d, t, *reach.get_ref(), proto));
+    let tagged = match &doc.tagged {
+        Some(tagged) => Some(tagged_on(d, tagged)?),
+        None => None,
+    };
+    if let (Some(redirect), Proto::Arp) = (&doc.redirect, proto) {
+        d.error(
+            Diagnostic::error(redirect.span(), "`redirect` needs an ICMP probe")
+                .label("redirects answer routed packets, not ARP")
+                .help("remove `proto = \"arp\"` or `redirect`"),
+        );
+    }
+    Some(Check::Reach {
+        from: from?,
+        to: to?,
+        reach: *reach.get_ref(),
+        proto,
+        ttl,
+        tagged,
+        redirect: doc.redirect.as_ref().map(|r| *r.get_ref()),
+    })
+}
+
+fn ttl(d: &Draft<'_>, value: &Spanned<i64>, reach: bool, proto: Proto) -> Option<u8> {
+    let problem = if !reach {
+        Some("a `reach = false` check gets no reply to read a TTL from")
+    } else if proto == Proto::Arp {
+        Some("ARP replies have no TTL")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        d.error(Diagnostic::error(value.span(), "`ttl` cannot be observed here").label(problem).help("remove `ttl`"));
+        return None;
+    }
+    match u8::try_from(*value.get_ref()) {
+        Ok(ttl) if ttl > 0 => Some(ttl),
+        _ => {
+            d.error(
+                Diagnostic::error(value.span(), format!("TTL {} is outside 1..255", value.get_ref()))
+                    .label("not a TTL")
+                    .help("Linux sends with TTL 64: a reply that crossed one router arrives with 63"),
+            );
+            None
+        }
+    }
+}
+
+fn resolves(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let from = source_node(d, doc.from.as_ref()?);
+    let to = target(d, doc.to.as_ref()?);
+    let mac = mac_of(d, doc.resolves_to.as_ref()?);
+    Some(Check::Resolves { from: from?, to: to?, mac: mac? })
+}
+
+fn state(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let iface = d.resolve_iface(doc.iface.as_ref()?, None)?;
+    let mac = match &doc.mac {
+        Some(mac) => Some(mac_of(d, mac)?),
+        None => None,
+    };
+    Some(Check::State { iface, promiscuous: doc.promiscuous.as_ref().map(|p| *p.get_ref()), mac })
+}
+
+fn route(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let iface = d.resolve_iface(doc.iface.as_ref()?, None)?;
+    let prefix = doc.route.as_ref()?;
+    if prefix.get_ref().trunc() != *prefix.get_ref() {
+        d.error(
+            Diagnostic::error(prefix.span(), format!("{} has host bits set", prefix.get_ref()))
+                .label("not a network prefix")
+                .help(format!("write \"{}\"", prefix.get_ref().trunc())),
+        );
+        return None;
+    }
+    Some(Check::Route { iface, prefix: *prefix.get_ref() })
+}
+
+/// `from`: a node that has an address to send from.
+fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
+    if from.get_ref().contains(':') {
+        d.error(
+            Diagnostic::error(from.span(), "`from` names a node, not an interface")
+                .label("probes start in a node; its routes pick the interface")
+                .help(format!("write `from = \"{}\"`", from.get_ref().split(':').next().unwrap_or_default())),
+        );
+        return None;
+    }
+    let node = d.resolve_node(from)?;
+    if d.role(node) == Role::Switch {
+        d.error(
+            Diagnostic::error(from.span(), format!("`{}` is a switch: it has no address to probe from", from.get_ref()))
+                .label("switches only forward")
+                .help("probe from a host or router attached to the switch"),
+        );
+        return None;
+    }
+    Some(node)
+}
+
+/// `to`: an address, `NODE` (its first address) or `NODE:IFACE` (that interface's first).
+fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
+    let written = to.get_ref().clone();
+    if let Ok(addr) = written.parse::<IpAddr>() {
+        let iface = d.lab.iface_ids().find(|id| d.lab.iface(*id).addresses.iter().any(|a| a.addr() == addr));
+        return Some(Target { addr, iface, written });
+    }
+    let candidates: Vec<IfaceId> = if written.contains(':') {
+        vec![d.resolve_iface(to, None)?]
+    } else {
+        let node = d.resolve_node(to)?;
+        (0..d.lab.node(node).ifaces.len()).map(|index| IfaceId { node, index }).collect()
+    };
+    let found = candidates.iter().find_map(|id| Some((*id, d.lab.iface(*id).addresses.first()?.addr())));
+    match found {
+        Some((iface, addr)) => Some(Target { addr, iface: Some(iface), written }),
+        None => {
+            d.error(
+                Diagnostic::error(to.span(), format!("`{written}` has no address to probe"))
+                    .label("no address")
+                    .help("give it an address, or write the address to probe"),
+            );
+            None
+        }
+    }
+}
+
+/// `NODE:IFACE` (that interface's MAC once up) or a literal MAC.
+fn mac_of(d: &Draft<'_>, text: &Spanned<String>) -> Option<MacOf> {
+    if let Ok(mac) = text.get_ref().parse::<Mac>() {
+        return Some(MacOf::Literal(mac));
+    }
+    if !text.get_ref().contains(':') || text.get_ref().matches(':').count() > 1 {
+        d.error(
+            Diagnostic::error(text.span(), format!("`{}` is neither an interface nor a MAC", text.get_ref()))
+                .label("cannot tell whose MAC")
+                .help("write \"NODE:IFACE\" or a MAC like \"02:42:ac:11:00:02\""),
+        );
+        return None;
+    }
+    Some(MacOf::Iface(d.resolve_iface(text, None)?))
+}
+
+/// `tagged = { on = "NODE:IFACE", vlan = N }`: the interface must carry that VLAN.
+fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Option<TaggedOn> {
+    let on = d.resolve_iface(tagged.on.as_ref()?, None)?;
+    let Some(vlan) = &tagged.vlan else {
+        d.error(
+            Diagnostic::error(tagged.span.clone(), "`tagged` needs a `vlan`")
+                .label("which tag?")
+                .help("write `tagged = { on = \"NODE:IFACE\", vlan = 19 }`"),
+        );
+        return None;
+    };
+    let vlan = vlan_id(d, vlan, "VLAN")?;
+    let carried = vlans_carried(d, on);
+    let span = tagged.on.as_ref().map(|o| o.span()).unwrap_or(tagged.span.clone());
+    if carried.is_empty() {
+        d.error(
+            Diagnostic::error(span, format!("`{}` carries no VLAN", d.lab.iface_label(on)))
+                .label("no tags can be seen here")
+                .help("name a trunk: an interface with VLAN sub-interfaces, or a cable whose switch port has `trunk`"),
+        );
+        return None;
+    }
+    if !carried.contains(&vlan) {
+        let list: Vec<String> = carried.iter().map(u16::to_string).collect();
+        d.error(
+            Diagnostic::error(span, format!("`{}` does not carry VLAN {vlan}", d.lab.iface_label(on)))
+                .label(format!("it carries {}", list.join(", ")))
+                .help("name the trunk that carries this VLAN, or fix `vlan`"),
+        );
+        return None;
+    }
+    Some(TaggedOn { on, vlan })
+}
+
+/// VLANs that travel tagged over an interface: its sub-interfaces' ids and the trunk VLANs
+/// of the port at either end of its cable.
+fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
+    let mut vlans: Vec<u16> = d
+        .lab
+        .iface_ids()
+        .filter_map(|id| match d.kind(id) {
+            IfaceKind::Vlan { parent, id, .. } if *parent == iface => Some(*id),
+            _ => None,
+        })
+        .collect();
+    if let IfaceKind::Veth { peer, port } = d.kind(iface) {
+        let peer_port = d.kind(*peer).port();
+        for p in [port.as_ref(), peer_port].into_iter().flatten() {
+            vlans.extend(&p.trunk);
+        }
+    }
+    vlans.sort_unstable();
+    vlans.dedup();
+    vlans
+}

@@ -1,0 +1,309 @@
+//! Cables: veth pairs to a switch (each makes a bridge port) or point-to-point between two
+//! interfaces; the port options (access, trunk, hairpin) and each switch's bridge.
+
+use super::super::diagnostic::Diagnostic;
+use super::super::document::IfaceDoc;
+use super::super::reader::closest;
+use super::names::{BRIDGE_NAME, MAX_IFACE_NAME, valid_iface_name};
+use super::{DeclaredKind, Draft, vlan_id};
+use crate::model::{Cable, Iface, IfaceId, IfaceKind, NodeId, PortVlans, Role};
+use std::collections::{BTreeSet, HashMap};
+use toml::Spanned;
+
+pub fn check(d: &mut Draft<'_>) {
+    let bridges = add_bridges(d);
+    let veths = d.declared_of(DeclaredKind::Veth);
+    let options: HashMap<IfaceId, Options> =
+        veths.iter().map(|(id, doc)| (*id, port_options(d, doc))).collect();
+    for (id, doc) in veths {
+        let Some(link) = &doc.link else {
+            d.error(
+                Diagnostic::error(doc.span.clone(), "a veth interface needs a `link`")
+                    .label("a cable to where?")
+                    .help("add `link = \"SWITCH\"` or `link = \"NODE:IFACE\"`"),
+            );
+            continue;
+        };
+        let ends = Ends { bridges: &bridges, options: &options };
+        match link.get_ref().split_once(':') {
+            None => cable_to_switch(d, id, link, &ends),
+            Some((node, iface)) => cable_to_iface(d, id, link, node, iface, &ends),
+        }
+    }
+    for bridge in bridges.into_iter().flatten() {
+        decide_vlan_filtering(d, bridge);
+    }
+}
+
+/// One bridge per switch, named `br0`; indexed by node.
+fn add_bridges(d: &mut Draft<'_>) -> Vec<Option<IfaceId>> {
+    (0..d.lab.nodes.len())
+        .map(|n| {
+            (d.lab.nodes[n].role == Role::Switch).then(|| {
+                add_iface(d, NodeId(n), BRIDGE_NAME.into(), IfaceKind::Bridge { vlan_filtering: false })
+            })
+        })
+        .collect()
+}
+
+fn add_iface(d: &mut Draft<'_>, node: NodeId, name: String, kind: IfaceKind) -> IfaceId {
+    let ifaces = &mut d.lab.nodes[node.0].ifaces;
+    ifaces.push(Iface {
+        name,
+        kind,
+        addresses: Vec::new(),
+        mac: None,
+        mtu: None,
+        up: true,
+        declared: false,
+    });
+    IfaceId { node, index: ifaces.len() - 1 }
+}
+
+/// What cable ends need to know: each switch's bridge and each veth's port options.
+struct Ends<'a> {
+    bridges: &'a [Option<IfaceId>],
+    options: &'a HashMap<IfaceId, Options>,
+}
+
+impl Ends<'_> {
+    /// The port an interface is, when its node is a switch, with these VLANs.
+    fn port(&self, d: &Draft<'_>, node: NodeId, vlans: &PortVlans) -> Option<PortVlans> {
+        (d.role(node) == Role::Switch).then(|| PortVlans { master: self.bridges[node.0], ..vlans.clone() })
+    }
+
+    fn options_of(&self, id: IfaceId) -> Option<&Options> {
+        self.options.get(&id).filter(|o| o.span.is_some())
+    }
+}
+
+/// Port options as written on one interface, with the span that carries them.
+struct Options {
+    vlans: PortVlans,
+    span: Option<std::ops::Range<usize>>,
+}
+
+fn port_options(d: &Draft<'_>, doc: &IfaceDoc) -> Options {
+    let mut vlans = PortVlans::default();
+    if let Some(access) = &doc.access {
+        vlans.access = vlan_id(d, access, "access VLAN");
+    }
+    if let Some(trunk) = &doc.trunk {
+        vlans.trunk = trunk_vlans(d, trunk);
+    }
+    if let (Some(access), Some(trunk)) = (&doc.access, &doc.trunk) {
+        d.error(
+            Diagnostic::error(access.span(), "a port is either `access` or `trunk`, not both")
+                .label("access VLAN")
+                .related(trunk.span(), "trunk VLANs")
+                .help("use `access = VID` for one untagged VLAN, or `trunk = [VID, ...]` for tagged ones"),
+        );
+    }
+    vlans.hairpin = doc.hairpin.as_ref().is_some_and(|h| *h.get_ref());
+    let span = [doc.access.as_ref().map(|v| v.span()), doc.trunk.as_ref().map(|v| v.span()), doc.hairpin.as_ref().map(|v| v.span())]
+        .into_iter()
+        .flatten()
+        .next();
+    Options { vlans, span }
+}
+
+fn trunk_vlans(d: &Draft<'_>, trunk: &Spanned<Vec<Spanned<i64>>>) -> Vec<u16> {
+    if trunk.get_ref().is_empty() {
+        d.error(
+            Diagnostic::error(trunk.span(), "this trunk carries no VLAN")
+                .label("empty")
+                .help("list the tagged VLANs, e.g. `trunk = [19, 20]`, or remove `trunk`"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::new();
+    for item in trunk.get_ref() {
+        let Some(id) = vlan_id(d, item, "trunk VLAN") else { continue };
+        if !seen.insert(id) {
+            d.error(
+                Diagnostic::error(item.span(), format!("VLAN {id} is listed twice in this trunk"))
+                    .label("repeated")
+                    .help("list each VLAN once"),
+            );
+        } else {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+fn cable_to_switch(d: &mut Draft<'_>, id: IfaceId, link: &Spanned<String>, ends: &Ends<'_>) {
+    let Some(switch) = find_switch(d, id.node, link) else { return };
+    let port_name = port_name(d, switch, id);
+    let vlans = &ends.options[&id].vlans;
+    let far_vlans = ends.port(d, switch, vlans);
+    let port = add_iface(d, switch, port_name, IfaceKind::Veth { peer: id, port: far_vlans });
+    let own = ends.port(d, id.node, vlans);
+    d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Veth { peer: port, port: own };
+    d.lab.cables.push(Cable { a: port, b: id });
+}
+
+/// `link = "SWITCH"`: the node must exist and be a switch other than this one.
+fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<NodeId> {
+    let name = link.get_ref();
+    match d.lab.node_id(name) {
+        Some(node) if node == home => {
+            d.error(
+                Diagnostic::error(link.span(), "a cable cannot go from a switch to itself")
+                    .label("this switch")
+                    .help("link to another switch, or to `NODE:IFACE`"),
+            );
+            None
+        }
+        Some(node) if d.role(node) == Role::Switch => Some(node),
+        Some(node) => {
+            d.error(
+                Diagnostic::error(link.span(), format!("`{name}` is a {}, not a switch", d.role(node).as_str()))
+                    .label("`link = \"NAME\"` names a switch")
+                    .help(format!("for a cable to one of its interfaces write `link = \"{name}:IFACE\"`")),
+            );
+            None
+        }
+        None => {
+            let switches = d.lab.nodes.iter().filter(|n| n.role == Role::Switch).map(|n| n.name.as_str());
+            let mut e = Diagnostic::error(link.span(), format!("unknown switch `{name}`"))
+                .label("no switch has this name");
+            e = match closest(name, switches) {
+                Some(best) => e.help(format!("did you mean `{best}`?")),
+                None => e.help(format!(
+                    "add a [[switch]] named `{name}`, or write `link = \"NODE:IFACE\"` for a point-to-point cable"
+                )),
+            };
+            d.error(e);
+            None
+        }
+    }
+}
+
+/// A switch-side port name: `<node>-<iface>` when it fits, else `p<N>`.
+fn port_name(d: &Draft<'_>, switch: NodeId, far: IfaceId) -> String {
+    let taken = |name: &str| d.lab.node(switch).ifaces.iter().any(|i| i.name == name);
+    let wanted = format!("{}-{}", d.lab.node(far.node).name, d.lab.iface(far).name);
+    if wanted.len() <= MAX_IFACE_NAME && valid_iface_name(&wanted).is_ok() && !taken(&wanted) {
+        return wanted;
+    }
+    (1..).map(|n| format!("p{n}")).find(|name| !taken(name)).unwrap_or_default()
+}
+
+fn cable_to_iface(
+    d: &mut Draft<'_>,
+    id: IfaceId,
+    link: &Spanned<String>,
+    node: &str,
+    iface: &str,
+    ends: &Ends<'_>,
+) {
+    let Some(far_node) = d.resolve_node(&Spanned::new(link.span(), node.to_owned())) else { return };
+    check_options_reach_a_switch(d, id, far_node, ends);
+    let far = match d.lab.iface_id(far_node, iface) {
+        Some(far) if !far_end_agrees(d, id, far, link) => return,
+        Some(far) if far < id => return, // the cable was made from the other end
+        Some(far) => far,
+        None => match new_far_end(d, far_node, iface, link) {
+            Some(far) => far,
+            None => return,
+        },
+    };
+    // Options on one end configure the switch end(s); an end's own options win.
+    let own_vlans = &ends.options[&id].vlans;
+    let far_vlans = ends.options_of(far).map_or(own_vlans, |o| &o.vlans);
+    let near_vlans = ends.options_of(id).map_or(far_vlans, |o| &o.vlans);
+    let own = ends.port(d, id.node, near_vlans);
+    let far_port = ends.port(d, far_node, far_vlans);
+    d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Veth { peer: far, port: own };
+    d.lab.nodes[far_node.0].ifaces[far.index].kind = IfaceKind::Veth { peer: id, port: far_port };
+    d.lab.cables.push(Cable { a: id, b: far });
+}
+
+/// `access`, `trunk` and `hairpin` configure a switch port: one end must be a switch.
+fn check_options_reach_a_switch(d: &Draft<'_>, id: IfaceId, far_node: NodeId, ends: &Ends<'_>) {
+    let Some(span) = ends.options_of(id).and_then(|o| o.span.clone()) else { return };
+    if d.role(id.node) == Role::Switch || d.role(far_node) == Role::Switch {
+        return;
+    }
+    d.error(
+        Diagnostic::error(span, "port options need a switch at one end of the cable")
+            .label(format!(
+                "`{}` and `{}` are not switches",
+                d.lab.node(id.node).name,
+                d.lab.node(far_node).name
+            ))
+            .help("`access`, `trunk` and `hairpin` configure a switch port: link to a switch, or remove them"),
+    );
+}
+
+/// A far end that exists must be a declared veth naming this interface back.
+fn far_end_agrees(d: &Draft<'_>, id: IfaceId, far: IfaceId, link: &Spanned<String>) -> bool {
+    let far_label = d.lab.iface_label(far);
+    let Some(far_doc) = d.declared.get(&far) else {
+        d.error(
+            Diagnostic::error(link.span(), format!("`{far_label}` is already the end of another cable"))
+                .label("taken")
+                .help("each interface ends one cable; name another interface"),
+        );
+        return false;
+    };
+    if far == id {
+        d.error(
+            Diagnostic::error(link.span(), "a cable cannot connect an interface to itself")
+                .label("this interface")
+                .help("name another interface"),
+        );
+        return false;
+    }
+    if d.kinds.get(&far) != Some(&DeclaredKind::Veth) {
+        d.error(
+            Diagnostic::error(link.span(), format!("`{far_label}` is not a cable end"))
+                .label(format!("`{far_label}` is a {}", far_doc.kind.as_ref().map_or("sub-interface", |k| k.get_ref())))
+                .related(far_doc.span.clone(), "defined here")
+                .help("a point-to-point cable joins two veth interfaces"),
+        );
+        return false;
+    }
+    let back = far_doc.link.as_ref().map(|l| l.get_ref().as_str());
+    let me = d.lab.iface_label(id);
+    if back != Some(me.as_str()) {
+        let back_span = far_doc.link.as_ref().map_or(far_doc.span.clone(), |l| l.span());
+        d.error(
+            Diagnostic::error(link.span(), "the two ends of this cable name different peers")
+                .label(format!("`{me}` links to `{far_label}`"))
+                .related(back_span, format!("but `{far_label}` links to `{}`", back.unwrap_or("?")))
+                .help(format!("make both ends name each other: `link = \"{me}\"` on `{far_label}`")),
+        );
+        return false;
+    }
+    true
+}
+
+/// `link = "NODE:IFACE"` to an interface declared nowhere: lab makes that end, bare.
+fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<String>) -> Option<IfaceId> {
+    let problem = match valid_iface_name(name) {
+        Err(problem) => Some(problem),
+        Ok(()) if name == "lo" => Some("is the loopback device".into()),
+        Ok(()) if d.role(node) == Role::Switch && name == BRIDGE_NAME => Some("is the switch's bridge".into()),
+        Ok(()) => None,
+    };
+    if let Some(problem) = problem {
+        d.error(
+            Diagnostic::error(link.span(), format!("the interface name `{name}` {problem}"))
+                .label("cannot be the far end of a cable")
+                .help(format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:` or spaces")),
+        );
+        return None;
+    }
+    Some(add_iface(d, node, name.to_owned(), IfaceKind::Dummy))
+}
+
+fn decide_vlan_filtering(d: &mut Draft<'_>, bridge: IfaceId) {
+    let filtering = d.lab.nodes[bridge.node.0]
+        .ifaces
+        .iter()
+        .filter_map(|i| i.kind.port())
+        .any(PortVlans::has_vlans);
+    d.lab.nodes[bridge.node.0].ifaces[bridge.index].kind = IfaceKind::Bridge { vlan_filtering: filtering };
+}

@@ -1,0 +1,209 @@
+//! Names: the lab's and the nodes' (they become namespace names and paths) and the
+//! interfaces' (they become kernel device names). Creates the draft's nodes and interfaces.
+
+use super::super::diagnostic::Diagnostic;
+use super::super::document::IfaceDoc;
+use super::kinds::declared_kind;
+use super::{DeclaredKind, Draft};
+use crate::model::{IfaceId, IfaceKind, Iface, Node, NodeId, Role};
+use std::collections::HashMap;
+use toml::Spanned;
+
+/// Longest lab name: namespace names are `<lab>-<node>` and state lives in /run/lab/<lab>.
+pub const MAX_LAB_NAME: usize = 24;
+pub const MAX_NODE_NAME: usize = 32;
+/// IFNAMSIZ - 1: the kernel refuses longer device names.
+pub const MAX_IFACE_NAME: usize = 15;
+/// The device that is a switch.
+pub const BRIDGE_NAME: &str = "br0";
+
+pub fn check(d: &mut Draft<'_>) {
+    lab_name(d);
+    nodes(d);
+    for n in 0..d.lab.nodes.len() {
+        ifaces(d, NodeId(n));
+    }
+}
+
+fn lab_name(d: &mut Draft<'_>) {
+    let Some(name) = &d.doc.name else { return };
+    if let Err(problem) = safe_name(name.get_ref(), MAX_LAB_NAME) {
+        d.error(
+            Diagnostic::error(name.span(), format!("the lab name `{}` {problem}", name.get_ref()))
+                .label("not usable as a namespace prefix")
+                .help(format!(
+                    "namespaces are named `<lab>-<node>`: use up to {MAX_LAB_NAME} letters, digits, `_`, `-` or `.`, starting with a letter or digit"
+                )),
+        );
+    }
+    d.lab.name = name.get_ref().clone();
+}
+
+fn nodes(d: &mut Draft<'_>) {
+    let mut seen: HashMap<String, std::ops::Range<usize>> = HashMap::new();
+    for (index, node) in d.doc.nodes.iter().enumerate() {
+        let name = match &node.name {
+            Some(name) => name,
+            None => &Spanned::new(node.span.clone(), format!("#{index}")),
+        };
+        if node.name.is_some() {
+            if let Err(problem) = safe_name(name.get_ref(), MAX_NODE_NAME) {
+                d.error(
+                    Diagnostic::error(name.span(), format!("the node name `{}` {problem}", name.get_ref()))
+                        .label("not usable in a namespace name")
+                        .help(format!(
+                            "use up to {MAX_NODE_NAME} letters, digits, `_`, `-` or `.`, starting with a letter or digit"
+                        )),
+                );
+            }
+            if let Some(first) = seen.get(name.get_ref()) {
+                d.error(
+                    Diagnostic::error(name.span(), format!("two nodes are named `{}`", name.get_ref()))
+                        .label("second definition")
+                        .related(first.clone(), "first defined here")
+                        .help("node names are unique across hosts, routers and switches; rename one"),
+                );
+            } else {
+                seen.insert(name.get_ref().clone(), name.span());
+            }
+        }
+        d.lab.nodes.push(Node {
+            name: name.get_ref().clone(),
+            role: node.role,
+            sysctls: Vec::new(),
+            routes: Vec::new(),
+            ifaces: Vec::new(),
+        });
+    }
+}
+
+fn ifaces(d: &mut Draft<'_>, node: NodeId) {
+    let doc = d.node_doc(node);
+    let mut seen: HashMap<String, std::ops::Range<usize>> = HashMap::new();
+    for (index, iface) in doc.ifaces.iter().enumerate() {
+        let id = IfaceId { node, index };
+        let kind = declared_kind(d, iface, doc.role);
+        let name = iface_name(d, iface, kind, doc.role);
+        let shown = name.clone().unwrap_or_else(|| Spanned::new(iface.span.clone(), format!("#{index}")));
+        if name.is_some() {
+            if let Some(first) = seen.get(shown.get_ref()) {
+                d.error(
+                    Diagnostic::error(shown.span(), format!(
+                        "node `{}` has two interfaces named `{}`",
+                        d.lab.node(node).name,
+                        shown.get_ref()
+                    ))
+                    .label("second definition")
+                    .related(first.clone(), "first defined here")
+                    .help("interface names are unique within a node; rename one"),
+                );
+            } else {
+                seen.insert(shown.get_ref().clone(), shown.span());
+            }
+        }
+        d.lab.nodes[node.0].ifaces.push(Iface {
+            name: shown.into_inner(),
+            kind: IfaceKind::Dummy,
+            addresses: Vec::new(),
+            mac: iface.mac.as_ref().map(|m| *m.get_ref()),
+            mtu: None,
+            up: iface.up.as_ref().is_none_or(|u| *u.get_ref()),
+            declared: true,
+        });
+        d.declared.insert(id, iface);
+        if let Some(kind) = kind {
+            d.kinds.insert(id, kind);
+        }
+    }
+}
+
+/// The interface's name: given, or `PARENT.ID` for a VLAN sub-interface.
+fn iface_name(
+    d: &Draft<'_>,
+    iface: &IfaceDoc,
+    kind: Option<DeclaredKind>,
+    role: Role,
+) -> Option<Spanned<String>> {
+    let name = match (&iface.name, kind) {
+        (Some(name), _) => name.clone(),
+        (None, Some(DeclaredKind::Vlan)) => default_vlan_name(iface)?,
+        (None, _) => {
+            d.error(
+                Diagnostic::error(iface.span.clone(), "this interface has no `name`")
+                    .label("name missing")
+                    .help("add `name = \"eth0\"` (only VLAN sub-interfaces get a default name, PARENT.ID)"),
+            );
+            return None;
+        }
+    };
+    let given = iface.name.is_some();
+    if let Err(problem) = valid_iface_name(name.get_ref()) {
+        let help = if given {
+            format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:` or spaces")
+        } else {
+            "the default name is PARENT.ID; give this interface a shorter `name`".to_string()
+        };
+        d.error(
+            Diagnostic::error(name.span(), format!("the interface name `{}` {problem}", name.get_ref()))
+                .label("the kernel would refuse this device name")
+                .help(help),
+        );
+    } else if name.get_ref() == "lo" {
+        d.error(
+            Diagnostic::error(name.span(), "`lo` is the loopback device every namespace already has")
+                .label("reserved")
+                .help("choose another name"),
+        );
+    } else if role == Role::Switch && name.get_ref() == BRIDGE_NAME {
+        d.error(
+            Diagnostic::error(name.span(), format!("`{BRIDGE_NAME}` is the switch's own bridge device"))
+                .label("reserved in switches")
+                .help("choose another name for this port"),
+        );
+    }
+    Some(name)
+}
+
+fn default_vlan_name(iface: &IfaceDoc) -> Option<Spanned<String>> {
+    let parent = iface.parent.as_ref()?;
+    let id = iface.id.as_ref()?;
+    let parent_name = parent.get_ref().rsplit(':').next().unwrap_or_default();
+    Some(Spanned::new(iface.span.clone(), format!("{parent_name}.{}", id.get_ref())))
+}
+
+/// What the kernel's dev_valid_name() accepts.
+pub fn valid_iface_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > MAX_IFACE_NAME {
+        return Err(format!("is {} bytes long, over the kernel's {MAX_IFACE_NAME}", name.len()));
+    }
+    if name == "." || name == ".." {
+        return Err("is not a device name".into());
+    }
+    if let Some(bad) = name.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace()) {
+        return Err(format!("contains {bad:?}"));
+    }
+    Ok(())
+}
+
+/// Lab and node names: safe as file names and as parts of namespace names.
+pub fn safe_name(name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > max {
+        return Err(format!("is {} bytes long, over {max}", name.len()));
+    }
+    if name.contains("..") || name.contains('/') {
+        return Err("would reach outside its directory (`..` or `/`)".into());
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("must start with a letter or a digit".into());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
+        return Err(format!("contains {bad:?}"));
+    }
+    Ok(())
+}

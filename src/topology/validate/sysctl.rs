@@ -1,0 +1,97 @@
+//! Safety: sysctls are written from inside a node's namespace, so only keys the kernel keeps
+//! per network namespace are allowed; anything else would change the host. Routers also get
+//! forwarding here, before the file's own keys (which may turn it off again).
+
+use super::super::diagnostic::Diagnostic;
+use super::Draft;
+use crate::model::{NodeId, Role, Sysctl};
+
+/// `net.core` keys that are per network namespace on every kernel lab supports.
+const NAMESPACED_NET_CORE: &[&str] = &[
+    "net.core.somaxconn",
+    "net.core.xfrm_aevent_etime",
+    "net.core.xfrm_aevent_rseqth",
+    "net.core.xfrm_larval_drop",
+    "net.core.xfrm_acq_expires",
+];
+
+pub const FORWARDING: [(&str, &str); 2] =
+    [("net.ipv4.ip_forward", "1"), ("net.ipv6.conf.all.forwarding", "1")];
+
+pub fn check(d: &mut Draft<'_>) {
+    for n in 0..d.lab.nodes.len() {
+        let node = NodeId(n);
+        let mut sysctls = Vec::new();
+        if d.role(node) == Role::Router {
+            sysctls.extend(FORWARDING.iter().map(|(k, v)| Sysctl { key: (*k).into(), value: (*v).into() }));
+        }
+        for (key, value) in &d.node_doc(node).sysctl {
+            if key_is_safe(d, node, key) && value_is_clean(d, value) {
+                sysctls.push(Sysctl { key: key.get_ref().clone(), value: value.get_ref().clone() });
+            }
+        }
+        d.lab.nodes[n].sysctls = sysctls;
+    }
+}
+
+fn key_is_safe(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool {
+    let text = key.get_ref();
+    if text.contains("..") || text.contains('/') || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        d.error(
+            Diagnostic::error(key.span(), format!("the sysctl key `{text}` could reach outside /proc/sys/net"))
+                .label("`..`, `/` and spaces are refused")
+                .help("write keys with dots, like \"net.ipv4.conf.all.arp_ignore\""),
+        );
+        return false;
+    }
+    let namespaced = text.starts_with("net.ipv4.")
+        || text.starts_with("net.ipv6.")
+        || NAMESPACED_NET_CORE.contains(&text.as_str());
+    if !namespaced {
+        d.error(
+            Diagnostic::error(key.span(), format!("`{text}` is not kept per network namespace"))
+                .label("writing it from a node would change the whole machine")
+                .help(format!(
+                    "a node may set net.ipv4.*, net.ipv6.* and {}",
+                    NAMESPACED_NET_CORE.join(", ")
+                )),
+        );
+        return false;
+    }
+    device_exists(d, node, key)
+}
+
+/// `net.ipv4.conf.DEV.x` and `net.ipv4.neigh.DEV.x` must name a device of the node.
+fn device_exists(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool {
+    let parts: Vec<&str> = key.get_ref().split('.').collect();
+    let per_device = parts.len() > 4 && matches!(parts[2], "conf" | "neigh");
+    if !per_device {
+        return true;
+    }
+    let device = parts[3..parts.len() - 1].join(".");
+    let known = device == "all"
+        || device == "default"
+        || device == "lo"
+        || d.lab.node(node).ifaces.iter().any(|i| i.name == device);
+    if !known {
+        let names: Vec<&str> = d.lab.node(node).ifaces.iter().map(|i| i.name.as_str()).collect();
+        d.error(
+            Diagnostic::error(key.span(), format!("`{}` has no interface `{device}`", d.lab.node(node).name))
+                .label("unknown device in this sysctl")
+                .help(format!("use all, default or one of: {}", names.join(", "))),
+        );
+    }
+    known
+}
+
+fn value_is_clean(d: &Draft<'_>, value: &toml::Spanned<String>) -> bool {
+    let clean = !value.get_ref().is_empty() && !value.get_ref().contains(['\n', '\r', '\0']);
+    if !clean {
+        d.error(
+            Diagnostic::error(value.span(), "a sysctl value is one non-empty line")
+                .label("empty or spans lines")
+                .help("write the value as `sysctl -w` takes it, like \"1\""),
+        );
+    }
+    clean
+}
