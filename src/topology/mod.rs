@@ -39,8 +39,10 @@ pub fn load(path: &Path) -> std::io::Result<Checked> {
 /// Checks topology text; `source.name` is how messages name the file.
 pub fn check(source: Source) -> Checked {
     let (root, syntax_errors) = DeTable::parse_recoverable(&source.text);
-    if !syntax_errors.is_empty() {
-        let diagnostics = syntax_errors.iter().map(|e| syntax_error(&source, e)).collect();
+    // Errors after the first are often echoes of it (the parser's recovery guesses), so
+    // only the first is reported.
+    if let Some(first) = syntax_errors.first() {
+        let diagnostics = vec![syntax_error(&source, first)];
         return Checked { source, lab: None, diagnostics };
     }
     let sink = reader::Sink::default();
