@@ -33,7 +33,7 @@ impl Checked {
 /// Reads and checks a topology file.
 pub fn load(path: &Path) -> std::io::Result<Checked> {
     let text = std::fs::read_to_string(path)?;
-    Ok(check(Source { name: path.display().to_string(), text }))
+    Ok(check(Source::new(path.display().to_string(), text)))
 }
 
 /// Checks topology text; `source.name` is how messages name the file.

@@ -5,7 +5,7 @@ use lab::topology::{self, Checked, Severity, Source};
 
 /// Checks topology text as the file `test.toml`.
 pub fn check(text: &str) -> Checked {
-    topology::check(Source { name: "test.toml".into(), text: text.into() })
+    topology::check(Source::new("test.toml", text))
 }
 
 /// Every diagnostic as `line:col severity: message`.

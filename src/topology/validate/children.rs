@@ -208,9 +208,10 @@ fn children_by_parent(d: &Draft<'_>) -> BTreeMap<IfaceId, Vec<IfaceId>> {
 
 fn parents_form_cycle(d: &Draft<'_>) -> bool {
     let mut found = false;
+    let longest_chain = d.lab.iface_ids().count();
     for start in d.lab.iface_ids() {
         let mut at = start;
-        for _ in 0..=d.lab.iface_ids().count() {
+        for _ in 0..=longest_chain {
             match d.kind(at).parent() {
                 Some(parent) if parent == start => {
                     d.error(
