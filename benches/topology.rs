@@ -61,7 +61,9 @@ fn synthetic(hosts: usize) -> String {
         ));
     }
     for i in 1..hosts {
-        text.push_str(&format!("[[expect]]\nfrom = \"h0\"\nto = \"h{i}\"\nreach = true\nwhy = \"one switch\"\n"));
+        text.push_str(&format!(
+            "[[expect]]\nfrom = \"h0\"\nto = \"h{i}\"\nreach = true\nwhy = \"one switch\"\n"
+        ));
     }
     text
 }

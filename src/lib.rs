@@ -5,8 +5,8 @@
 //!
 //! Only `realize`, `probe` and `sandbox` touch the kernel.
 
-pub mod model;
-pub mod topology;
-pub mod graph;
 pub mod cli;
+pub mod graph;
+pub mod model;
 pub mod report;
+pub mod topology;

@@ -4,7 +4,11 @@ use std::process::Command;
 
 fn lab(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(args).output().expect("lab runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
@@ -27,7 +31,10 @@ fn a_valid_file_prints_its_summary_and_exits_0() {
 
 #[test]
 fn an_invalid_file_prints_every_error_with_its_place_and_exits_2() {
-    let path = write_temp("bad.toml", "name = \"t\"\n[[host]]\nname = \"h\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw9\"\n");
+    let path = write_temp(
+        "bad.toml",
+        "name = \"t\"\n[[host]]\nname = \"h\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw9\"\n",
+    );
     let (code, out, err) = lab(&["validate", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(out.contains("bad.toml: 1 error"), "{out}");
@@ -38,7 +45,10 @@ fn an_invalid_file_prints_every_error_with_its_place_and_exits_2() {
 
 #[test]
 fn warnings_are_shown_but_exit_0() {
-    let path = write_temp("warn.toml", "name = \"t\"\n[[host]]\nname = \"h\"\n  [[host.iface]]\n  name = \"d\"\n  kind = \"dummy\"\n  [[host.iface]]\n  name = \"mv\"\n  kind = \"macvlan\"\n  parent = \"d\"\n");
+    let path = write_temp(
+        "warn.toml",
+        "name = \"t\"\n[[host]]\nname = \"h\"\n  [[host.iface]]\n  name = \"d\"\n  kind = \"dummy\"\n  [[host.iface]]\n  name = \"mv\"\n  kind = \"macvlan\"\n  parent = \"d\"\n",
+    );
     let (code, out, err) = lab(&["validate", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is valid, 1 warning"), "{out}");

@@ -11,7 +11,8 @@ fn every_topology_validates() {
     assert!(files.len() >= 25, "E1-E9, D1-D9 and the 004 models, with before/after pairs");
     for file in files {
         let checked = lab::topology::load(&file).unwrap();
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| &d.message).collect();
+        let errors: Vec<_> =
+            checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| &d.message).collect();
         assert!(checked.lab.is_some(), "{}: {errors:?}", file.display());
     }
 }
@@ -22,7 +23,12 @@ fn every_expectation_of_the_topologies_has_a_why() {
         let lab = lab::topology::load(&file).unwrap().lab.unwrap();
         assert!(!lab.expectations.is_empty(), "{} has no expectation", file.display());
         for e in &lab.expectations {
-            assert!(e.why.as_ref().is_some_and(|w| w.len() >= 60), "{}: expectation {} needs a why that explains the mechanism", file.display(), e.number);
+            assert!(
+                e.why.as_ref().is_some_and(|w| w.len() >= 60),
+                "{}: expectation {} needs a why that explains the mechanism",
+                file.display(),
+                e.number
+            );
         }
     }
 }
@@ -41,14 +47,20 @@ fn graphviz_accepts_the_dot_of_every_topology() {
             .expect("Graphviz `dot` is installed (apt-get install graphviz)");
         child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}: dot refused it: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: dot refused it: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"), "{}: no SVG", file.display());
     }
 }
 
 #[test]
 fn mermaid_and_json_drawings_name_every_interface() {
-    let lab = lab::topology::load(std::path::Path::new("topologies/e9-vlan-tagging.toml")).unwrap().lab.unwrap();
+    let lab =
+        lab::topology::load(std::path::Path::new("topologies/e9-vlan-tagging.toml")).unwrap().lab.unwrap();
     let graph = LabGraph::new(&lab);
     let mermaid = render(&graph, Format::Mermaid);
     assert!(mermaid.starts_with("flowchart LR"));
@@ -56,7 +68,8 @@ fn mermaid_and_json_drawings_name_every_interface() {
     assert!(mermaid.contains("|\"trunk 19,20\"|"), "{mermaid}");
     let json: serde_json::Value = serde_json::from_str(&render(&graph, Format::Json)).unwrap();
     let docker1 = json["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "docker1").unwrap();
-    let names: Vec<&str> = docker1["interfaces"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        docker1["interfaces"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["eth0", "eth1", "eth1.19", "eth1.20"]);
     assert_eq!(docker1["namespace"], "e9-vlan-tagging-docker1");
 }
@@ -65,7 +78,8 @@ fn mermaid_and_json_drawings_name_every_interface() {
 /// children stacked on them; a cable's far end is made with it.
 #[test]
 fn creation_stages_put_parents_before_children() {
-    let lab = lab::topology::load(std::path::Path::new("topologies/e9-vlan-tagging.toml")).unwrap().lab.unwrap();
+    let lab =
+        lab::topology::load(std::path::Path::new("topologies/e9-vlan-tagging.toml")).unwrap().lab.unwrap();
     let graph = LabGraph::new(&lab);
     let stages = graph.creation_stages();
     let stage_of = |label: &str| {

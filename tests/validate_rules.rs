@@ -23,7 +23,11 @@ fn a_minimal_topology_is_clean() {
 
 #[test]
 fn toml_syntax_errors_point_at_the_character() {
-    assert_error("name = \"t\"\n[[host]\nname = \"h\"\n", "2:8", "TOML syntax: unclosed array table, expected `]`");
+    assert_error(
+        "name = \"t\"\n[[host]\nname = \"h\"\n",
+        "2:8",
+        "TOML syntax: unclosed array table, expected `]`",
+    );
 }
 
 #[test]
@@ -77,19 +81,25 @@ fn link_to_a_host_name_is_not_a_switch() {
 
 #[test]
 fn unknown_interface_in_node_iface() {
-    let text = format!("{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"h1:eth9\"\n");
+    let text = format!(
+        "{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"h1:eth9\"\n"
+    );
     assert_error(&text, "16:10", "node `h1` has no interface `eth9`");
 }
 
 #[test]
 fn unknown_parent_in_the_same_node() {
-    let text = format!("{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth1\"\n");
+    let text = format!(
+        "{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth1\"\n"
+    );
     assert_error(&text, "14:10", "node `h1` has no interface `eth1`");
 }
 
 #[test]
 fn unknown_node_in_a_reference() {
-    let text = format!("{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"h9:eth0\"\n");
+    let text = format!(
+        "{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"h9:eth0\"\n"
+    );
     assert_error(&text, "14:10", "unknown node `h9`");
 }
 
@@ -134,7 +144,9 @@ addresses = ["10.0.0.2/30"]
 
 #[test]
 fn a_cable_cannot_end_at_a_child() {
-    let text = format!("{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"h1:mv\"\n");
+    let text = format!(
+        "{SWITCHED}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"h1:mv\"\n"
+    );
     assert_error(&text, "19:8", "`h1:mv` is not a cable end");
 }
 
@@ -155,7 +167,11 @@ fn duplicate_interface_names() {
 #[test]
 fn interface_names_over_15_bytes() {
     let text = SWITCHED.replace("name = \"eth0\"", "name = \"ethernet-port-000\"");
-    assert_error(&text, "7:8", "the interface name `ethernet-port-000` is 17 bytes long, over the kernel's 15");
+    assert_error(
+        &text,
+        "7:8",
+        "the interface name `ethernet-port-000` is 17 bytes long, over the kernel's 15",
+    );
 }
 
 #[test]
@@ -168,45 +184,82 @@ fn interface_names_with_slash_colon_or_space() {
 
 #[test]
 fn default_vlan_names_that_would_be_too_long() {
-    let text = SWITCHED.replace("name = \"eth0\"", "name = \"ethernet12345\"")
+    let text = SWITCHED
+        .replace("name = \"eth0\"", "name = \"ethernet12345\"")
         .replace("link = \"sw1\"", "link = \"sw1\"\ntrunk = [100]")
         + "[[host.iface]]\nkind = \"vlan\"\nparent = \"ethernet12345\"\nid = 100\n";
-    assert_error(&text, "11:1", "the interface name `ethernet12345.100` is 17 bytes long, over the kernel's 15");
+    assert_error(
+        &text,
+        "11:1",
+        "the interface name `ethernet12345.100` is 17 bytes long, over the kernel's 15",
+    );
 }
 
 #[test]
 fn lab_names_must_be_safe_namespace_prefixes() {
-    assert_error(&SWITCHED.replace("name = \"t\"", "name = \"my lab\""), "1:8", "the lab name `my lab` contains ' '");
-    assert_error(&SWITCHED.replace("name = \"t\"", "name = \"../etc\""), "1:8", "the lab name `../etc` would reach outside its directory (`..` or `/`)");
+    assert_error(
+        &SWITCHED.replace("name = \"t\"", "name = \"my lab\""),
+        "1:8",
+        "the lab name `my lab` contains ' '",
+    );
+    assert_error(
+        &SWITCHED.replace("name = \"t\"", "name = \"../etc\""),
+        "1:8",
+        "the lab name `../etc` would reach outside its directory (`..` or `/`)",
+    );
     let long = "a".repeat(25);
-    assert_error(&SWITCHED.replace("name = \"t\"", &format!("name = \"{long}\"")), "1:8", &format!("the lab name `{long}` is 25 bytes long, over 24"));
+    assert_error(
+        &SWITCHED.replace("name = \"t\"", &format!("name = \"{long}\"")),
+        "1:8",
+        &format!("the lab name `{long}` is 25 bytes long, over 24"),
+    );
 }
 
 #[test]
 fn node_names_must_be_safe_in_namespace_names() {
-    assert_error(&SWITCHED.replace("name = \"h1\"", "name = \"a/b\""), "5:8", "the node name `a/b` would reach outside its directory (`..` or `/`)");
-    assert_error(&SWITCHED.replace("name = \"h1\"", "name = \"-h\""), "5:8", "the node name `-h` must start with a letter or a digit");
+    assert_error(
+        &SWITCHED.replace("name = \"h1\"", "name = \"a/b\""),
+        "5:8",
+        "the node name `a/b` would reach outside its directory (`..` or `/`)",
+    );
+    assert_error(
+        &SWITCHED.replace("name = \"h1\"", "name = \"-h\""),
+        "5:8",
+        "the node name `-h` must start with a letter or a digit",
+    );
 }
 
 // ---- VLANs -----------------------------------------------------------------------------
 
 #[test]
 fn vlan_ids_outside_1_to_4094() {
-    assert_error(&SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\naccess = 0"), "9:10", "access VLAN 0 is outside 1..4094");
-    assert_error(&SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ntrunk = [10, 4095]"), "9:14", "trunk VLAN 4095 is outside 1..4094");
+    assert_error(
+        &SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\naccess = 0"),
+        "9:10",
+        "access VLAN 0 is outside 1..4094",
+    );
+    assert_error(
+        &SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ntrunk = [10, 4095]"),
+        "9:14",
+        "trunk VLAN 4095 is outside 1..4094",
+    );
     let sub = format!("{SWITCHED}[[host.iface]]\nkind = \"vlan\"\nparent = \"eth0\"\nid = 5000\n");
     assert_error(&sub, "13:6", "VLAN id 5000 is outside 1..4094");
 }
 
 #[test]
 fn the_same_vlan_id_twice_on_one_parent() {
-    let text = format!("{SWITCHED}[[host.iface]]\nname = \"v1\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n[[host.iface]]\nname = \"v2\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n");
+    let text = format!(
+        "{SWITCHED}[[host.iface]]\nname = \"v1\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n[[host.iface]]\nname = \"v2\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n"
+    );
     assert_error(&text, "15:1", "VLAN 10 is on `h1:eth0` twice");
 }
 
 #[test]
 fn the_same_vlan_id_with_different_protocols_is_allowed() {
-    let text = format!("{SWITCHED}[[host.iface]]\nname = \"v1\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n[[host.iface]]\nname = \"v2\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\nprotocol = \"802.1ad\"\n");
+    let text = format!(
+        "{SWITCHED}[[host.iface]]\nname = \"v1\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\n[[host.iface]]\nname = \"v2\"\nkind = \"vlan\"\nparent = \"eth0\"\nid = 10\nprotocol = \"802.1ad\"\n"
+    );
     assert_clean(&text);
 }
 
@@ -245,92 +298,146 @@ fn with_children(children: &str) -> String {
 
 #[test]
 fn macvlan_and_ipvlan_on_one_parent() {
-    let text = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "19:10", "macvlan and ipvlan children cannot share a parent");
 }
 
 #[test]
 fn ipvlan_siblings_with_different_modes_or_flags() {
-    let text = with_children("[[host.iface]]\nname = \"iv1\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv2\"\nkind = \"ipvlan\"\nmode = \"l3\"\nparent = \"eth0\"\n");
-    assert_error(&text, "15:1", "ipvlan children of one parent must share mode and flag: `h1:iv2` is l3 bridge, `h1:iv1` is l2 bridge");
-    let flags = with_children("[[host.iface]]\nname = \"iv1\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv2\"\nkind = \"ipvlan\"\nmode = \"l2\"\nflag = \"private\"\nparent = \"eth0\"\n");
-    assert_error(&flags, "15:1", "ipvlan children of one parent must share mode and flag: `h1:iv2` is l2 private, `h1:iv1` is l2 bridge");
+    let text = with_children(
+        "[[host.iface]]\nname = \"iv1\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv2\"\nkind = \"ipvlan\"\nmode = \"l3\"\nparent = \"eth0\"\n",
+    );
+    assert_error(
+        &text,
+        "15:1",
+        "ipvlan children of one parent must share mode and flag: `h1:iv2` is l3 bridge, `h1:iv1` is l2 bridge",
+    );
+    let flags = with_children(
+        "[[host.iface]]\nname = \"iv1\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"iv2\"\nkind = \"ipvlan\"\nmode = \"l2\"\nflag = \"private\"\nparent = \"eth0\"\n",
+    );
+    assert_error(
+        &flags,
+        "15:1",
+        "ipvlan children of one parent must share mode and flag: `h1:iv2` is l2 private, `h1:iv1` is l2 bridge",
+    );
 }
 
 #[test]
 fn passthru_with_a_sibling() {
-    let text = with_children("[[host.iface]]\nname = \"mv1\"\nkind = \"macvlan\"\nmode = \"passthru\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"mv2\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv1\"\nkind = \"macvlan\"\nmode = \"passthru\"\nparent = \"eth0\"\n[[host.iface]]\nname = \"mv2\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "14:10", "a passthru macvlan must be its parent's only macvlan");
 }
 
 #[test]
 fn source_mode_needs_source_macs() {
-    let text = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"source\"\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"source\"\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "13:8", "macvlan `source` mode needs `source_macs`");
 }
 
 #[test]
 fn source_macs_outside_source_mode() {
-    let text = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"vepa\"\nsource_macs = [\"02:00:00:00:00:01\"]\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"vepa\"\nsource_macs = [\"02:00:00:00:00:01\"]\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "14:15", "`source_macs` only applies in `source` mode, not `vepa`");
 }
 
 #[test]
 fn ipvlan_private_with_vepa() {
-    let text = with_children("[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nflag = [\"private\", \"vepa\"]\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nflag = [\"private\", \"vepa\"]\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "14:20", "ipvlan flags `private` and `vepa` exclude each other");
 }
 
 #[test]
 fn lo_as_a_parent() {
-    let text = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"lo\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"lo\"\n",
+    );
     assert_error(&text, "14:10", "the kernel refuses `lo` as a parent");
 }
 
 #[test]
 fn macvlan_or_vlan_on_an_ipvlan_child() {
     let base = "[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\n";
-    let macvlan = with_children(&format!("{base}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"iv\"\n"));
+    let macvlan = with_children(&format!(
+        "{base}[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"iv\"\n"
+    ));
     assert_error(&macvlan, "19:10", "the kernel refuses a macvlan on an ipvlan child");
-    let vlan = with_children(&format!("{base}[[host.iface]]\nname = \"v\"\nkind = \"vlan\"\nid = 5\nparent = \"iv\"\n"));
+    let vlan = with_children(&format!(
+        "{base}[[host.iface]]\nname = \"v\"\nkind = \"vlan\"\nid = 5\nparent = \"iv\"\n"
+    ));
     assert_error(&vlan, "19:10", "the kernel refuses a vlan on an ipvlan child");
 }
 
 #[test]
 fn parents_that_form_a_cycle() {
-    let text = with_children("[[host.iface]]\nname = \"a\"\nkind = \"vlan\"\nid = 5\nparent = \"b\"\n[[host.iface]]\nname = \"b\"\nkind = \"vlan\"\nid = 6\nparent = \"a\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"a\"\nkind = \"vlan\"\nid = 5\nparent = \"b\"\n[[host.iface]]\nname = \"b\"\nkind = \"vlan\"\nid = 6\nparent = \"a\"\n",
+    );
     assert_error(&text, "10:1", "`h1:a` is stacked on itself through its parents");
 }
 
 #[test]
 fn ipvlan_child_with_its_own_mac() {
-    let text = with_children("[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\nmac = \"02:00:00:00:00:09\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l2\"\nparent = \"eth0\"\nmac = \"02:00:00:00:00:09\"\n",
+    );
     assert_error(&text, "15:7", "an ipvlan child cannot have its own MAC");
 }
 
 #[test]
 fn keys_of_another_kind() {
-    let text = with_children("[[host.iface]]\nname = \"v\"\nkind = \"vlan\"\nid = 5\nmode = \"l2\"\nparent = \"eth0\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"v\"\nkind = \"vlan\"\nid = 5\nmode = \"l2\"\nparent = \"eth0\"\n",
+    );
     assert_error(&text, "14:8", "`mode` does not apply to a vlan interface");
 }
 
 #[test]
 fn unknown_kinds_and_modes() {
-    assert_error(&with_children("[[host.iface]]\nname = \"x\"\nkind = \"macvtap\"\n"), "12:8", "unknown interface kind `macvtap`");
-    assert_error(&with_children("[[host.iface]]\nname = \"x\"\nkind = \"macvlan\"\nparent = \"eth0\"\nmode = \"hairpin\"\n"), "14:8", "unknown mode `hairpin`");
+    assert_error(
+        &with_children("[[host.iface]]\nname = \"x\"\nkind = \"macvtap\"\n"),
+        "12:8",
+        "unknown interface kind `macvtap`",
+    );
+    assert_error(
+        &with_children(
+            "[[host.iface]]\nname = \"x\"\nkind = \"macvlan\"\nparent = \"eth0\"\nmode = \"hairpin\"\n",
+        ),
+        "14:8",
+        "unknown mode `hairpin`",
+    );
 }
 
 // ---- addresses and routes --------------------------------------------------------------
 
 #[test]
 fn bad_cidr() {
-    assert_error(&SWITCHED.replace("10.0.0.1/24", "10.0.0.1/33"), "9:14", "`addresses` has a bad value `10.0.0.1/33`");
-    assert_error(&SWITCHED.replace("10.0.0.1/24", "10.0.0.1"), "9:14", "`addresses` has a bad value `10.0.0.1`");
+    assert_error(
+        &SWITCHED.replace("10.0.0.1/24", "10.0.0.1/33"),
+        "9:14",
+        "`addresses` has a bad value `10.0.0.1/33`",
+    );
+    assert_error(
+        &SWITCHED.replace("10.0.0.1/24", "10.0.0.1"),
+        "9:14",
+        "`addresses` has a bad value `10.0.0.1`",
+    );
 }
 
 #[test]
 fn one_address_used_twice_in_the_lab() {
-    let text = format!("{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"sw1\"\naddresses = [\"10.0.0.1/24\"]\n");
+    let text = format!(
+        "{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"sw1\"\naddresses = [\"10.0.0.1/24\"]\n"
+    );
     assert_error(&text, "15:14", "address 10.0.0.1 is used twice in the lab");
 }
 
@@ -348,7 +455,8 @@ fn route_via_an_unreachable_next_hop() {
 
 #[test]
 fn two_default_routes_in_one_node() {
-    let text = SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ngateway = \"10.0.0.254\"") + "[[host.routes]]\nto = \"default\"\nvia = \"10.0.0.253\"\n";
+    let text = SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ngateway = \"10.0.0.254\"")
+        + "[[host.routes]]\nto = \"default\"\nvia = \"10.0.0.253\"\n";
     assert_error(&text, "11:1", "a second default IPv4 route in this node");
 }
 
@@ -360,7 +468,8 @@ fn route_prefix_with_host_bits() {
 
 #[test]
 fn gateway_together_with_default_dev() {
-    let text = SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ngateway = \"10.0.0.254\"\ndefault_dev = true");
+    let text =
+        SWITCHED.replace("link = \"sw1\"", "link = \"sw1\"\ngateway = \"10.0.0.254\"\ndefault_dev = true");
     assert_error(&text, "10:15", "`gateway` and `default_dev` both add a default route");
 }
 
@@ -382,50 +491,78 @@ name = "sw2"
 // ---- expectations ----------------------------------------------------------------------
 
 fn with_expect(expect: &str) -> String {
-    format!("{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"sw1\"\naddresses = [\"10.0.0.2/24\"]\n[[expect]]\n{expect}")
+    format!(
+        "{SWITCHED}[[host]]\nname = \"h2\"\n[[host.iface]]\nname = \"eth0\"\nlink = \"sw1\"\naddresses = [\"10.0.0.2/24\"]\n[[expect]]\n{expect}"
+    )
 }
 
 #[test]
 fn expectation_references_must_exist() {
     assert_error(&with_expect("from = \"h3\"\nto = \"h2\"\nreach = true\n"), "17:8", "unknown node `h3`");
-    assert_error(&with_expect("from = \"h1\"\nto = \"h2:eth1\"\nreach = true\n"), "18:6", "node `h2` has no interface `eth1`");
-    assert_error(&with_expect("iface = \"h2:eth7\"\npromiscuous = true\n"), "17:9", "node `h2` has no interface `eth7`");
+    assert_error(
+        &with_expect("from = \"h1\"\nto = \"h2:eth1\"\nreach = true\n"),
+        "18:6",
+        "node `h2` has no interface `eth1`",
+    );
+    assert_error(
+        &with_expect("iface = \"h2:eth7\"\npromiscuous = true\n"),
+        "17:9",
+        "node `h2` has no interface `eth7`",
+    );
 }
 
 #[test]
 fn tagged_on_an_interface_that_carries_no_vlan() {
-    let text = with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\ntagged = { on = \"h2:eth0\", vlan = 19 }\n");
+    let text =
+        with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\ntagged = { on = \"h2:eth0\", vlan = 19 }\n");
     assert_error(&text, "20:17", "`h2:eth0` carries no VLAN");
 }
 
 #[test]
 fn tagged_with_a_vlan_the_trunk_does_not_carry() {
-    let text = with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\ntagged = { on = \"h1:eth0\", vlan = 19 }\n")
-        .replacen("link = \"sw1\"", "link = \"sw1\"\ntrunk = [20]", 1);
+    let text =
+        with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\ntagged = { on = \"h1:eth0\", vlan = 19 }\n")
+            .replacen("link = \"sw1\"", "link = \"sw1\"\ntrunk = [20]", 1);
     assert_error(&text, "21:17", "`h1:eth0` does not carry VLAN 19");
 }
 
 #[test]
 fn keys_of_different_expectation_kinds_mixed() {
     let text = with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\nresolves_to = \"h2:eth0\"\n");
-    assert_error(&text, "20:15", "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`) with a resolution check (`resolves_to`)");
+    assert_error(
+        &text,
+        "20:15",
+        "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`) with a resolution check (`resolves_to`)",
+    );
     let state = with_expect("iface = \"h2:eth0\"\npromiscuous = true\nfrom = \"h1\"\n");
     assert_error(&state, "19:8", "`from` does not belong in an interface-state check (`promiscuous`, `mac`)");
 }
 
 #[test]
 fn expectations_must_say_what_to_check() {
-    assert_error(&with_expect("from = \"h1\"\nto = \"h2\"\n"), "16:1", "this [[expect]] does not say what to check");
+    assert_error(
+        &with_expect("from = \"h1\"\nto = \"h2\"\n"),
+        "16:1",
+        "this [[expect]] does not say what to check",
+    );
 }
 
 #[test]
 fn a_ttl_on_a_negative_expectation() {
-    assert_error(&with_expect("from = \"h1\"\nto = \"h2\"\nreach = false\nttl = 64\n"), "20:7", "`ttl` cannot be observed here");
+    assert_error(
+        &with_expect("from = \"h1\"\nto = \"h2\"\nreach = false\nttl = 64\n"),
+        "20:7",
+        "`ttl` cannot be observed here",
+    );
 }
 
 #[test]
 fn probes_cannot_start_in_a_switch() {
-    assert_error(&with_expect("from = \"sw1\"\nto = \"h2\"\nreach = true\n"), "17:8", "`sw1` is a switch: it has no address to probe from");
+    assert_error(
+        &with_expect("from = \"sw1\"\nto = \"h2\"\nreach = true\n"),
+        "17:8",
+        "`sw1` is a switch: it has no address to probe from",
+    );
 }
 
 // ---- safety ----------------------------------------------------------------------------
@@ -433,7 +570,8 @@ fn probes_cannot_start_in_a_switch() {
 #[test]
 fn sysctls_outside_the_network_namespace_are_refused() {
     for key in ["kernel.panic", "vm.swappiness", "fs.file-max", "net.core.rmem_max"] {
-        let text = SWITCHED.replace("name = \"h1\"", &format!("name = \"h1\"\nsysctl = {{ \"{key}\" = \"1\" }}"));
+        let text =
+            SWITCHED.replace("name = \"h1\"", &format!("name = \"h1\"\nsysctl = {{ \"{key}\" = \"1\" }}"));
         assert_error(&text, "6:12", &format!("`{key}` is not kept per network namespace"));
     }
 }
@@ -441,16 +579,21 @@ fn sysctls_outside_the_network_namespace_are_refused() {
 #[test]
 fn sysctl_keys_that_could_escape_proc_sys_net() {
     for key in ["net.ipv4.../../kernel.panic", "net.ipv4.conf/all"] {
-        let text = SWITCHED.replace("name = \"h1\"", &format!("name = \"h1\"\nsysctl = {{ \"{key}\" = \"1\" }}"));
+        let text =
+            SWITCHED.replace("name = \"h1\"", &format!("name = \"h1\"\nsysctl = {{ \"{key}\" = \"1\" }}"));
         assert_error(&text, "6:12", &format!("the sysctl key `{key}` could reach outside /proc/sys/net"));
     }
 }
 
 #[test]
 fn per_device_sysctls_name_a_device_of_the_node() {
-    let text = SWITCHED.replace("name = \"h1\"", "name = \"h1\"\nsysctl = { \"net.ipv4.conf.eth9.arp_ignore\" = \"1\" }");
+    let text = SWITCHED
+        .replace("name = \"h1\"", "name = \"h1\"\nsysctl = { \"net.ipv4.conf.eth9.arp_ignore\" = \"1\" }");
     assert_error(&text, "6:12", "`h1` has no interface `eth9`");
-    let dotted = SWITCHED.replace("name = \"h1\"", "name = \"h1\"\nsysctl = { \"net.ipv4.conf.eth0.arp_ignore\" = 1, \"net.core.somaxconn\" = \"512\" }");
+    let dotted = SWITCHED.replace(
+        "name = \"h1\"",
+        "name = \"h1\"\nsysctl = { \"net.ipv4.conf.eth0.arp_ignore\" = 1, \"net.core.somaxconn\" = \"512\" }",
+    );
     assert_clean(&dotted);
 }
 
@@ -470,6 +613,8 @@ fn ipvlan_mode_omitted_warns_l3() {
 
 #[test]
 fn gateway_on_an_ipvlan_l3_child_warns() {
-    let text = with_children("[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l3\"\nparent = \"eth0\"\naddresses = [\"10.5.0.1/24\"]\ngateway = \"10.5.0.254\"\n");
+    let text = with_children(
+        "[[host.iface]]\nname = \"iv\"\nkind = \"ipvlan\"\nmode = \"l3\"\nparent = \"eth0\"\naddresses = [\"10.5.0.1/24\"]\ngateway = \"10.5.0.254\"\n",
+    );
     assert_warning(&text, "16:11", "a `gateway` on an ipvlan l3 child");
 }

@@ -5,7 +5,6 @@ mod graph;
 mod validate;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Network labs from TOML topologies: namespaces, veth cables, VLAN-aware switches,
@@ -54,7 +53,7 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
 }
 
 /// Loads a topology, printing its diagnostics; `None` when it has errors.
-pub fn load_lab(path: &PathBuf) -> Result<Option<crate::model::Lab>, Error> {
+pub fn load_lab(path: &std::path::Path) -> Result<Option<crate::model::Lab>, Error> {
     let checked = crate::topology::load(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     eprint!("{}", render_diagnostics(&checked));
     Ok(checked.lab)
@@ -62,5 +61,9 @@ pub fn load_lab(path: &PathBuf) -> Result<Option<crate::model::Lab>, Error> {
 
 pub fn render_diagnostics(checked: &crate::topology::Checked) -> String {
     use std::io::IsTerminal;
-    crate::topology::diagnostic::render(&checked.source, &checked.diagnostics, std::io::stderr().is_terminal())
+    crate::topology::diagnostic::render(
+        &checked.source,
+        &checked.diagnostics,
+        std::io::stderr().is_terminal(),
+    )
 }

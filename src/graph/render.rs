@@ -83,7 +83,8 @@ fn dot(graph: &LabGraph<'_>) -> String {
         out.push_str("  }\n");
     }
     for edge in (&graph.graph).edge_references() {
-        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()]) else {
+        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()])
+        else {
             continue;
         };
         let attrs = match edge.weight() {
@@ -106,16 +107,19 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
     let lab = graph.lab;
     let mut out = String::from("flowchart LR\n");
     for (n, node) in lab.nodes.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph node{n}[\"{} ({})\"]", mermaid_escape(&node.name), node.role.as_str());
+        let _ =
+            writeln!(out, "  subgraph node{n}[\"{} ({})\"]", mermaid_escape(&node.name), node.role.as_str());
         for index in 0..node.ifaces.len() {
             let id = IfaceId { node: crate::model::NodeId(n), index };
-            let label = iface_lines(lab, id).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
+            let label =
+                iface_lines(lab, id).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
             let _ = writeln!(out, "    {}[\"{label}\"]", vertex_id(id));
         }
         out.push_str("  end\n");
     }
     for edge in (&graph.graph).edge_references() {
-        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()]) else {
+        let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()])
+        else {
             continue;
         };
         let text = cable_text(lab, a, b);
@@ -199,7 +203,11 @@ fn json(graph: &LabGraph<'_>) -> String {
     let cables = lab
         .cables
         .iter()
-        .map(|c| JsonCable { a: lab.iface_label(c.a), b: lab.iface_label(c.b), port: cable_text(lab, c.a, c.b) })
+        .map(|c| JsonCable {
+            a: lab.iface_label(c.a),
+            b: lab.iface_label(c.b),
+            port: cable_text(lab, c.a, c.b),
+        })
         .collect();
     let order = graph
         .creation_stages()

@@ -12,7 +12,9 @@ pub enum IfaceKind {
         port: Option<PortVlans>,
     },
     /// A switch's bridge; ports name it as their master.
-    Bridge { vlan_filtering: bool },
+    Bridge {
+        vlan_filtering: bool,
+    },
     Vlan {
         parent: IfaceId,
         id: u16,
@@ -169,11 +171,8 @@ pub enum IpvlanFlag {
 }
 
 impl IpvlanFlag {
-    pub const ALL: [(&'static str, IpvlanFlag); 3] = [
-        ("bridge", IpvlanFlag::Bridge),
-        ("private", IpvlanFlag::Private),
-        ("vepa", IpvlanFlag::Vepa),
-    ];
+    pub const ALL: [(&'static str, IpvlanFlag); 3] =
+        [("bridge", IpvlanFlag::Bridge), ("private", IpvlanFlag::Private), ("vepa", IpvlanFlag::Vepa)];
 
     pub fn as_str(self) -> &'static str {
         Self::ALL.iter().find(|(_, m)| *m == self).map(|(s, _)| *s).unwrap_or_default()

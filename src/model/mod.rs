@@ -4,10 +4,8 @@
 mod expect;
 mod link;
 
-pub use expect::{Check, Expectation, MacOf, Proto, Target, TaggedOn, Verify};
-pub use link::{
-    Cable, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, PortVlans, VlanProtocol,
-};
+pub use expect::{Check, Expectation, MacOf, Proto, TaggedOn, Target, Verify};
+pub use link::{Cable, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, PortVlans, VlanProtocol};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -191,9 +189,10 @@ impl Lab {
 
     /// Every interface of the lab, node by node.
     pub fn iface_ids(&self) -> impl Iterator<Item = IfaceId> + '_ {
-        self.nodes.iter().enumerate().flat_map(|(n, node)| {
-            (0..node.ifaces.len()).map(move |index| IfaceId { node: NodeId(n), index })
-        })
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(n, node)| (0..node.ifaces.len()).map(move |index| IfaceId { node: NodeId(n), index }))
     }
 
     /// The name of the network namespace that realizes a node.

@@ -42,7 +42,9 @@ impl Summary {
                     Some(format!("vlan {}", protocol.as_str()))
                 }
                 IfaceKind::Macvlan { mode, .. } => Some(format!("macvlan {}", mode.as_str())),
-                IfaceKind::Ipvlan { mode, flag, .. } => Some(format!("ipvlan {} {}", mode.as_str(), flag.as_str())),
+                IfaceKind::Ipvlan { mode, flag, .. } => {
+                    Some(format!("ipvlan {} {}", mode.as_str(), flag.as_str()))
+                }
                 IfaceKind::Dummy => Some("dummy".to_string()),
                 IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
             };
@@ -82,7 +84,11 @@ impl Summary {
         }
         let _ = writeln!(out, "  cables        {cables}");
         let vlans: Vec<String> = self.vlans.iter().map(u16::to_string).collect();
-        let _ = writeln!(out, "  VLANs         {}", if vlans.is_empty() { "none".into() } else { vlans.join(", ") });
+        let _ = writeln!(
+            out,
+            "  VLANs         {}",
+            if vlans.is_empty() { "none".into() } else { vlans.join(", ") }
+        );
         let children: usize = self.children.values().sum();
         let _ = writeln!(out, "  sub-ifaces    {children}{}", parenthesized(tally(&self.children)));
         let expectations: usize = self.expectations.values().sum();
@@ -106,7 +112,8 @@ fn plural(n: usize, what: &str) -> String {
         return format!("1 {what}");
     }
     let (head, tail) = what.split_once(' ').map_or((what, ""), |(h, t)| (h, t));
-    let head = if head.ends_with("ch") || head.ends_with('s') { format!("{head}es") } else { format!("{head}s") };
+    let head =
+        if head.ends_with("ch") || head.ends_with('s') { format!("{head}es") } else { format!("{head}s") };
     if tail.is_empty() { format!("{n} {head}") } else { format!("{n} {head} {tail}") }
 }
 

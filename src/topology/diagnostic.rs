@@ -102,11 +102,8 @@ impl Source {
 /// Renders diagnostics of one file for a terminal (`color`) or a log.
 pub fn render(source: &Source, diagnostics: &[Diagnostic], color: bool) -> String {
     let named = NamedSource::new(&source.name, source.text.clone());
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
+    let theme =
+        if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for diagnostic in diagnostics {

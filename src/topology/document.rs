@@ -91,12 +91,40 @@ const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
 const NODE_KEYS: &[&str] = &["name", "sysctl", "routes", "iface"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
 pub const IFACE_KEYS: &[&str] = &[
-    "name", "kind", "link", "access", "trunk", "hairpin", "parent", "id", "protocol", "mode",
-    "flag", "source_macs", "addresses", "gateway", "default_dev", "mac", "mtu", "up",
+    "name",
+    "kind",
+    "link",
+    "access",
+    "trunk",
+    "hairpin",
+    "parent",
+    "id",
+    "protocol",
+    "mode",
+    "flag",
+    "source_macs",
+    "addresses",
+    "gateway",
+    "default_dev",
+    "mac",
+    "mtu",
+    "up",
 ];
 const EXPECT_KEYS: &[&str] = &[
-    "from", "to", "reach", "proto", "ttl", "tagged", "redirect", "resolves_to", "iface",
-    "promiscuous", "mac", "route", "why", "timeout",
+    "from",
+    "to",
+    "reach",
+    "proto",
+    "ttl",
+    "tagged",
+    "redirect",
+    "resolves_to",
+    "iface",
+    "promiscuous",
+    "mac",
+    "route",
+    "why",
+    "timeout",
 ];
 const TAGGED_KEYS: &[&str] = &["on", "vlan"];
 
@@ -152,11 +180,7 @@ fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDo
         name: t.required_string("name", "name = \"...\""),
         sysctl: t.scalar_entries("sysctl"),
         routes: t.tables("routes").into_iter().map(|(s, r)| read_route(r, s, sink)).collect(),
-        ifaces: t
-            .tables("iface")
-            .into_iter()
-            .map(|(s, i)| read_iface(i, s, iface_what, sink))
-            .collect(),
+        ifaces: t.tables("iface").into_iter().map(|(s, i)| read_iface(i, s, iface_what, sink)).collect(),
     }
 }
 
@@ -206,11 +230,7 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         ttl: t.integer("ttl"),
         tagged: t.table("tagged").map(|(s, tagged)| {
             let t = Table::new(tagged, s.clone(), "`tagged`", TAGGED_KEYS, sink);
-            TaggedDoc {
-                span: s,
-                on: t.required_string("on", "on = \"NODE:IFACE\""),
-                vlan: t.integer("vlan"),
-            }
+            TaggedDoc { span: s, on: t.required_string("on", "on = \"NODE:IFACE\""), vlan: t.integer("vlan") }
         }),
         redirect: t.parsed("redirect", IP),
         resolves_to: t.string("resolves_to"),

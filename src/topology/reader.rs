@@ -116,12 +116,9 @@ impl<'a, 'i> Table<'a, 'i> {
             Ok(parsed) => Some(Spanned::new(text.span(), parsed)),
             Err(_) => {
                 self.sink.push(
-                    Diagnostic::error(
-                        text.span(),
-                        format!("`{key}` has a bad value `{}`", text.get_ref()),
-                    )
-                    .label("cannot be read")
-                    .help(format!("write {expected}")),
+                    Diagnostic::error(text.span(), format!("`{key}` has a bad value `{}`", text.get_ref()))
+                        .label("cannot be read")
+                        .help(format!("write {expected}")),
                 );
                 None
             }
@@ -152,11 +149,8 @@ impl<'a, 'i> Table<'a, 'i> {
     pub fn parsed_list<T: FromStr>(&self, key: &str, expected: &str) -> Option<S<Vec<S<T>>>> {
         let list = self.strings(key)?;
         let span = list.span();
-        let items = list
-            .into_inner()
-            .iter()
-            .filter_map(|text| self.parse_item(key, text, expected))
-            .collect();
+        let items =
+            list.into_inner().iter().filter_map(|text| self.parse_item(key, text, expected)).collect();
         Some(Spanned::new(span, items))
     }
 
@@ -219,10 +213,7 @@ impl<'a, 'i> Table<'a, 'i> {
                     continue;
                 }
             };
-            entries.push((
-                Spanned::new(k.span(), k.get_ref().to_string()),
-                Spanned::new(v.span(), text),
-            ));
+            entries.push((Spanned::new(k.span(), k.get_ref().to_string()), Spanned::new(v.span(), text)));
         }
         entries
     }
@@ -240,8 +231,8 @@ fn article(type_str: &str) -> String {
 }
 
 fn unknown_key(key: &str, span: Span, what: &str, known: &[&str]) -> Diagnostic {
-    let diagnostic = Diagnostic::error(span, format!("unknown key `{key}` in {what}"))
-        .label("not a key of this table");
+    let diagnostic =
+        Diagnostic::error(span, format!("unknown key `{key}` in {what}")).label("not a key of this table");
     match closest(key, known.iter().copied()) {
         Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
         None => diagnostic.help(format!("the keys of {what} are: {}", known.join(", "))),

@@ -47,7 +47,11 @@ pub fn assert_warning(text: &str, at: &str, message: &str) {
 #[track_caller]
 pub fn assert_clean(text: &str) {
     let found = diagnostics(text);
-    assert!(found.is_empty() && check(text).lab.is_some(), "expected a clean topology, found:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty() && check(text).lab.is_some(),
+        "expected a clean topology, found:\n{}",
+        found.join("\n")
+    );
 }
 
 /// The repository's topologies.

@@ -167,7 +167,15 @@ fn interface_routes(d: &mut Draft<'_>, node: NodeId, defaults: &mut Defaults) {
         if let Some(gateway) = &doc.gateway {
             check_gateway(d, id, gateway);
             defaults.claim(d, gateway.get_ref().is_ipv6(), gateway.span());
-            push_route(d, node, Route { to: Destination::Default { v6: gateway.get_ref().is_ipv6() }, via: Some(*gateway.get_ref()), dev: Some(index) });
+            push_route(
+                d,
+                node,
+                Route {
+                    to: Destination::Default { v6: gateway.get_ref().is_ipv6() },
+                    via: Some(*gateway.get_ref()),
+                    dev: Some(index),
+                },
+            );
         }
         if let Some(dev) = default_dev {
             for v6 in families(d, id) {
@@ -194,9 +202,12 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
     if let IfaceKind::Ipvlan { mode, .. } = iface.kind {
         if mode.is_l3() {
             d.error(
-                Diagnostic::warning(gateway.span(), format!("a `gateway` on an ipvlan {} child", mode.as_str()))
-                    .label("L3 mode has no ARP: the gateway's MAC is never learned")
-                    .help("use `default_dev = true`: the parent's namespace routes for L3 children"),
+                Diagnostic::warning(
+                    gateway.span(),
+                    format!("a `gateway` on an ipvlan {} child", mode.as_str()),
+                )
+                .label("L3 mode has no ARP: the gateway's MAC is never learned")
+                .help("use `default_dev = true`: the parent's namespace routes for L3 children"),
             );
             return;
         }
@@ -204,13 +215,20 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
     if !on_link(&iface.addresses, *gateway.get_ref()) {
         let subnets: Vec<String> = iface.addresses.iter().map(|a| a.trunc().to_string()).collect();
         d.error(
-            Diagnostic::error(gateway.span(), format!("gateway {} is outside every subnet of `{}`", gateway.get_ref(), d.lab.iface_label(id)))
-                .label("not reachable from this interface")
-                .help(if subnets.is_empty() {
-                    "give the interface an address in the gateway's subnet".to_string()
-                } else {
-                    format!("the interface is on {}: pick a gateway there", subnets.join(", "))
-                }),
+            Diagnostic::error(
+                gateway.span(),
+                format!(
+                    "gateway {} is outside every subnet of `{}`",
+                    gateway.get_ref(),
+                    d.lab.iface_label(id)
+                ),
+            )
+            .label("not reachable from this interface")
+            .help(if subnets.is_empty() {
+                "give the interface an address in the gateway's subnet".to_string()
+            } else {
+                format!("the interface is on {}: pick a gateway there", subnets.join(", "))
+            }),
         );
     }
 }
@@ -265,7 +283,12 @@ fn node_route(d: &Draft<'_>, node: NodeId, doc: &RouteDoc) -> Vec<Route> {
 }
 
 /// `to`: "default" (per family), or a prefix without host bits.
-fn destinations(d: &Draft<'_>, to: &Spanned<String>, doc: &RouteDoc, dev: Option<IfaceId>) -> Option<Vec<Destination>> {
+fn destinations(
+    d: &Draft<'_>,
+    to: &Spanned<String>,
+    doc: &RouteDoc,
+    dev: Option<IfaceId>,
+) -> Option<Vec<Destination>> {
     if to.get_ref() == "default" {
         return Some(match (&doc.via, dev) {
             (Some(via), _) => vec![Destination::Default { v6: via.get_ref().is_ipv6() }],
@@ -297,7 +320,13 @@ fn destinations(d: &Draft<'_>, to: &Spanned<String>, doc: &RouteDoc, dev: Option
 }
 
 /// The next hop must be on a connected subnet (of `dev` when given) and of the right family.
-fn check_via(d: &Draft<'_>, node: NodeId, via: &Spanned<IpAddr>, dev: Option<IfaceId>, to: &[Destination]) -> bool {
+fn check_via(
+    d: &Draft<'_>,
+    node: NodeId,
+    via: &Spanned<IpAddr>,
+    dev: Option<IfaceId>,
+    to: &[Destination],
+) -> bool {
     let v6 = via.get_ref().is_ipv6();
     let family_mismatch = to.iter().any(|t| match t {
         Destination::Default { v6: t6 } => *t6 != v6,

@@ -4,9 +4,7 @@
 use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::IfaceDoc;
 use super::{DeclaredKind, Draft, one_of, vlan_id};
-use crate::model::{
-    IfaceId, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, Role, VlanProtocol,
-};
+use crate::model::{IfaceId, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, Role, VlanProtocol};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -59,7 +57,9 @@ fn vlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
     };
     let protocol = match doc.protocol.as_ref() {
         None => Some(VlanProtocol::Dot1Q),
-        Some(p) => word(d, p, "protocol", &[("802.1Q", VlanProtocol::Dot1Q), ("802.1ad", VlanProtocol::Dot1Ad)]),
+        Some(p) => {
+            word(d, p, "protocol", &[("802.1Q", VlanProtocol::Dot1Q), ("802.1ad", VlanProtocol::Dot1Ad)])
+        }
     };
     Some(IfaceKind::Vlan { parent: parent?, id: vid?, protocol: protocol? })
 }
@@ -70,24 +70,34 @@ fn macvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
         Some(mode) => word(d, mode, "mode", &MacvlanMode::ALL)?,
         None => {
             d.error(
-                Diagnostic::warning(doc.span.clone(), "macvlan `mode` not given: it will be vepa, as with `ip link`")
-                    .label("mode defaults to vepa")
-                    .help("write `mode = \"vepa\"` to keep this, or choose private, bridge, passthru or source"),
+                Diagnostic::warning(
+                    doc.span.clone(),
+                    "macvlan `mode` not given: it will be vepa, as with `ip link`",
+                )
+                .label("mode defaults to vepa")
+                .help("write `mode = \"vepa\"` to keep this, or choose private, bridge, passthru or source"),
             );
             MacvlanMode::Vepa
         }
     };
-    let source_macs: Vec<_> = doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
+    let source_macs: Vec<_> =
+        doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
     match (&doc.source_macs, mode) {
         (None, MacvlanMode::Source) => d.error(
-            Diagnostic::error(doc.mode.as_ref().map_or(doc.span.clone(), |m| m.span()), "macvlan `source` mode needs `source_macs`")
-                .label("accepts frames only from listed MACs")
-                .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
+            Diagnostic::error(
+                doc.mode.as_ref().map_or(doc.span.clone(), |m| m.span()),
+                "macvlan `source` mode needs `source_macs`",
+            )
+            .label("accepts frames only from listed MACs")
+            .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
         ),
         (Some(list), mode) if mode != MacvlanMode::Source => d.error(
-            Diagnostic::error(list.span(), format!("`source_macs` only applies in `source` mode, not `{}`", mode.as_str()))
-                .label("ignored by the kernel in this mode")
-                .help("remove `source_macs`, or set `mode = \"source\"`"),
+            Diagnostic::error(
+                list.span(),
+                format!("`source_macs` only applies in `source` mode, not `{}`", mode.as_str()),
+            )
+            .label("ignored by the kernel in this mode")
+            .help("remove `source_macs`, or set `mode = \"source\"`"),
         ),
         _ => {}
     }
@@ -100,9 +110,12 @@ fn ipvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
         Some(mode) => word(d, mode, "mode", &IpvlanMode::ALL)?,
         None => {
             d.error(
-                Diagnostic::warning(doc.span.clone(), "ipvlan `mode` not given: it will be l3, as with `ip link`")
-                    .label("mode defaults to l3")
-                    .help("write `mode = \"l3\"` to keep this, or choose l2 or l3s"),
+                Diagnostic::warning(
+                    doc.span.clone(),
+                    "ipvlan `mode` not given: it will be l3, as with `ip link`",
+                )
+                .label("mode defaults to l3")
+                .help("write `mode = \"l3\"` to keep this, or choose l2 or l3s"),
             );
             IpvlanMode::L3
         }
@@ -215,9 +228,15 @@ fn parents_form_cycle(d: &Draft<'_>) -> bool {
             match d.kind(at).parent() {
                 Some(parent) if parent == start => {
                     d.error(
-                        Diagnostic::error(d.iface_span(start), format!("`{}` is stacked on itself through its parents", d.lab.iface_label(start)))
-                            .label("parents form a cycle")
-                            .help("every chain of `parent` must end at a cable end or a dummy"),
+                        Diagnostic::error(
+                            d.iface_span(start),
+                            format!(
+                                "`{}` is stacked on itself through its parents",
+                                d.lab.iface_label(start)
+                            ),
+                        )
+                        .label("parents form a cycle")
+                        .help("every chain of `parent` must end at a cable end or a dummy"),
                     );
                     found = true;
                     break;
@@ -267,9 +286,12 @@ fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
         let kind = d.kind(kid).name();
         if matches!(d.kind(kid), IfaceKind::Macvlan { .. } | IfaceKind::Vlan { .. }) {
             d.error(
-                Diagnostic::error(parent_span(d, kid), format!("the kernel refuses a {kind} on an ipvlan child"))
-                    .label(format!("`{}` is an ipvlan child", d.lab.iface_label(parent)))
-                    .help(format!("stack the {kind} on the ipvlan's parent instead")),
+                Diagnostic::error(
+                    parent_span(d, kid),
+                    format!("the kernel refuses a {kind} on an ipvlan child"),
+                )
+                .label(format!("`{}` is an ipvlan child", d.lab.iface_label(parent)))
+                .help(format!("stack the {kind} on the ipvlan's parent instead")),
             );
         }
     }
@@ -284,15 +306,24 @@ fn parent_span(d: &Draft<'_>, child: IfaceId) -> Span {
 
 /// Rules among the children of one lower device.
 fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
-    let macvlans: Vec<IfaceId> = kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Macvlan { .. })).collect();
-    let ipvlans: Vec<IfaceId> = kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Ipvlan { .. })).collect();
+    let macvlans: Vec<IfaceId> =
+        kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Macvlan { .. })).collect();
+    let ipvlans: Vec<IfaceId> =
+        kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Ipvlan { .. })).collect();
     if let (Some(&m), Some(&i)) = (macvlans.first(), ipvlans.first()) {
         let later = m.max(i);
         let earlier = m.min(i);
         d.error(
             Diagnostic::error(parent_span(d, later), "macvlan and ipvlan children cannot share a parent")
                 .label(format!("`{}` is a {}", d.lab.iface_label(later), d.kind(later).name()))
-                .related(parent_span(d, earlier), format!("`{}` is a {} on the same parent", d.lab.iface_label(earlier), d.kind(earlier).name()))
+                .related(
+                    parent_span(d, earlier),
+                    format!(
+                        "`{}` is a {} on the same parent",
+                        d.lab.iface_label(earlier),
+                        d.kind(earlier).name()
+                    ),
+                )
                 .help("the kernel gives a device to one driver only (EBUSY): use one kind per parent"),
         );
     }
@@ -349,10 +380,13 @@ fn check_vlan_ids(d: &Draft<'_>, kids: &[IfaceId]) {
         let IfaceKind::Vlan { parent, id, protocol } = *d.kind(kid) else { continue };
         match seen.get(&(protocol.ethertype(), id, parent)) {
             Some(&first) => d.error(
-                Diagnostic::error(d.iface_span(kid), format!("VLAN {id} is on `{}` twice", d.lab.iface_label(parent)))
-                    .label(format!("`{}`", d.lab.iface_label(kid)))
-                    .related(d.iface_span(first), format!("`{}` has the same id", d.lab.iface_label(first)))
-                    .help("a parent carries each VLAN id once per protocol: remove one, or change its `id`"),
+                Diagnostic::error(
+                    d.iface_span(kid),
+                    format!("VLAN {id} is on `{}` twice", d.lab.iface_label(parent)),
+                )
+                .label(format!("`{}`", d.lab.iface_label(kid)))
+                .related(d.iface_span(first), format!("`{}` has the same id", d.lab.iface_label(first)))
+                .help("a parent carries each VLAN id once per protocol: remove one, or change its `id`"),
             ),
             None => {
                 seen.insert((protocol.ethertype(), id, parent), kid);

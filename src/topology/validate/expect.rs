@@ -12,13 +12,8 @@ use toml::Spanned;
 
 pub fn check(d: &mut Draft<'_>) {
     verify_settings(d);
-    let expectations: Vec<Expectation> = d
-        .doc
-        .expects
-        .iter()
-        .enumerate()
-        .filter_map(|(i, doc)| expectation(d, i + 1, doc))
-        .collect();
+    let expectations: Vec<Expectation> =
+        d.doc.expects.iter().enumerate().filter_map(|(i, doc)| expectation(d, i + 1, doc)).collect();
     d.lab.expectations = expectations;
 }
 
@@ -31,7 +26,8 @@ fn verify_settings(d: &mut Draft<'_>) {
         d.lab.verify.deadline = *deadline.get_ref();
     }
     if d.lab.verify.deadline < d.lab.verify.timeout {
-        let span = settings.deadline.as_ref().or(settings.timeout.as_ref()).map(|s| s.span()).unwrap_or_default();
+        let span =
+            settings.deadline.as_ref().or(settings.timeout.as_ref()).map(|s| s.span()).unwrap_or_default();
         d.error(
             Diagnostic::error(span, "the deadline is shorter than one probe timeout")
                 .label("a positive probe could never be retried")
@@ -98,10 +94,13 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         [(kind, _)] => *kind,
         [(first, first_span), (second, second_span), ..] => {
             d.error(
-                Diagnostic::error(second_span.clone(), format!("this [[expect]] mixes {} with {}", first.describe(), second.describe()))
-                    .label("second kind of check")
-                    .related(first_span.clone(), "first kind of check")
-                    .help("one [[expect]] makes one observation: split it into two entries"),
+                Diagnostic::error(
+                    second_span.clone(),
+                    format!("this [[expect]] mixes {} with {}", first.describe(), second.describe()),
+                )
+                .label("second kind of check")
+                .related(first_span.clone(), "first kind of check")
+                .help("one [[expect]] makes one observation: split it into two entries"),
             );
             return None;
         }
@@ -226,7 +225,11 @@ fn ttl(d: &Draft<'_>, value: &Spanned<i64>, reach: bool, proto: Proto) -> Option
         None
     };
     if let Some(problem) = problem {
-        d.error(Diagnostic::error(value.span(), "`ttl` cannot be observed here").label(problem).help("remove `ttl`"));
+        d.error(
+            Diagnostic::error(value.span(), "`ttl` cannot be observed here")
+                .label(problem)
+                .help("remove `ttl`"),
+        );
         return None;
     }
     match u8::try_from(*value.get_ref()) {
@@ -285,9 +288,12 @@ fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
     let node = d.resolve_node(from)?;
     if d.role(node) == Role::Switch {
         d.error(
-            Diagnostic::error(from.span(), format!("`{}` is a switch: it has no address to probe from", from.get_ref()))
-                .label("switches only forward")
-                .help("probe from a host or router attached to the switch"),
+            Diagnostic::error(
+                from.span(),
+                format!("`{}` is a switch: it has no address to probe from", from.get_ref()),
+            )
+            .label("switches only forward")
+            .help("probe from a host or router attached to the switch"),
         );
         return None;
     }

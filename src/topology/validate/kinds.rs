@@ -104,11 +104,8 @@ fn check_keys(d: &Draft<'_>, doc: &IfaceDoc, kind: DeclaredKind) {
         if kind.own_keys().contains(&key) {
             continue;
         }
-        let owners: Vec<&str> = KINDS
-            .iter()
-            .filter(|(_, k)| k.own_keys().contains(&key))
-            .map(|(n, _)| *n)
-            .collect();
+        let owners: Vec<&str> =
+            KINDS.iter().filter(|(_, k)| k.own_keys().contains(&key)).map(|(n, _)| *n).collect();
         d.error(
             Diagnostic::error(span, format!("`{key}` does not apply to a {} interface", kind.name()))
                 .label(format!("only for {}", owners.join(" and ")))

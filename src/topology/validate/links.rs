@@ -48,15 +48,7 @@ fn add_bridges(d: &mut Draft<'_>) -> Vec<Option<IfaceId>> {
 
 fn add_iface(d: &mut Draft<'_>, node: NodeId, name: String, kind: IfaceKind) -> IfaceId {
     let ifaces = &mut d.lab.nodes[node.0].ifaces;
-    ifaces.push(Iface {
-        name,
-        kind,
-        addresses: Vec::new(),
-        mac: None,
-        mtu: None,
-        up: true,
-        declared: false,
-    });
+    ifaces.push(Iface { name, kind, addresses: Vec::new(), mac: None, mtu: None, up: true, declared: false });
     IfaceId { node, index: ifaces.len() - 1 }
 }
 
@@ -100,10 +92,14 @@ fn port_options(d: &Draft<'_>, doc: &IfaceDoc) -> Options {
         );
     }
     vlans.hairpin = doc.hairpin.as_ref().is_some_and(|h| *h.get_ref());
-    let span = [doc.access.as_ref().map(|v| v.span()), doc.trunk.as_ref().map(|v| v.span()), doc.hairpin.as_ref().map(|v| v.span())]
-        .into_iter()
-        .flatten()
-        .next();
+    let span = [
+        doc.access.as_ref().map(|v| v.span()),
+        doc.trunk.as_ref().map(|v| v.span()),
+        doc.hairpin.as_ref().map(|v| v.span()),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     Options { vlans, span }
 }
 
@@ -158,9 +154,12 @@ fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<No
         Some(node) if d.role(node) == Role::Switch => Some(node),
         Some(node) => {
             d.error(
-                Diagnostic::error(link.span(), format!("`{name}` is a {}, not a switch", d.role(node).as_str()))
-                    .label("`link = \"NAME\"` names a switch")
-                    .help(format!("for a cable to one of its interfaces write `link = \"{name}:IFACE\"`")),
+                Diagnostic::error(
+                    link.span(),
+                    format!("`{name}` is a {}, not a switch", d.role(node).as_str()),
+                )
+                .label("`link = \"NAME\"` names a switch")
+                .help(format!("for a cable to one of its interfaces write `link = \"{name}:IFACE\"`")),
             );
             None
         }
@@ -233,7 +232,9 @@ fn check_options_reach_a_switch(d: &Draft<'_>, id: IfaceId, far_node: NodeId, en
                 d.lab.node(id.node).name,
                 d.lab.node(far_node).name
             ))
-            .help("`access`, `trunk` and `hairpin` configure a switch port: link to a switch, or remove them"),
+            .help(
+                "`access`, `trunk` and `hairpin` configure a switch port: link to a switch, or remove them",
+            ),
     );
 }
 
@@ -259,7 +260,10 @@ fn far_end_agrees(d: &Draft<'_>, id: IfaceId, far: IfaceId, link: &Spanned<Strin
     if d.kinds.get(&far) != Some(&DeclaredKind::Veth) {
         d.error(
             Diagnostic::error(link.span(), format!("`{far_label}` is not a cable end"))
-                .label(format!("`{far_label}` is a {}", far_doc.kind.as_ref().map_or("sub-interface", |k| k.get_ref())))
+                .label(format!(
+                    "`{far_label}` is a {}",
+                    far_doc.kind.as_ref().map_or("sub-interface", |k| k.get_ref())
+                ))
                 .related(far_doc.span.clone(), "defined here")
                 .help("a point-to-point cable joins two veth interfaces"),
         );
@@ -285,7 +289,9 @@ fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<Strin
     let problem = match valid_iface_name(name) {
         Err(problem) => Some(problem),
         Ok(()) if name == "lo" => Some("is the loopback device".into()),
-        Ok(()) if d.role(node) == Role::Switch && name == BRIDGE_NAME => Some("is the switch's bridge".into()),
+        Ok(()) if d.role(node) == Role::Switch && name == BRIDGE_NAME => {
+            Some("is the switch's bridge".into())
+        }
         Ok(()) => None,
     };
     if let Some(problem) = problem {
@@ -300,10 +306,7 @@ fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<Strin
 }
 
 fn decide_vlan_filtering(d: &mut Draft<'_>, bridge: IfaceId) {
-    let filtering = d.lab.nodes[bridge.node.0]
-        .ifaces
-        .iter()
-        .filter_map(|i| i.kind.port())
-        .any(PortVlans::has_vlans);
+    let filtering =
+        d.lab.nodes[bridge.node.0].ifaces.iter().filter_map(|i| i.kind.port()).any(PortVlans::has_vlans);
     d.lab.nodes[bridge.node.0].ifaces[bridge.index].kind = IfaceKind::Bridge { vlan_filtering: filtering };
 }

@@ -13,8 +13,8 @@ mod sysctl;
 use super::diagnostic::{Diagnostic, Source, Span};
 use super::document::{Document, IfaceDoc};
 use super::reader::{S, Sink, closest};
-pub(super) use kinds::DeclaredKind;
 use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Verify};
+pub(super) use kinds::DeclaredKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -90,9 +90,7 @@ impl<'d> Draft<'d> {
     /// Resolves `NODE:IFACE`, or `IFACE` inside `home` when given.
     pub fn resolve_iface(&self, text: &S<String>, home: Option<NodeId>) -> Option<IfaceId> {
         let (node, iface) = match (text.get_ref().split_once(':'), home) {
-            (Some((node, iface)), _) => {
-                (self.resolve_node(&S::new(text.span(), node.to_owned()))?, iface)
-            }
+            (Some((node, iface)), _) => (self.resolve_node(&S::new(text.span(), node.to_owned()))?, iface),
             (None, Some(home)) => (home, text.get_ref().as_str()),
             (None, None) => {
                 self.error(
@@ -120,12 +118,8 @@ impl<'d> Draft<'d> {
 
     /// Declared interfaces of one kind, in file order.
     pub fn declared_of(&self, kind: DeclaredKind) -> Vec<(IfaceId, &'d IfaceDoc)> {
-        let mut found: Vec<_> = self
-            .kinds
-            .iter()
-            .filter(|(_, k)| **k == kind)
-            .map(|(id, _)| (*id, self.declared[id]))
-            .collect();
+        let mut found: Vec<_> =
+            self.kinds.iter().filter(|(_, k)| **k == kind).map(|(id, _)| (*id, self.declared[id])).collect();
         found.sort_by_key(|(id, _)| *id);
         found
     }

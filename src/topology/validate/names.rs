@@ -5,7 +5,7 @@ use super::super::diagnostic::Diagnostic;
 use super::super::document::IfaceDoc;
 use super::kinds::declared_kind;
 use super::{DeclaredKind, Draft};
-use crate::model::{IfaceId, IfaceKind, Iface, Node, NodeId, Role};
+use crate::model::{Iface, IfaceId, IfaceKind, Node, NodeId, Role};
 use std::collections::HashMap;
 use toml::Spanned;
 
@@ -88,11 +88,14 @@ fn ifaces(d: &mut Draft<'_>, node: NodeId) {
         if name.is_some() {
             if let Some(first) = seen.get(shown.get_ref()) {
                 d.error(
-                    Diagnostic::error(shown.span(), format!(
-                        "node `{}` has two interfaces named `{}`",
-                        d.lab.node(node).name,
-                        shown.get_ref()
-                    ))
+                    Diagnostic::error(
+                        shown.span(),
+                        format!(
+                            "node `{}` has two interfaces named `{}`",
+                            d.lab.node(node).name,
+                            shown.get_ref()
+                        ),
+                    )
                     .label("second definition")
                     .related(first.clone(), "first defined here")
                     .help("interface names are unique within a node; rename one"),

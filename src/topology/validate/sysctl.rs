@@ -36,11 +36,15 @@ pub fn check(d: &mut Draft<'_>) {
 
 fn key_is_safe(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool {
     let text = key.get_ref();
-    if text.contains("..") || text.contains('/') || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if text.contains("..") || text.contains('/') || text.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         d.error(
-            Diagnostic::error(key.span(), format!("the sysctl key `{text}` could reach outside /proc/sys/net"))
-                .label("`..`, `/` and spaces are refused")
-                .help("write keys with dots, like \"net.ipv4.conf.all.arp_ignore\""),
+            Diagnostic::error(
+                key.span(),
+                format!("the sysctl key `{text}` could reach outside /proc/sys/net"),
+            )
+            .label("`..`, `/` and spaces are refused")
+            .help("write keys with dots, like \"net.ipv4.conf.all.arp_ignore\""),
         );
         return false;
     }
