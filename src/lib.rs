@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod graph;
+pub mod plan;
+pub mod realize;
 pub mod model;
 pub mod report;
 pub mod topology;

@@ -1,7 +1,11 @@
 //! The command line: one file per verb, each thin (check options, call the library, print).
 //! `main` prints an error once; the exit code carries the verdict: 0 pass, 1 fail, 2 error.
 
+mod down;
+mod exec;
 mod graph;
+mod ls;
+mod up;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +26,14 @@ enum Command {
     Validate(validate::Options),
     /// Draw a topology: Graphviz DOT (default), Mermaid or JSON.
     Graph(graph::Options),
+    /// Bring a lab up: namespaces, cables, switches, VLANs, children, addresses, routes.
+    Up(up::Options),
+    /// Remove everything of a lab (also after a lost state or a killed `up`).
+    Down(down::Options),
+    /// List the labs on this machine.
+    Ls(ls::Options),
+    /// Run a command inside a node's namespace.
+    Exec(exec::Options),
 }
 
 /// How a command ended.
@@ -49,6 +61,31 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
     match args.command {
         Command::Validate(options) => validate::run(options),
         Command::Graph(options) => graph::run(options),
+        Command::Up(options) => up::run(options),
+        Command::Down(options) => down::run(options),
+        Command::Ls(options) => ls::run(options),
+        Command::Exec(options) => exec::run(options),
+    }
+}
+
+/// The runtime for verbs that talk netlink.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// `LAB|FILE`: a topology file gives its lab name and node names; anything else is a name.
+pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
+    let path = std::path::Path::new(arg);
+    if !path.is_file() {
+        return Ok((arg.to_string(), Vec::new()));
+    }
+    let checked = crate::topology::load(path)?;
+    match checked.lab {
+        Some(lab) => Ok((lab.name.clone(), lab.nodes.iter().map(|n| n.name.clone()).collect())),
+        None => {
+            eprint!("{}", render_diagnostics(&checked));
+            Err(format!("{arg} is not a valid topology").into())
+        }
     }
 }
 

@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// A MAC address, printed the way `ip link` prints it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Mac(pub [u8; 6]);
 
 impl std::fmt::Display for Mac {
@@ -27,6 +27,13 @@ impl std::fmt::Display for Mac {
 impl From<Mac> for String {
     fn from(mac: Mac) -> String {
         mac.to_string()
+    }
+}
+
+impl TryFrom<String> for Mac {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse().map_err(|()| format!("bad MAC {text}"))
     }
 }
 
@@ -204,15 +211,7 @@ impl Lab {
     pub fn kernel_needs(&self) -> Vec<KernelFeature> {
         let mut needs = vec![KernelFeature::Veth];
         for id in self.iface_ids() {
-            let need = match &self.iface(id).kind {
-                IfaceKind::Bridge { vlan_filtering: true } => KernelFeature::BridgeVlanFiltering,
-                IfaceKind::Bridge { .. } => KernelFeature::Bridge,
-                IfaceKind::Vlan { .. } => KernelFeature::Vlan,
-                IfaceKind::Macvlan { .. } => KernelFeature::Macvlan,
-                IfaceKind::Ipvlan { .. } => KernelFeature::Ipvlan,
-                IfaceKind::Dummy => KernelFeature::Dummy,
-                IfaceKind::Veth { .. } => KernelFeature::Veth,
-            };
+            let need = KernelFeature::of(&self.iface(id).kind);
             if !needs.contains(&need) {
                 needs.push(need);
             }
@@ -250,6 +249,19 @@ impl KernelFeature {
         KernelFeature::Ipvlan,
         KernelFeature::Dummy,
     ];
+
+    /// The feature that makes this kind of link.
+    pub fn of(kind: &IfaceKind) -> KernelFeature {
+        match kind {
+            IfaceKind::Veth { .. } => KernelFeature::Veth,
+            IfaceKind::Bridge { vlan_filtering: true } => KernelFeature::BridgeVlanFiltering,
+            IfaceKind::Bridge { .. } => KernelFeature::Bridge,
+            IfaceKind::Vlan { .. } => KernelFeature::Vlan,
+            IfaceKind::Macvlan { .. } => KernelFeature::Macvlan,
+            IfaceKind::Ipvlan { .. } => KernelFeature::Ipvlan,
+            IfaceKind::Dummy => KernelFeature::Dummy,
+        }
+    }
 
     pub fn describe(self) -> &'static str {
         match self {

@@ -1,0 +1,23 @@
+//! `lab down LAB|FILE`: removes everything of a lab, also when its state is lost.
+
+use super::{Error, Verdict, lab_name_of};
+use crate::realize;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// A lab name, or its topology file.
+    lab: String,
+}
+
+pub fn run(options: Options) -> Result<Verdict, Error> {
+    let (name, nodes) = lab_name_of(&options.lab)?;
+    let report = realize::down(&name, &nodes)?;
+    for foreign in &report.foreign {
+        eprintln!("left alone: namespace {foreign} is not marked as made by lab `{name}`");
+    }
+    match report.removed.len() {
+        0 => eprintln!("lab `{name}` is not up: nothing to remove"),
+        n => eprintln!("lab `{name}` is down: {n} namespaces removed"),
+    }
+    Ok(Verdict::Pass)
+}

@@ -1,0 +1,26 @@
+//! `lab exec LAB NODE -- CMD...`: runs a command inside a node's namespace.
+
+use super::{Error, Verdict, lab_name_of};
+use crate::realize::netns;
+use std::os::unix::process::CommandExt;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// A lab name, or its topology file.
+    lab: String,
+    /// The node whose namespace the command runs in.
+    node: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+/// Does not return when the command starts: the process becomes the command.
+pub fn run(options: Options) -> Result<Verdict, Error> {
+    let (lab, _) = lab_name_of(&options.lab)?;
+    let name = crate::model::netns_name(&lab, &options.node);
+    let namespace = netns::open(&name).map_err(|_| format!("lab `{lab}` has no node `{}` up (no namespace {name})", options.node))?;
+    netns::enter_for_exec(&namespace).map_err(|e| format!("entering {name}: {e}"))?;
+    let error = std::process::Command::new(&options.command[0]).args(&options.command[1..]).exec();
+    Err(format!("running {}: {error}", options.command[0]).into())
+}

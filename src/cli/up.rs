@@ -1,0 +1,39 @@
+//! `lab up FILE`: validates, then realizes the lab; `--dry-run` prints the plan instead.
+
+use super::{Error, Verdict, load_lab, runtime};
+use crate::graph::LabGraph;
+use crate::plan::Plan;
+use crate::realize::{self, Progress};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Topology file (TOML).
+    file: PathBuf,
+    /// Print the plan as the equivalent `ip` and `bridge` commands; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(options: Options) -> Result<Verdict, Error> {
+    let Some(lab) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
+    let plan = Plan::new(&LabGraph::new(&lab));
+    if options.dry_run {
+        print!("{}", plan.to_commands(&lab));
+        return Ok(Verdict::Pass);
+    }
+    let source = std::fs::read_to_string(&options.file)?;
+    let progress = Progress::new(plan.steps(), options.quiet);
+    let started = std::time::Instant::now();
+    let state = runtime()?.block_on(realize::up(&lab, &options.file, &source, &progress))?;
+    eprintln!(
+        "lab `{}` is up: {} nodes in {:.2} s",
+        state.lab,
+        state.nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Verdict::Pass)
+}

@@ -1,0 +1,171 @@
+//! The plan printed as the `ip` and `bridge` commands that build the same lab, for
+//! `lab up --dry-run` and for people learning what each key does.
+
+use super::{Plan, Step};
+use crate::model::{Destination, IfaceId, IfaceKind, Lab, NodeId};
+use std::fmt::Write;
+
+pub fn render(plan: &Plan, lab: &Lab) -> String {
+    let mut out = String::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(out, "# stage {}: {}", i + 1, stage.title);
+        for step in &stage.steps {
+            for line in step_commands(lab, step) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    out
+}
+
+fn ns(lab: &Lab, node: NodeId) -> String {
+    lab.netns_name(node)
+}
+
+fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
+    match *step {
+        Step::CreateNamespace { node } => vec![
+            format!("ip netns add {}", ns(lab, node)),
+            format!("ip -n {} link set lo up alias lab={}", ns(lab, node), lab.name),
+        ],
+        Step::CreateLink { iface } => vec![link_command(lab, iface)],
+        Step::ConfigurePort { port } => port_commands(lab, port),
+        Step::EnablePort { port } => vec![format!("ip -n {} link set {} up", ns(lab, port.node), lab.iface(port).name)],
+        Step::WriteSysctls { node } => lab
+            .node(node)
+            .sysctls
+            .iter()
+            .map(|s| format!("ip netns exec {} sysctl -w {}={}", ns(lab, node), s.key, s.value))
+            .collect(),
+        Step::AddAddresses { node } => {
+            let n = lab.node(node);
+            n.ifaces
+                .iter()
+                .flat_map(|i| {
+                    i.addresses.iter().map(move |a| {
+                        let nodad = if a.addr().is_ipv6() { " nodad" } else { "" };
+                        format!("ip -n {} address add {a} dev {}{nodad}", ns(lab, node), i.name)
+                    })
+                })
+                .collect()
+        }
+        Step::AddRoutes { node } => lab
+            .node(node)
+            .routes
+            .iter()
+            .map(|r| {
+                let family = match r.to {
+                    Destination::Default { v6: true } => " -6",
+                    _ => "",
+                };
+                let to = match r.to {
+                    Destination::Default { .. } => "default".to_string(),
+                    Destination::Net(net) => net.to_string(),
+                };
+                let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
+                let dev = r.dev.map(|d| format!(" dev {}", lab.node(node).ifaces[d].name)).unwrap_or_default();
+                format!("ip{family} -n {} route add {to}{via}{dev}", ns(lab, node))
+            })
+            .collect(),
+    }
+}
+
+/// Settings every created link carries: address, MTU, up.
+fn common(lab: &Lab, id: IfaceId) -> String {
+    let iface = lab.iface(id);
+    let mut s = String::new();
+    if let Some(mac) = iface.mac {
+        let _ = write!(s, " address {mac}");
+    }
+    if let Some(mtu) = iface.mtu {
+        let _ = write!(s, " mtu {mtu}");
+    }
+    if iface.up && !super::is_switch_port(lab, id) {
+        s.push_str(" up");
+    }
+    s
+}
+
+fn link_command(lab: &Lab, id: IfaceId) -> String {
+    let iface = lab.iface(id);
+    let here = ns(lab, id.node);
+    let into = |parent: IfaceId| {
+        if parent.node == id.node { String::new() } else { format!(" netns {here}") }
+    };
+    match &iface.kind {
+        IfaceKind::Bridge { vlan_filtering } => {
+            format!("ip -n {here} link add {} up type bridge vlan_filtering {}", iface.name, u8::from(*vlan_filtering))
+        }
+        IfaceKind::Veth { peer, port } => {
+            let master = port.as_ref().and_then(|p| p.master).map(|m| format!(" master {}", lab.iface(m).name));
+            let peer_iface = lab.iface(*peer);
+            format!(
+                "ip -n {here} link add {}{}{} type veth peer name {}{} netns {}",
+                iface.name,
+                master.unwrap_or_default(),
+                common(lab, id),
+                peer_iface.name,
+                common(lab, *peer),
+                ns(lab, peer.node)
+            )
+        }
+        IfaceKind::Vlan { parent, id: vid, protocol } => format!(
+            "ip -n {} link add link {} name {}{}{} type vlan protocol {} id {vid}",
+            ns(lab, parent.node),
+            lab.iface(*parent).name,
+            iface.name,
+            into(*parent),
+            common(lab, id),
+            protocol.as_str()
+        ),
+        IfaceKind::Macvlan { parent, mode, source_macs } => {
+            let macs: String = source_macs.iter().map(|m| format!(" macaddr add {m}")).collect();
+            format!(
+                "ip -n {} link add link {} name {}{}{} type macvlan mode {}{macs}",
+                ns(lab, parent.node),
+                lab.iface(*parent).name,
+                iface.name,
+                into(*parent),
+                common(lab, id),
+                mode.as_str()
+            )
+        }
+        IfaceKind::Ipvlan { parent, mode, flag } => format!(
+            "ip -n {} link add link {} name {}{}{} type ipvlan mode {} {}",
+            ns(lab, parent.node),
+            lab.iface(*parent).name,
+            iface.name,
+            into(*parent),
+            common(lab, id),
+            mode.as_str(),
+            flag.as_str()
+        ),
+        IfaceKind::Dummy => format!("ip -n {here} link add {}{} type dummy", iface.name, common(lab, id)),
+    }
+}
+
+fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {
+    let here = ns(lab, id.node);
+    let name = &lab.iface(id).name;
+    let Some(port) = lab.iface(id).kind.port() else { return Vec::new() };
+    let mut lines = Vec::new();
+    if lab.cables.iter().any(|c| c.b == id) {
+        if let Some(master) = port.master {
+            lines.push(format!("ip -n {here} link set {name} master {}", lab.iface(master).name));
+        }
+    }
+    let filtering = port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+    if filtering && port.has_vlans() {
+        if let Some(access) = port.access {
+            lines.push(format!("bridge -n {here} vlan add dev {name} vid {access} pvid untagged"));
+        }
+        for vid in &port.trunk {
+            lines.push(format!("bridge -n {here} vlan add dev {name} vid {vid}"));
+        }
+        lines.push(format!("bridge -n {here} vlan del dev {name} vid 1"));
+    }
+    if port.hairpin {
+        lines.push(format!("bridge -n {here} link set dev {name} hairpin on"));
+    }
+    lines
+}

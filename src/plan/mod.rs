@@ -1,0 +1,121 @@
+//! The plan: what realizing a lab takes, as data — stages of steps, where every step of a
+//! stage can run at once. Derived from the graph; printed as `ip`/`bridge` commands by
+//! `lab up --dry-run`. Touches nothing.
+
+mod commands;
+
+use crate::graph::{LabGraph, Object};
+use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A named namespace with `lo` up, marked as the lab's.
+    CreateNamespace { node: NodeId },
+    /// A link: a bridge, a cable (both ends), a sub-interface or a child.
+    CreateLink { iface: IfaceId },
+    /// A switch port's membership: master (for a cable's far end), VLANs, hairpin.
+    ConfigurePort { port: IfaceId },
+    WriteSysctls { node: NodeId },
+    AddAddresses { node: NodeId },
+    AddRoutes { node: NodeId },
+    /// Last: a switch port goes up, giving its host carrier. Until then hosts are quiet, so
+    /// their IPv6 start-up traffic is not flooded while the rest is still being made.
+    EnablePort { port: IfaceId },
+}
+
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+}
+
+impl Plan {
+    pub fn new(graph: &LabGraph<'_>) -> Plan {
+        let lab = graph.lab;
+        let mut stages = Vec::new();
+        for objects in graph.creation_stages() {
+            let title = stage_title(lab, &objects);
+            let steps = objects
+                .into_iter()
+                .map(|o| match o {
+                    Object::Namespace { node } => Step::CreateNamespace { node },
+                    Object::Link { iface } => Step::CreateLink { iface },
+                })
+                .collect();
+            stages.push(Stage { title, steps });
+        }
+        let ports = lab.iface_ids().filter(|id| needs_port_config(lab, *id)).map(|port| Step::ConfigurePort { port });
+        let sysctls =
+            nodes_where(lab, |n| !n.sysctls.is_empty()).into_iter().map(|node| Step::WriteSysctls { node });
+        stages.push(Stage { title: "switch ports and sysctls".into(), steps: ports.chain(sysctls).collect() });
+        let addresses = nodes_where(lab, |n| n.ifaces.iter().any(|i| !i.addresses.is_empty()));
+        stages.push(Stage {
+            title: "addresses".into(),
+            steps: addresses.into_iter().map(|node| Step::AddAddresses { node }).collect(),
+        });
+        let routes = nodes_where(lab, |n| !n.routes.is_empty());
+        stages.push(Stage {
+            title: "routes".into(),
+            steps: routes.into_iter().map(|node| Step::AddRoutes { node }).collect(),
+        });
+        let ports = lab.iface_ids().filter(|id| is_switch_port(lab, *id) && lab.iface(*id).up);
+        stages.push(Stage { title: "switch ports up".into(), steps: ports.map(|port| Step::EnablePort { port }).collect() });
+        stages.retain(|s| !s.steps.is_empty());
+        Plan { stages }
+    }
+
+    pub fn steps(&self) -> usize {
+        self.stages.iter().map(|s| s.steps.len()).sum()
+    }
+
+    /// The plan as the `ip`/`bridge` commands that would build the same lab.
+    pub fn to_commands(&self, lab: &Lab) -> String {
+        commands::render(self, lab)
+    }
+}
+
+/// "namespaces", or what a creation stage makes: "2 cables, 1 bridge".
+fn stage_title(lab: &Lab, objects: &[Object]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for object in objects {
+        let what = match object {
+            Object::Namespace { .. } => "namespace",
+            Object::Link { iface } => match lab.iface(*iface).kind {
+                IfaceKind::Veth { .. } => "cable",
+                ref kind => kind.name(),
+            },
+        };
+        match counts.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((what, 1)),
+        }
+    }
+    let parts: Vec<String> =
+        counts.iter().map(|(what, n)| if *n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }).collect();
+    parts.join(", ")
+}
+
+fn nodes_where(lab: &Lab, keep: impl Fn(&crate::model::Node) -> bool) -> Vec<NodeId> {
+    lab.nodes.iter().enumerate().filter(|(_, n)| keep(n)).map(|(i, _)| NodeId(i)).collect()
+}
+
+/// A switch port needs work after creation when it has VLANs or hairpin, or when it is the
+/// far end of its cable (created without a master).
+fn needs_port_config(lab: &Lab, id: IfaceId) -> bool {
+    let Some(port) = lab.iface(id).kind.port() else { return false };
+    let filtering = port
+        .master
+        .is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+    let far_end = lab.cables.iter().any(|c| c.b == id);
+    (filtering && port.has_vlans()) || port.hairpin || far_end
+}
+
+/// A switch's end of a cable: created down, brought up in the last stage.
+pub fn is_switch_port(lab: &Lab, id: IfaceId) -> bool {
+    lab.node(id.node).role == Role::Switch && lab.iface(id).kind.port().is_some()
+}

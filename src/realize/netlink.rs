@@ -1,0 +1,295 @@
+//! Netlink, in methods named for what they do. One `Netlink` per namespace: its socket was
+//! opened inside that namespace, so every request acts there. Requests on one socket are
+//! pipelined (many in flight, answered in order).
+
+use crate::model::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, VlanProtocol};
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+use rtnetlink::packet_route::link::{
+    BridgeVlanInfoFlags, InfoData, InfoMacVlan, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute, LinkMessage,
+    MacVlanMacAddressMode, MacVlanMode,
+};
+use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder,
+    LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
+};
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+pub type Error = rtnetlink::Error;
+
+/// The errno of a kernel refusal, if that is what the error is.
+pub fn errno(error: &Error) -> Option<i32> {
+    match error {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+/// Settings every new link may carry.
+#[derive(Clone, Copy, Default)]
+pub struct LinkSettings {
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    /// Create the link in this namespace instead of the socket's.
+    pub netns: Option<RawFd>,
+    /// Enslave to this bridge (an index in the socket's namespace).
+    pub master: Option<u32>,
+}
+
+impl LinkSettings {
+    fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
+        if let Some(mac) = self.mac {
+            builder = builder.address(mac.0.to_vec());
+        }
+        if let Some(mtu) = self.mtu {
+            builder = builder.mtu(mtu);
+        }
+        if let Some(fd) = self.netns {
+            builder = builder.setns_by_fd(fd);
+        }
+        if let Some(master) = self.master {
+            builder = builder.controller(master);
+        }
+        if self.up {
+            builder = builder.up();
+        }
+        builder
+    }
+}
+
+/// What `ip -d link` shows of a link, as far as lab reads it.
+#[derive(Clone, Debug)]
+pub struct LinkState {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<Mac>,
+    pub promiscuity: u32,
+    pub alias: Option<String>,
+}
+
+impl Netlink {
+    /// Opens a netlink socket in the calling thread's namespace; its connection runs on `rt`.
+    pub fn open_here(rt: &tokio::runtime::Handle) -> io::Result<Netlink> {
+        let _guard = rt.enter();
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        rt.spawn(connection);
+        Ok(Netlink { handle })
+    }
+
+    async fn add(&self, message: LinkMessage) -> Result<(), Error> {
+        self.handle.link().add(message).execute().await
+    }
+
+    async fn set(&self, message: LinkMessage) -> Result<(), Error> {
+        self.handle.link().set(message).execute().await
+    }
+
+    /// `ip link set lo up alias ALIAS`: marks a namespace as the lab's.
+    pub async fn mark_loopback(&self, alias: &str) -> Result<(), Error> {
+        self.set(LinkUnspec::new_with_name("lo").alias(alias).up().build()).await
+    }
+
+    pub async fn link(&self, name: &str) -> Result<LinkState, Error> {
+        let message = self.handle.link().get().match_name(name.to_owned()).execute().try_next().await?;
+        message.map(|m| link_state(&m)).ok_or_else(|| rtnetlink::Error::RequestFailed)
+    }
+
+    pub async fn links(&self) -> Result<Vec<LinkState>, Error> {
+        let messages: Vec<LinkMessage> = self.handle.link().get().execute().try_collect().await?;
+        Ok(messages.iter().map(link_state).collect())
+    }
+
+    /// `ip link add NAME type bridge vlan_filtering 0|1`
+    pub async fn add_bridge(&self, name: &str, vlan_filtering: bool, settings: LinkSettings) -> Result<(), Error> {
+        let mut builder = LinkMessageBuilder::<LinkBridge>::new(name);
+        if vlan_filtering {
+            builder = builder.vlan_filtering(true);
+        }
+        self.add(settings.apply(builder).build()).await
+    }
+
+    /// `ip link add NAME type veth peer name PEER netns NS`: the peer is made in its
+    /// namespace, down: the kernel cannot open a veth before its pair is joined (ENOTCONN),
+    /// so the peer's `up` is for `set_up` afterwards, from the peer's namespace.
+    pub async fn add_veth(&self, name: &str, near: LinkSettings, peer: &str, far: LinkSettings) -> Result<(), Error> {
+        let far = LinkSettings { up: false, ..far };
+        let peer = far.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer)).build();
+        let builder = LinkVeth::new(name, "").set_info_data(InfoData::Veth(InfoVeth::Peer(peer)));
+        self.add(near.apply(builder).build()).await
+    }
+
+    /// `ip link add link PARENT name NAME type vlan protocol P id ID`
+    pub async fn add_vlan(
+        &self,
+        name: &str,
+        parent: u32,
+        id: u16,
+        protocol: VlanProtocol,
+        settings: LinkSettings,
+    ) -> Result<(), Error> {
+        let protocol = match protocol {
+            VlanProtocol::Dot1Q => rtnetlink::packet_route::link::VlanProtocol::Ieee8021Q,
+            VlanProtocol::Dot1Ad => rtnetlink::packet_route::link::VlanProtocol::Ieee8021Ad,
+        };
+        self.add(settings.apply(LinkVlan::new(name, parent, id).protocol(protocol)).build()).await
+    }
+
+    /// `ip link add link PARENT name NAME type macvlan mode M [macaddr add MAC...]`
+    pub async fn add_macvlan(
+        &self,
+        name: &str,
+        parent: u32,
+        mode: MacvlanMode,
+        source_macs: &[Mac],
+        settings: LinkSettings,
+    ) -> Result<(), Error> {
+        let kernel_mode = match mode {
+            MacvlanMode::Private => MacVlanMode::Private,
+            MacvlanMode::Vepa => MacVlanMode::Vepa,
+            MacvlanMode::Bridge => MacVlanMode::Bridge,
+            MacvlanMode::Passthru => MacVlanMode::Passthrough,
+            MacvlanMode::Source => MacVlanMode::Source,
+        };
+        let mut builder = LinkMacVlan::new(name, parent, kernel_mode);
+        if !source_macs.is_empty() {
+            builder = builder
+                .append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
+                .append_info_data(InfoMacVlan::MacAddrData(
+                    source_macs.iter().map(|m| InfoMacVlan::MacAddr(m.0)).collect(),
+                ));
+        }
+        self.add(settings.apply(builder).build()).await
+    }
+
+    /// `ip link add link PARENT name NAME type ipvlan mode M FLAG`
+    pub async fn add_ipvlan(
+        &self,
+        name: &str,
+        parent: u32,
+        mode: IpvlanMode,
+        flag: IpvlanFlag,
+        settings: LinkSettings,
+    ) -> Result<(), Error> {
+        let kernel_mode = match mode {
+            IpvlanMode::L2 => IpVlanMode::L2,
+            IpvlanMode::L3 => IpVlanMode::L3,
+            IpvlanMode::L3s => IpVlanMode::L3S,
+        };
+        let flags = match flag {
+            IpvlanFlag::Bridge => IpVlanFlags::empty(),
+            IpvlanFlag::Private => IpVlanFlags::Private,
+            IpvlanFlag::Vepa => IpVlanFlags::Vepa,
+        };
+        self.add(settings.apply(LinkIpVlan::new(name, parent, kernel_mode).flag(flags)).build()).await
+    }
+
+    /// `ip link add NAME type dummy`
+    pub async fn add_dummy(&self, name: &str, settings: LinkSettings) -> Result<(), Error> {
+        self.add(settings.apply(LinkDummy::new(name)).build()).await
+    }
+
+    /// `ip link set NAME up`
+    pub async fn set_up(&self, name: &str) -> Result<(), Error> {
+        self.set(LinkUnspec::new_with_name(name).up().build()).await
+    }
+
+    /// `ip link set PORT master BRIDGE`
+    pub async fn set_master(&self, port: u32, master: u32) -> Result<(), Error> {
+        self.set(LinkUnspec::new_with_index(port).controller(master).build()).await
+    }
+
+    /// `bridge vlan add dev PORT vid ACCESS pvid untagged` or `vid TRUNK...`, then
+    /// `bridge vlan del dev PORT vid 1`.
+    pub async fn set_port_vlans(&self, port: u32, access: Option<u16>, trunk: &[u16]) -> Result<(), Error> {
+        let mut add = LinkBridgeVlan::new(port);
+        if let Some(access) = access {
+            add = add.vlan(access, BridgeVlanInfoFlags::Pvid | BridgeVlanInfoFlags::Untagged);
+        }
+        for vid in trunk {
+            add = add.vlan(*vid, BridgeVlanInfoFlags::empty());
+        }
+        self.set(add.build()).await?;
+        if access != Some(1) && !trunk.contains(&1) {
+            let default_vlan = LinkBridgeVlan::new(port).vlan(1, BridgeVlanInfoFlags::empty()).build();
+            self.handle.link().del_with_message(default_vlan).execute().await?;
+        }
+        Ok(())
+    }
+
+    /// `bridge link set dev PORT hairpin on`
+    pub async fn set_hairpin(&self, port: u32) -> Result<(), Error> {
+        self.handle.link().set_port(LinkBridgePort::new(port).hairpin(true).build()).execute().await
+    }
+
+    /// `ip address add ADDR dev INDEX [nodad]`
+    pub async fn add_address(&self, index: u32, address: IpNet) -> Result<(), Error> {
+        let mut request = self.handle.address().add(index, address.addr(), address.prefix_len());
+        if address.addr().is_ipv6() {
+            request.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        request.execute().await
+    }
+
+    /// `ip route add TO [via GATEWAY] [dev INDEX]`; without a gateway the route has scope link.
+    pub async fn add_route(&self, to: Option<IpNet>, v6: bool, via: Option<IpAddr>, dev: Option<u32>) -> Result<(), Error> {
+        let message = if v6 {
+            let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new();
+            if let Some(IpNet::V6(net)) = to {
+                b = b.destination_prefix(net.network(), net.prefix_len());
+            }
+            if let Some(IpAddr::V6(gw)) = via {
+                b = b.gateway(gw);
+            }
+            if let Some(dev) = dev {
+                b = b.output_interface(dev);
+            }
+            b.build()
+        } else {
+            let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new();
+            if let Some(IpNet::V4(net)) = to {
+                b = b.destination_prefix(net.network(), net.prefix_len());
+            }
+            if let Some(IpAddr::V4(gw)) = via {
+                b = b.gateway(gw);
+            }
+            if let Some(dev) = dev {
+                b = b.output_interface(dev);
+                if via.is_none() {
+                    b = b.scope(RouteScope::Link);
+                }
+            }
+            b.build()
+        };
+        self.handle.route().add(message).execute().await
+    }
+}
+
+fn link_state(message: &LinkMessage) -> LinkState {
+    let mut state = LinkState {
+        index: message.header.index,
+        name: String::new(),
+        mac: None,
+        promiscuity: 0,
+        alias: None,
+    };
+    for attribute in &message.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => state.name = name.clone(),
+            LinkAttribute::Address(bytes) => state.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(Mac),
+            LinkAttribute::Promiscuity(n) => state.promiscuity = *n,
+            LinkAttribute::IfAlias(alias) => state.alias = Some(alias.clone()),
+            _ => {}
+        }
+    }
+    state
+}

@@ -1,0 +1,105 @@
+//! State of a lab that is up, under /run/lab/<lab>/: the topology as realized and what the
+//! kernel made of it, so that `verify`, `exec`, `down` and `ls` work from other processes.
+//! A lock file serializes `up` and `down` of one lab.
+
+use crate::model::Mac;
+use serde::{Deserialize, Serialize};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub const STATE_DIR: &str = "/run/lab";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub lab: String,
+    /// The topology file given to `up`, absolute.
+    pub topology: PathBuf,
+    /// Its text as realized (the file may change afterwards).
+    pub source: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub nodes: Vec<NodeState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeState {
+    pub name: String,
+    pub netns: String,
+    pub ifaces: Vec<IfaceState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IfaceState {
+    pub name: String,
+    pub index: u32,
+    pub mac: Option<Mac>,
+}
+
+pub fn dir(lab: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(lab)
+}
+
+fn file(lab: &str) -> PathBuf {
+    dir(lab).join("state.json")
+}
+
+impl State {
+    pub fn load(lab: &str) -> io::Result<Option<State>> {
+        match std::fs::read_to_string(file(lab)) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(io::Error::other),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Written to a temporary file and renamed, so readers never see half of it.
+    pub fn save(&self) -> io::Result<()> {
+        std::fs::create_dir_all(dir(&self.lab))?;
+        let tmp = dir(&self.lab).join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self).map_err(io::Error::other)?)?;
+        std::fs::rename(tmp, file(&self.lab))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeState> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+pub fn remove(lab: &str) -> io::Result<()> {
+    match std::fs::remove_dir_all(dir(lab)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Labs with a state file.
+pub fn labs() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(STATE_DIR) else { return Vec::new() };
+    let mut labs: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("state.json").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    labs.sort();
+    labs
+}
+
+/// An exclusive lock on one lab, held while it is brought up or down.
+pub struct Lock(#[allow(dead_code)] Flock<File>);
+
+impl Lock {
+    pub fn acquire(lab: &str) -> io::Result<Lock> {
+        std::fs::create_dir_all(STATE_DIR)?;
+        let file = File::create(Path::new(STATE_DIR).join(format!(".{lab}.lock")))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Lock(lock)),
+            Err((_, nix::Error::EWOULDBLOCK)) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("another lab process is bringing `{lab}` up or down"),
+            )),
+            Err((_, e)) => Err(e.into()),
+        }
+    }
+}
