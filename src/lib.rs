@@ -11,4 +11,5 @@ pub mod plan;
 pub mod realize;
 pub mod model;
 pub mod report;
+pub mod sandbox;
 pub mod topology;

@@ -77,6 +77,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
     let path = std::path::Path::new(arg);
     if !path.is_file() {
+        if arg.ends_with(".toml") {
+            return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
+        }
         return Ok((arg.to_string(), Vec::new()));
     }
     let checked = crate::topology::load(path)?;

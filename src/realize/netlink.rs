@@ -203,6 +203,15 @@ impl Netlink {
         self.set(LinkUnspec::new_with_name(name).up().build()).await
     }
 
+    /// `ip link set NAME name NEW [up]`
+    pub async fn rename(&self, name: &str, new: &str, up: bool) -> Result<(), Error> {
+        let mut builder = LinkUnspec::new_with_index(self.link(name).await?.index).name(new);
+        if up {
+            builder = builder.up();
+        }
+        self.set(builder.build()).await
+    }
+
     /// `ip link set PORT master BRIDGE`
     pub async fn set_master(&self, port: u32, master: u32) -> Result<(), Error> {
         self.set(LinkUnspec::new_with_index(port).controller(master).build()).await

@@ -16,6 +16,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Numbers for temporary names (see `create_child`), unique within this process.
+static TEMPORARY_NAMES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Threads that create namespaces; the kernel's netns setup scales little beyond this.
 const NAMESPACE_WORKERS: usize = 4;
 
@@ -185,7 +188,8 @@ impl<'l> Realizer<'l> {
         })
         .await
         .map_err(|e| Error::new("creating namespaces", e))?;
-        let mut first_error = None;
+        let cancelled = cancel.check();
+        let mut first_error = cancelled.err();
         for ((node, name), result) in nodes.iter().zip(names).zip(made) {
             match result {
                 Ok((file, netlink)) => self.namespaces[node.0] = Some(Namespace { name, file, netlink }),
@@ -263,24 +267,46 @@ impl<'l> Realizer<'l> {
                     other => other,
                 }
             }
-            IfaceKind::Vlan { parent, id, protocol } => {
-                let index = self.index(*parent).await?;
-                let settings = self.settings(iface, parent.node);
-                self.namespace(parent.node).netlink.add_vlan(name, index, *id, *protocol, settings).await
-            }
-            IfaceKind::Macvlan { parent, mode, source_macs } => {
-                let index = self.index(*parent).await?;
-                let settings = self.settings(iface, parent.node);
-                self.namespace(parent.node).netlink.add_macvlan(name, index, *mode, source_macs, settings).await
-            }
-            IfaceKind::Ipvlan { parent, mode, flag } => {
-                let index = self.index(*parent).await?;
-                let settings = self.settings(iface, parent.node);
-                self.namespace(parent.node).netlink.add_ipvlan(name, index, *mode, *flag, settings).await
+            kind @ (IfaceKind::Vlan { parent, .. } | IfaceKind::Macvlan { parent, .. } | IfaceKind::Ipvlan { parent, .. }) => {
+                let parent_index = self.index(*parent).await?;
+                self.create_child(iface, kind, *parent, parent_index).await
             }
             IfaceKind::Dummy => self.namespace(iface.node).netlink.add_dummy(name, self.settings(iface, iface.node)).await,
         };
         result.map_err(|e| Error::kernel(doing, &e, |errno| creation_hint(lab, iface, errno)))
+    }
+
+    /// A VLAN sub-interface, macvlan or ipvlan: made from its parent's namespace and put
+    /// straight into its own. The kernel first looks the new name up beside the parent, so a
+    /// child named like one of the parent node's interfaces (`eth0` in a container whose host
+    /// has an `eth0`) is made under a temporary name and renamed in its own namespace.
+    async fn create_child(
+        &self,
+        iface: IfaceId,
+        kind: &IfaceKind,
+        parent: IfaceId,
+        index: u32,
+    ) -> Result<(), rtnetlink::Error> {
+        let lab = self.lab;
+        let name = &lab.iface(iface).name;
+        let clashes = iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
+        let temporary = clashes.then(|| format!("labtmp{}", TEMPORARY_NAMES.fetch_add(1, Ordering::Relaxed)));
+        let made_as = temporary.as_deref().unwrap_or(name);
+        let mut settings = self.settings(iface, parent.node);
+        settings.up &= temporary.is_none();
+        let netlink = &self.namespace(parent.node).netlink;
+        match *kind {
+            IfaceKind::Vlan { id, protocol, .. } => netlink.add_vlan(made_as, index, id, protocol, settings).await?,
+            IfaceKind::Macvlan { mode, ref source_macs, .. } => {
+                netlink.add_macvlan(made_as, index, mode, source_macs, settings).await?
+            }
+            IfaceKind::Ipvlan { mode, flag, .. } => netlink.add_ipvlan(made_as, index, mode, flag, settings).await?,
+            _ => {}
+        }
+        match temporary {
+            Some(temporary) => self.namespace(iface.node).netlink.rename(&temporary, name, lab.iface(iface).up).await,
+            None => Ok(()),
+        }
     }
 
     async fn configure_port(&self, port: IfaceId) -> Result<(), Error> {

@@ -65,3 +65,5 @@ pub fn topology_files() -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+pub mod kernel;

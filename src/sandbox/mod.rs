@@ -1,0 +1,227 @@
+//! A full kernel on demand: boots user-mode Linux (Debian's `user-mode-linux`) on the host's
+//! own filesystem, loads the network modules, runs one command as root inside, and returns
+//! its exit status and output. Needs neither root nor KVM. Used by `lab run --sandbox` and
+//! by the test suite when this kernel lacks a link kind.
+
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Set inside the sandbox, so that a program can tell where it runs.
+pub const INSIDE: &str = "LAB_SANDBOX";
+
+/// The ptrace shim that lets UML run on hosts with large XSAVE state (AVX-512, AMX).
+const XSTATE_SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xstate_shim.so"));
+
+/// Modules loaded at boot: every link kind lab makes, and IPv6.
+pub const MODULES: [&str; 7] = ["ipv6", "veth", "bridge", "8021q", "macvlan", "ipvlan", "dummy"];
+
+pub fn inside() -> bool {
+    std::env::var_os(INSIDE).is_some()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the full kernel is not installed: {0} not found (apt-get install user-mode-linux kmod)")]
+    Missing(String),
+    #[error("{doing}: {source}")]
+    Io { doing: String, source: io::Error },
+    #[error("the sandbox did not finish within {0:?}; its console ended with:\n{1}")]
+    TimedOut(Duration, String),
+    #[error("the sandbox kernel stopped without running the command to its end; its console ended with:\n{0}")]
+    Crashed(String),
+}
+
+fn io_error(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let doing = doing.into();
+    move |source| Error::Io { doing, source }
+}
+
+/// What the command inside printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The kernel's console: boot messages, module loading.
+    pub console: String,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    pub memory: String,
+    pub timeout: Duration,
+    /// Variables set for the command, besides `LAB_SANDBOX=1` and `PATH`.
+    pub env: Vec<(String, String)>,
+    /// Modules of `MODULES` to leave out, as a kernel without them would be; automatic
+    /// module loading is then off too.
+    pub without: Vec<String>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        let mut env = Vec::new();
+        for key in ["RUST_BACKTRACE", "RUST_LOG", "PROPTEST_CASES"] {
+            if let Ok(value) = std::env::var(key) {
+                env.push((key.to_string(), value));
+            }
+        }
+        Sandbox { memory: "1G".into(), timeout: Duration::from_secs(600), env, without: Vec::new() }
+    }
+}
+
+/// The UML kernel and its modules directory.
+struct Kernel {
+    binary: PathBuf,
+    modules: PathBuf,
+}
+
+fn find_kernel() -> Result<Kernel, Error> {
+    let binary = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("linux.uml")).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin/linux.uml")])
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Missing("linux.uml".into()))?;
+    let modules_root = Path::new("/usr/lib/uml/modules");
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(modules_root)
+        .map_err(|_| Error::Missing(modules_root.display().to_string()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    versions.sort();
+    let modules = versions.pop().ok_or_else(|| Error::Missing(format!("{}/<version>", modules_root.display())))?;
+    Ok(Kernel { binary, modules })
+}
+
+/// Whether the sandbox can run here at all.
+pub fn available() -> Result<(), Error> {
+    find_kernel().map(|_| ())
+}
+
+impl Sandbox {
+    /// Boots the kernel, runs `command` in `cwd` as root inside it, and powers off.
+    pub fn run(&self, command: &[String], cwd: &Path) -> Result<Output, Error> {
+        let kernel = find_kernel()?;
+        let dir = Workdir::new()?;
+        std::fs::write(dir.path("xstate_shim.so"), XSTATE_SHIM).map_err(io_error("writing the sandbox shim"))?;
+        let init = dir.path("init");
+        std::fs::write(&init, self.init_script(&kernel, command, cwd, &dir.0)).map_err(io_error("writing the boot script"))?;
+        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).map_err(io_error("writing the boot script"))?;
+        let started = Instant::now();
+        self.boot(&kernel, &dir)?;
+        let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.path("status")).ok().and_then(|s| s.trim().parse().ok());
+        let Some(status) = status else { return Err(Error::Crashed(tail(&console))) };
+        Ok(Output {
+            status,
+            stdout: std::fs::read(dir.path("stdout")).unwrap_or_default(),
+            stderr: std::fs::read(dir.path("stderr")).unwrap_or_default(),
+            console,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn boot(&self, kernel: &Kernel, dir: &Workdir) -> Result<(), Error> {
+        let console = std::fs::File::create(dir.path("console")).map_err(io_error("creating the console log"))?;
+        let console_err = console.try_clone().map_err(io_error("creating the console log"))?;
+        let mut child = Command::new(&kernel.binary)
+            .arg(format!("mem={}", self.memory))
+            .args(["root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw"])
+            .arg(format!("init={}", dir.path("init").display()))
+            .args(["con=null", "con0=fd:0,fd:1"])
+            .arg(format!("umid={}", dir.0.file_name().and_then(|n| n.to_str()).unwrap_or("lab")))
+            .arg(format!("uml_dir={}", dir.0.display()))
+            .env("LD_PRELOAD", dir.path("xstate_shim.so"))
+            .stdin(Stdio::piped())
+            .stdout(console)
+            .stderr(console_err)
+            .process_group(0)
+            .spawn()
+            .map_err(io_error(format!("starting {}", kernel.binary.display())))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if child.try_wait().map_err(io_error("waiting for the sandbox"))?.is_some() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL);
+                let _ = child.wait();
+                let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
+                return Err(Error::TimedOut(self.timeout, tail(&console)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The init process of the sandbox: mounts, modules, the command, its status, power off.
+    fn init_script(&self, kernel: &Kernel, command: &[String], cwd: &Path, dir: &Path) -> String {
+        let d = quote(&dir.display().to_string());
+        let mut s = String::from("#!/bin/sh\n");
+        s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+        s.push_str("mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmp /run\n");
+        s.push_str("mkdir -p /run/netns /run/lock; mount -t tmpfs tmp /dev/shm 2>/dev/null\n");
+        s.push_str("mount -t tmpfs tmp /lib/modules; mkdir -p /lib/modules/$(uname -r)\n");
+        let _ = writeln!(s, "mount --bind {} /lib/modules/$(uname -r)", quote(&kernel.modules.display().to_string()));
+        let modules: Vec<&str> = MODULES.iter().copied().filter(|m| !self.without.iter().any(|w| w == m)).collect();
+        let _ = writeln!(s, "for m in {}; do modprobe $m; done", modules.join(" "));
+        if !self.without.is_empty() {
+            s.push_str("echo /nonexistent > /proc/sys/kernel/modprobe\n");
+        }
+        let _ = writeln!(s, "export {INSIDE}=1");
+        for (key, value) in &self.env {
+            let _ = writeln!(s, "export {key}={}", quote(value));
+        }
+        let _ = writeln!(s, "cd {} || exit 1", quote(&cwd.display().to_string()));
+        let args: Vec<String> = command.iter().map(|a| quote(a)).collect();
+        let _ = writeln!(s, "{} > {d}/stdout 2> {d}/stderr < /dev/null", args.join(" "));
+        let _ = writeln!(s, "echo $? > {d}/status");
+        s.push_str("poweroff -f\n");
+        s
+    }
+}
+
+/// Single-quoted for sh.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+/// A private directory for one boot, removed afterwards.
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Result<Workdir, Error> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let dir = base.join(format!("lab-sandbox-{}-{nanos:x}-{attempt}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(Workdir(dir)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error("creating the sandbox directory")(e)),
+            }
+        }
+        Err(Error::Io { doing: "creating the sandbox directory".into(), source: io::Error::other("no free name") })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
