@@ -4,7 +4,8 @@
 fn main() {
     let source = "src/sandbox/xstate_shim.c";
     println!("cargo:rerun-if-changed={source}");
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("xstate_shim.so");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("xstate_shim.so");
     let compiler = cc::Build::new().get_compiler();
     let status = compiler
         .to_command()

@@ -7,9 +7,9 @@
 
 pub mod cli;
 pub mod graph;
+pub mod model;
 pub mod plan;
 pub mod realize;
-pub mod model;
 pub mod report;
 pub mod sandbox;
 pub mod topology;

@@ -13,7 +13,8 @@ fn info_data(link: &Value) -> &Value {
 
 fn gone(lab_name: &str) -> bool {
     let prefix = format!("{lab_name}-");
-    !namespaces().iter().any(|n| n.starts_with(&prefix)) && !std::path::Path::new("/run/lab").join(lab_name).exists()
+    !namespaces().iter().any(|n| n.starts_with(&prefix))
+        && !std::path::Path::new("/run/lab").join(lab_name).exists()
 }
 
 kernel_test!(switch_ports_carry_their_vlans_and_hairpin, &[Veth, BridgeVlanFiltering], {
@@ -39,19 +40,36 @@ name = "b"
     let sw = up.netns("sw");
     assert_eq!(info_data(&link(&sw, "br0"))["vlan_filtering"], 1, "the bridge filters VLANs");
     let vlans = witness("bridge", &["-n", &sw, "-j", "vlan", "show"]);
-    let of = |port: &str| vlans.as_array().unwrap().iter().find(|p| p["ifname"] == port).unwrap()["vlans"].clone();
-    assert_eq!(of("a-eth0"), serde_json::json!([{"vlan": 10, "flags": ["PVID", "Egress Untagged"]}]), "access: PVID and untagged, VLAN 1 gone");
-    assert_eq!(of("b-eth0"), serde_json::json!([{"vlan": 10}, {"vlan": 20}]), "trunk: tagged members only, VLAN 1 gone");
+    let of =
+        |port: &str| vlans.as_array().unwrap().iter().find(|p| p["ifname"] == port).unwrap()["vlans"].clone();
+    assert_eq!(
+        of("a-eth0"),
+        serde_json::json!([{"vlan": 10, "flags": ["PVID", "Egress Untagged"]}]),
+        "access: PVID and untagged, VLAN 1 gone"
+    );
+    assert_eq!(
+        of("b-eth0"),
+        serde_json::json!([{"vlan": 10}, {"vlan": 20}]),
+        "trunk: tagged members only, VLAN 1 gone"
+    );
     let ports = witness("bridge", &["-n", &sw, "-d", "-j", "link", "show"]);
-    let hairpin = |port: &str| ports.as_array().unwrap().iter().find(|p| p["ifname"] == port).unwrap()["hairpin"].clone();
+    let hairpin = |port: &str| {
+        ports.as_array().unwrap().iter().find(|p| p["ifname"] == port).unwrap()["hairpin"].clone()
+    };
     assert_eq!(hairpin("b-eth0"), true);
     assert_eq!(hairpin("a-eth0"), false);
     assert_eq!(link(&sw, "a-eth0")["master"], "br0");
-    assert_eq!(link(&up.netns("a"), "eth0")["operstate"], "UP", "the host end has carrier once its port is up");
+    assert_eq!(
+        link(&up.netns("a"), "eth0")["operstate"],
+        "UP",
+        "the host end has carrier once its port is up"
+    );
 });
 
 kernel_test!(a_plain_switch_needs_no_vlan_filtering, &[Veth, Bridge], {
-    let up = UpLab::up("name = \"t-plain\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n");
+    let up = UpLab::up(
+        "name = \"t-plain\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n",
+    );
     assert_eq!(info_data(&link(&up.netns("sw"), "br0"))["vlan_filtering"], 0);
 });
 
@@ -96,7 +114,7 @@ name = "b"
     assert_eq!(info_data(&qinq)["id"], 100);
     let foo = link(&up.netns("b"), "foo");
     assert_eq!(info_data(&foo)["id"], 40, "a VLAN of another node's interface, moved into its node");
-    assert_eq!(foo["link_netnsid"].as_i64().is_some(), true, "its parent is in another namespace");
+    assert!(foo["link_netnsid"].as_i64().is_some(), "its parent is in another namespace");
 });
 
 kernel_test!(macvlan_children_in_every_mode, &[Veth, Bridge, Macvlan], {
@@ -106,8 +124,14 @@ kernel_test!(macvlan_children_in_every_mode, &[Veth, Bridge, Macvlan], {
         text += &format!("  [[host.iface]]\n  name = \"eth{i}\"\n  link = \"sw\"\n");
     }
     for (i, mode) in modes.iter().enumerate() {
-        let macs = if *mode == "source" { "\n  source_macs = [\"02:00:00:00:00:01\", \"02:00:00:00:00:02\"]" } else { "" };
-        text += &format!("[[host]]\nname = \"c{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  kind = \"macvlan\"\n  parent = \"p:eth{i}\"\n  mode = \"{mode}\"{macs}\n");
+        let macs = if *mode == "source" {
+            "\n  source_macs = [\"02:00:00:00:00:01\", \"02:00:00:00:00:02\"]"
+        } else {
+            ""
+        };
+        text += &format!(
+            "[[host]]\nname = \"c{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  kind = \"macvlan\"\n  parent = \"p:eth{i}\"\n  mode = \"{mode}\"{macs}\n"
+        );
     }
     let up = UpLab::up(&text);
     for (i, mode) in modes.iter().enumerate() {
@@ -115,7 +139,10 @@ kernel_test!(macvlan_children_in_every_mode, &[Veth, Bridge, Macvlan], {
         let parent = link(&up.netns("p"), &format!("eth{i}"));
         assert_eq!(child["linkinfo"]["info_kind"], "macvlan");
         assert_eq!(info_data(&child)["mode"], *mode);
-        assert!(parent["promiscuity"].as_u64().unwrap() >= 1, "a {mode} child puts its veth parent in promiscuous mode");
+        assert!(
+            parent["promiscuity"].as_u64().unwrap() >= 1,
+            "a {mode} child puts its veth parent in promiscuous mode"
+        );
         if *mode == "passthru" {
             assert_eq!(child["address"], parent["address"], "passthru takes the parent's MAC");
         } else {
@@ -123,7 +150,8 @@ kernel_test!(macvlan_children_in_every_mode, &[Veth, Bridge, Macvlan], {
         }
     }
     let source = link(&up.netns("c4"), "eth0");
-    let mut macs: Vec<&str> = info_data(&source)["macaddr_data"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let mut macs: Vec<&str> =
+        info_data(&source)["macaddr_data"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     macs.sort();
     assert_eq!(macs, ["02:00:00:00:00:01", "02:00:00:00:00:02"]);
 });
@@ -135,7 +163,9 @@ kernel_test!(ipvlan_children_in_every_mode_share_the_parent_mac, &[Dummy, Ipvlan
         text += &format!("  [[host.iface]]\n  name = \"d{i}\"\n  kind = \"dummy\"\n");
     }
     for (i, (mode, flag)) in cases.iter().enumerate() {
-        text += &format!("[[host]]\nname = \"c{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  kind = \"ipvlan\"\n  parent = \"p:d{i}\"\n  mode = \"{mode}\"\n  flag = \"{flag}\"\n");
+        text += &format!(
+            "[[host]]\nname = \"c{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  kind = \"ipvlan\"\n  parent = \"p:d{i}\"\n  mode = \"{mode}\"\n  flag = \"{flag}\"\n"
+        );
     }
     let up = UpLab::up(&text);
     for (i, (mode, flag)) in cases.iter().enumerate() {
@@ -144,7 +174,9 @@ kernel_test!(ipvlan_children_in_every_mode_share_the_parent_mac, &[Dummy, Ipvlan
         assert_eq!(child["linkinfo"]["info_kind"], "ipvlan");
         assert_eq!(info_data(&child)["mode"], *mode);
         match *flag {
-            "bridge" => assert!(info_data(&child).get("private").is_none() && info_data(&child).get("vepa").is_none()),
+            "bridge" => {
+                assert!(info_data(&child).get("private").is_none() && info_data(&child).get("vepa").is_none())
+            }
             flag => assert_eq!(info_data(&child)[flag], true, "flag {flag}"),
         }
         assert_eq!(child["address"], parent["address"], "an ipvlan child carries its parent's MAC");
@@ -210,7 +242,9 @@ name = "c"
     assert_eq!(v6["nodad"], true, "IPv6 addresses skip duplicate address detection");
     assert!(v6.get("tentative").is_none(), "so nothing waits: {v6}");
     let routes = witness("ip", &["-n", &a, "-j", "route", "show"]);
-    let route = |dst: &str| routes.as_array().unwrap().iter().find(|r| r["dst"] == dst).cloned().unwrap_or(Value::Null);
+    let route = |dst: &str| {
+        routes.as_array().unwrap().iter().find(|r| r["dst"] == dst).cloned().unwrap_or(Value::Null)
+    };
     assert_eq!(route("default")["gateway"], "10.0.0.254");
     assert_eq!(route("10.9.0.0/16")["gateway"], "10.0.0.254");
     let routes6 = witness("ip", &["-6", "-n", &a, "-j", "route", "show", "default"]);
@@ -221,16 +255,24 @@ name = "c"
     assert_eq!(read_in(&up.netns("r"), "/proc/sys/net/ipv4/ip_forward"), "1", "a router does");
     assert_eq!(read_in(&up.netns("r"), "/proc/sys/net/ipv6/conf/all/forwarding"), "1");
     let b = up.netns("b");
-    assert!(!link(&b, "eth0")["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "up = false leaves it down");
+    assert!(
+        !link(&b, "eth0")["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "up = false leaves it down"
+    );
     let dev_default = witness("ip", &["-n", &b, "-j", "route", "show", "default"]);
     assert_eq!(dev_default[0]["dev"], "eth1");
     assert_eq!(dev_default[0]["scope"], "link", "default_dev is a device route, scope link");
     assert!(dev_default[0].get("gateway").is_none());
-    assert_eq!(link(&up.netns("c"), "eth1")["linkinfo"]["info_kind"], "veth", "a one-sided cable makes its far end");
+    assert_eq!(
+        link(&up.netns("c"), "eth1")["linkinfo"]["info_kind"],
+        "veth",
+        "a one-sided cable makes its far end"
+    );
     let lo = link(&a, "lo");
     assert_eq!(lo["ifalias"], "lab=t-l3", "every namespace is marked as the lab's");
     assert!(lo["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "lo is up");
-    let state: Value = serde_json::from_str(&std::fs::read_to_string("/run/lab/t-l3/state.json").unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string("/run/lab/t-l3/state.json").unwrap()).unwrap();
     let node = state["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "a").unwrap();
     let recorded = node["ifaces"].as_array().unwrap().iter().find(|i| i["name"] == "eth0").unwrap();
     assert_eq!(recorded["index"], eth0["ifindex"], "the state records the kernel's interface index");
@@ -257,19 +299,29 @@ kernel_test!(nothing_appears_in_the_root_namespace_and_down_leaves_nothing, &[Ve
         assert!(namespaces().contains(&up.netns("a")));
         let (code, out, _) = lab(&["ls"]);
         assert_eq!(code, 0);
-        assert!(out.lines().any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["t-root", "2", "up"]), "{out}");
+        assert!(
+            out.lines().any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["t-root", "2", "up"]),
+            "{out}"
+        );
     }
     assert!(gone("t-root"), "down removed every namespace and the state");
     assert_eq!(root_links(), before);
 });
 
 kernel_test!(exec_runs_a_command_inside_a_node, &[Veth, Bridge], {
-    let up = UpLab::up("name = \"t-exec\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.1.0.1/24\"]\n");
-    let (code, out, err) = lab(&["exec", &up.name, "a", "--", "ip", "-br", "-4", "address", "show", "dev", "eth0"]);
+    let up = UpLab::up(
+        "name = \"t-exec\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.1.0.1/24\"]\n",
+    );
+    let (code, out, err) =
+        lab(&["exec", &up.name, "a", "--", "ip", "-br", "-4", "address", "show", "dev", "eth0"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("10.1.0.1/24"), "{out}");
     let (_, sys, _) = lab(&["exec", &up.name, "a", "--", "ls", "/sys/class/net"]);
-    assert_eq!(sys.split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "/sys shows the node's own devices");
+    assert_eq!(
+        sys.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo"],
+        "/sys shows the node's own devices"
+    );
     let (code, _, _) = lab(&["exec", &up.name, "a", "--", "sh", "-c", "exit 7"]);
     assert_eq!(code, 7, "the command's exit status comes back");
     let (code, _, err) = lab(&["exec", &up.name, "nobody", "--", "true"]);
@@ -304,7 +356,11 @@ kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
 fn big_lab(name: &str, hosts: usize) -> std::path::PathBuf {
     let mut text = format!("name = \"{name}\"\n[[switch]]\nname = \"sw\"\n");
     for i in 0..hosts {
-        text += &format!("[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.3.{}.{}/16\"]\n", i / 250, i % 250 + 1);
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.3.{}.{}/16\"]\n",
+            i / 250,
+            i % 250 + 1
+        );
     }
     write_topology(name, &text)
 }
@@ -354,7 +410,10 @@ kernel_test!(down_leaves_alone_a_namespace_it_did_not_make, &[Veth], {
     std::process::Command::new("ip").args(["netns", "del", "t-foreign-x"]).status().unwrap();
     assert_eq!(code, 0);
     assert!(still_there, "a namespace not marked as the lab's is never removed");
-    assert!(err.contains("left alone: namespace t-foreign-x is not marked as made by lab `t-foreign`"), "{err}");
+    assert!(
+        err.contains("left alone: namespace t-foreign-x is not marked as made by lab `t-foreign`"),
+        "{err}"
+    );
 });
 
 kernel_test!(every_topology_comes_up_and_goes_down_cleanly, ALL, {
@@ -379,7 +438,9 @@ fn a_kernel_without_ipvlan_is_refused_before_anything_is_made() {
         "{} up topologies/e6-ipvlan-l2.toml; echo \"exit=$?\"; ip netns list | wc -l",
         env!("CARGO_BIN_EXE_lab")
     );
-    let out = sandbox.run(&["sh".into(), "-c".into(), script], &std::env::current_dir().unwrap()).expect("the sandbox runs");
+    let out = sandbox
+        .run(&["sh".into(), "-c".into(), script], &std::env::current_dir().unwrap())
+        .expect("the sandbox runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("exit=2"), "{stdout}{stderr}");

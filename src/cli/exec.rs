@@ -19,7 +19,8 @@ pub struct Options {
 pub fn run(options: Options) -> Result<Verdict, Error> {
     let (lab, _) = lab_name_of(&options.lab)?;
     let name = crate::model::netns_name(&lab, &options.node);
-    let namespace = netns::open(&name).map_err(|_| format!("lab `{lab}` has no node `{}` up (no namespace {name})", options.node))?;
+    let namespace = netns::open(&name)
+        .map_err(|_| format!("lab `{lab}` has no node `{}` up (no namespace {name})", options.node))?;
     netns::enter_for_exec(&namespace).map_err(|e| format!("entering {name}: {e}"))?;
     let error = std::process::Command::new(&options.command[0]).args(&options.command[1..]).exec();
     Err(format!("running {}: {error}", options.command[0]).into())

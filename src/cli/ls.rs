@@ -25,7 +25,12 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let mut rows = Vec::new();
     for lab in realize::state::labs() {
         if let Ok(Some(state)) = State::load(&lab) {
-            rows.push(Row { lab, nodes: state.nodes.len(), topology: state.topology.display().to_string(), status: "up" });
+            rows.push(Row {
+                lab,
+                nodes: state.nodes.len(),
+                topology: state.topology.display().to_string(),
+                status: "up",
+            });
         }
     }
     for (lab, namespaces) in marked {

@@ -30,7 +30,9 @@ fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
         ],
         Step::CreateLink { iface } => vec![link_command(lab, iface)],
         Step::ConfigurePort { port } => port_commands(lab, port),
-        Step::EnablePort { port } => vec![format!("ip -n {} link set {} up", ns(lab, port.node), lab.iface(port).name)],
+        Step::EnablePort { port } => {
+            vec![format!("ip -n {} link set {} up", ns(lab, port.node), lab.iface(port).name)]
+        }
         Step::WriteSysctls { node } => lab
             .node(node)
             .sysctls
@@ -63,7 +65,8 @@ fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
                     Destination::Net(net) => net.to_string(),
                 };
                 let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
-                let dev = r.dev.map(|d| format!(" dev {}", lab.node(node).ifaces[d].name)).unwrap_or_default();
+                let dev =
+                    r.dev.map(|d| format!(" dev {}", lab.node(node).ifaces[d].name)).unwrap_or_default();
                 format!("ip{family} -n {} route add {to}{via}{dev}", ns(lab, node))
             })
             .collect(),
@@ -94,10 +97,15 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
     };
     match &iface.kind {
         IfaceKind::Bridge { vlan_filtering } => {
-            format!("ip -n {here} link add {} up type bridge vlan_filtering {}", iface.name, u8::from(*vlan_filtering))
+            format!(
+                "ip -n {here} link add {} up type bridge vlan_filtering {}",
+                iface.name,
+                u8::from(*vlan_filtering)
+            )
         }
         IfaceKind::Veth { peer, port } => {
-            let master = port.as_ref().and_then(|p| p.master).map(|m| format!(" master {}", lab.iface(m).name));
+            let master =
+                port.as_ref().and_then(|p| p.master).map(|m| format!(" master {}", lab.iface(m).name));
             let peer_iface = lab.iface(*peer);
             format!(
                 "ip -n {here} link add {}{}{} type veth peer name {}{} netns {}",
@@ -154,7 +162,8 @@ fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {
             lines.push(format!("ip -n {here} link set {name} master {}", lab.iface(master).name));
         }
     }
-    let filtering = port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+    let filtering =
+        port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
     if filtering && port.has_vlans() {
         if let Some(access) = port.access {
             lines.push(format!("bridge -n {here} vlan add dev {name} vid {access} pvid untagged"));

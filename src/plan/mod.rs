@@ -10,17 +10,31 @@ use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// A named namespace with `lo` up, marked as the lab's.
-    CreateNamespace { node: NodeId },
+    CreateNamespace {
+        node: NodeId,
+    },
     /// A link: a bridge, a cable (both ends), a sub-interface or a child.
-    CreateLink { iface: IfaceId },
+    CreateLink {
+        iface: IfaceId,
+    },
     /// A switch port's membership: master (for a cable's far end), VLANs, hairpin.
-    ConfigurePort { port: IfaceId },
-    WriteSysctls { node: NodeId },
-    AddAddresses { node: NodeId },
-    AddRoutes { node: NodeId },
+    ConfigurePort {
+        port: IfaceId,
+    },
+    WriteSysctls {
+        node: NodeId,
+    },
+    AddAddresses {
+        node: NodeId,
+    },
+    AddRoutes {
+        node: NodeId,
+    },
     /// Last: a switch port goes up, giving its host carrier. Until then hosts are quiet, so
     /// their IPv6 start-up traffic is not flooded while the rest is still being made.
-    EnablePort { port: IfaceId },
+    EnablePort {
+        port: IfaceId,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -49,10 +63,12 @@ impl Plan {
                 .collect();
             stages.push(Stage { title, steps });
         }
-        let ports = lab.iface_ids().filter(|id| needs_port_config(lab, *id)).map(|port| Step::ConfigurePort { port });
+        let ports =
+            lab.iface_ids().filter(|id| needs_port_config(lab, *id)).map(|port| Step::ConfigurePort { port });
         let sysctls =
             nodes_where(lab, |n| !n.sysctls.is_empty()).into_iter().map(|node| Step::WriteSysctls { node });
-        stages.push(Stage { title: "switch ports and sysctls".into(), steps: ports.chain(sysctls).collect() });
+        stages
+            .push(Stage { title: "switch ports and sysctls".into(), steps: ports.chain(sysctls).collect() });
         let addresses = nodes_where(lab, |n| n.ifaces.iter().any(|i| !i.addresses.is_empty()));
         stages.push(Stage {
             title: "addresses".into(),
@@ -64,7 +80,10 @@ impl Plan {
             steps: routes.into_iter().map(|node| Step::AddRoutes { node }).collect(),
         });
         let ports = lab.iface_ids().filter(|id| is_switch_port(lab, *id) && lab.iface(*id).up);
-        stages.push(Stage { title: "switch ports up".into(), steps: ports.map(|port| Step::EnablePort { port }).collect() });
+        stages.push(Stage {
+            title: "switch ports up".into(),
+            steps: ports.map(|port| Step::EnablePort { port }).collect(),
+        });
         stages.retain(|s| !s.steps.is_empty());
         Plan { stages }
     }
@@ -95,8 +114,10 @@ fn stage_title(lab: &Lab, objects: &[Object]) -> String {
             None => counts.push((what, 1)),
         }
     }
-    let parts: Vec<String> =
-        counts.iter().map(|(what, n)| if *n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(what, n)| if *n == 1 { format!("1 {what}") } else { format!("{n} {what}s") })
+        .collect();
     parts.join(", ")
 }
 
@@ -108,9 +129,8 @@ fn nodes_where(lab: &Lab, keep: impl Fn(&crate::model::Node) -> bool) -> Vec<Nod
 /// far end of its cable (created without a master).
 fn needs_port_config(lab: &Lab, id: IfaceId) -> bool {
     let Some(port) = lab.iface(id).kind.port() else { return false };
-    let filtering = port
-        .master
-        .is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+    let filtering =
+        port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
     let far_end = lab.cables.iter().any(|c| c.b == id);
     (filtering && port.has_vlans()) || port.hairpin || far_end
 }

@@ -25,7 +25,8 @@ pub fn down(lab: &str, nodes: &[String]) -> Result<DownReport, Error> {
     let mut known: Vec<String> = nodes.iter().map(|n| crate::model::netns_name(lab, n)).collect();
     known.extend(state.iter().flat_map(|s| s.nodes.iter().map(|n| n.netns.clone())));
     let prefix = format!("{lab}-");
-    let candidates: Vec<String> = netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+    let candidates: Vec<String> =
+        netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
     let owners = owners(&candidates);
     let mut report = DownReport::default();
     for (name, owner) in candidates.iter().zip(owners) {
@@ -50,7 +51,10 @@ fn owners(names: &[String]) -> Vec<Option<String>> {
     let opened: Vec<Option<std::fs::File>> = names.iter().map(|n| netns::open(n).ok()).collect();
     let files: Vec<std::fs::File> = opened.iter().flatten().filter_map(|f| f.try_clone().ok()).collect();
     let mut read = netns::run_in_each(&files, WORKERS, |_| read_loopback_alias()).into_iter();
-    opened.iter().map(|f| f.as_ref().and_then(|_| read.next()).and_then(|r| r.ok()).map(|a| a.unwrap_or_default())).collect()
+    opened
+        .iter()
+        .map(|f| f.as_ref().and_then(|_| read.next()).and_then(|r| r.ok()).map(|a| a.unwrap_or_default()))
+        .collect()
 }
 
 /// Reads `lo`'s alias from the calling thread's namespace.

@@ -47,9 +47,17 @@ async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Resu
                 }
             };
             match feature {
-                KernelFeature::Vlan => netlink.add_vlan("probevlan", parent_index, 5, VlanProtocol::Dot1Q, up).await,
-                KernelFeature::Macvlan => netlink.add_macvlan("probemv", parent_index, MacvlanMode::Bridge, &[], up).await,
-                _ => netlink.add_ipvlan("probeipvlan", parent_index, IpvlanMode::L2, IpvlanFlag::Bridge, up).await,
+                KernelFeature::Vlan => {
+                    netlink.add_vlan("probevlan", parent_index, 5, VlanProtocol::Dot1Q, up).await
+                }
+                KernelFeature::Macvlan => {
+                    netlink.add_macvlan("probemv", parent_index, MacvlanMode::Bridge, &[], up).await
+                }
+                _ => {
+                    netlink
+                        .add_ipvlan("probeipvlan", parent_index, IpvlanMode::L2, IpvlanFlag::Bridge, up)
+                        .await
+                }
             }
         }
     };
@@ -80,9 +88,14 @@ pub fn check(lab: &Lab) -> Result<(), Error> {
         .collect();
     let names: Vec<&str> = missing.iter().map(|f| f.describe()).collect();
     let modules: Vec<&str> = missing.iter().map(|f| f.module()).collect();
-    Err(Error::new(doing, format!("this kernel has no {} (needed by {})", names.join(", "), users.join(", "))).hint(
-        format!("load it (modprobe {}) or run the lab in the full kernel: lab run --sandbox FILE", modules.join(" ")),
-    ))
+    Err(Error::new(
+        doing,
+        format!("this kernel has no {} (needed by {})", names.join(", "), users.join(", ")),
+    )
+    .hint(format!(
+        "load it (modprobe {}) or run the lab in the full kernel: lab run --sandbox FILE",
+        modules.join(" ")
+    )))
 }
 
 /// The module to load for a link kind.

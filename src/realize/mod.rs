@@ -54,7 +54,11 @@ impl Error {
     }
 
     /// A kernel refusal, described by errno, with the hint for that errno when there is one.
-    pub fn kernel(doing: impl Into<String>, error: &netlink::Error, hint: impl Fn(i32) -> Option<String>) -> Error {
+    pub fn kernel(
+        doing: impl Into<String>,
+        error: &netlink::Error,
+        hint: impl Fn(i32) -> Option<String>,
+    ) -> Error {
         match netlink::errno(error) {
             Some(errno) => {
                 let cause = nix::errno::Errno::from_raw(errno).desc();

@@ -7,13 +7,13 @@ use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{
-    BridgeVlanInfoFlags, InfoData, InfoMacVlan, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute, LinkMessage,
-    MacVlanMacAddressMode, MacVlanMode,
+    BridgeVlanInfoFlags, InfoData, InfoMacVlan, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute,
+    LinkMessage, MacVlanMacAddressMode, MacVlanMode,
 };
 use rtnetlink::packet_route::route::RouteScope;
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan, LinkMessageBuilder,
-    LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan,
+    LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
 };
 use std::io;
 use std::net::IpAddr;
@@ -101,7 +101,7 @@ impl Netlink {
 
     pub async fn link(&self, name: &str) -> Result<LinkState, Error> {
         let message = self.handle.link().get().match_name(name.to_owned()).execute().try_next().await?;
-        message.map(|m| link_state(&m)).ok_or_else(|| rtnetlink::Error::RequestFailed)
+        message.map(|m| link_state(&m)).ok_or(rtnetlink::Error::RequestFailed)
     }
 
     pub async fn links(&self) -> Result<Vec<LinkState>, Error> {
@@ -110,7 +110,12 @@ impl Netlink {
     }
 
     /// `ip link add NAME type bridge vlan_filtering 0|1`
-    pub async fn add_bridge(&self, name: &str, vlan_filtering: bool, settings: LinkSettings) -> Result<(), Error> {
+    pub async fn add_bridge(
+        &self,
+        name: &str,
+        vlan_filtering: bool,
+        settings: LinkSettings,
+    ) -> Result<(), Error> {
         let mut builder = LinkMessageBuilder::<LinkBridge>::new(name);
         if vlan_filtering {
             builder = builder.vlan_filtering(true);
@@ -121,7 +126,13 @@ impl Netlink {
     /// `ip link add NAME type veth peer name PEER netns NS`: the peer is made in its
     /// namespace, down: the kernel cannot open a veth before its pair is joined (ENOTCONN),
     /// so the peer's `up` is for `set_up` afterwards, from the peer's namespace.
-    pub async fn add_veth(&self, name: &str, near: LinkSettings, peer: &str, far: LinkSettings) -> Result<(), Error> {
+    pub async fn add_veth(
+        &self,
+        name: &str,
+        near: LinkSettings,
+        peer: &str,
+        far: LinkSettings,
+    ) -> Result<(), Error> {
         let far = LinkSettings { up: false, ..far };
         let peer = far.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer)).build();
         let builder = LinkVeth::new(name, "").set_info_data(InfoData::Veth(InfoVeth::Peer(peer)));
@@ -250,7 +261,13 @@ impl Netlink {
     }
 
     /// `ip route add TO [via GATEWAY] [dev INDEX]`; without a gateway the route has scope link.
-    pub async fn add_route(&self, to: Option<IpNet>, v6: bool, via: Option<IpAddr>, dev: Option<u32>) -> Result<(), Error> {
+    pub async fn add_route(
+        &self,
+        to: Option<IpNet>,
+        v6: bool,
+        via: Option<IpAddr>,
+        dev: Option<u32>,
+    ) -> Result<(), Error> {
         let message = if v6 {
             let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new();
             if let Some(IpNet::V6(net)) = to {

@@ -22,11 +22,18 @@ pub fn path_of(name: &str) -> PathBuf {
 /// in one mount namespace removes it everywhere and the namespace can die.
 pub fn prepare_dir() -> io::Result<()> {
     std::fs::create_dir_all(NETNS_DIR)?;
-    let shared = || mount(None::<&str>, NETNS_DIR, Some("none"), MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
+    let shared =
+        || mount(None::<&str>, NETNS_DIR, Some("none"), MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
     match shared() {
         Ok(()) => Ok(()),
         Err(nix::Error::EINVAL) => {
-            mount(Some(NETNS_DIR), NETNS_DIR, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+            mount(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
             Ok(shared()?)
         }
         Err(e) => Err(e.into()),
@@ -78,7 +85,9 @@ fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Resul
             e
         }
     })?;
-    if let Err(e) = mount(Some("/proc/thread-self/ns/net"), &path, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+    if let Err(e) =
+        mount(Some("/proc/thread-self/ns/net"), &path, Some("none"), MsFlags::MS_BIND, None::<&str>)
+    {
         let _ = std::fs::remove_file(&path);
         return Err(e.into());
     }
@@ -89,13 +98,16 @@ fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Resul
 pub fn open(name: &str) -> io::Result<File> {
     let path = path_of(name);
     if !is_mounted_namespace(&path) {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} is not a network namespace", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not a network namespace", path.display()),
+        ));
     }
     File::open(path)
 }
 
 pub fn is_mounted_namespace(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
 /// Removes a name: the namespace itself goes once nothing else holds it.
@@ -168,7 +180,9 @@ pub fn run_in_each<T: Send>(
                     if i >= files.len() {
                         break;
                     }
-                    let result = setns(files[i].as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from).and_then(|()| work(i));
+                    let result = setns(files[i].as_fd(), CloneFlags::CLONE_NEWNET)
+                        .map_err(io::Error::from)
+                        .and_then(|()| work(i));
                     let _ = done.send((i, result));
                 }
             });

@@ -3,8 +3,8 @@
 //! A lock file serializes `up` and `down` of one lab.
 
 use crate::model::Mac;
-use serde::{Deserialize, Serialize};
 use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};

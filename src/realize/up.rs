@@ -71,10 +71,14 @@ pub async fn up(lab: &Lab, topology: &Path, source: &str, progress: &Progress) -
 fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
     let doing = format!("bringing up lab `{}`", lab.name);
     if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
-        return Err(Error::new(doing, "it is already up").hint(format!("bring it down first: lab down {}", lab.name)));
+        return Err(
+            Error::new(doing, "it is already up").hint(format!("bring it down first: lab down {}", lab.name))
+        );
     }
-    let taken: Vec<String> =
-        (0..lab.nodes.len()).map(|n| lab.netns_name(NodeId(n))).filter(|name| netns::path_of(name).exists()).collect();
+    let taken: Vec<String> = (0..lab.nodes.len())
+        .map(|n| lab.netns_name(NodeId(n)))
+        .filter(|name| netns::path_of(name).exists())
+        .collect();
     if let Some(name) = taken.first() {
         return Err(Error::new(doing, format!("{} exists already", netns::path_of(name).display())).hint(format!(
             "if it is left from an earlier run of this lab, `lab down {}` removes it; otherwise rename the lab",
@@ -102,7 +106,9 @@ impl Cancel {
         let set = flag.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            let (Ok(mut int), Ok(mut term)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+            else {
                 return;
             };
             tokio::select! {
@@ -116,7 +122,9 @@ impl Cancel {
 
     fn check(&self) -> Result<(), Error> {
         if self.0.load(Ordering::SeqCst) {
-            return Err(Error::new("bringing the lab up", "interrupted").hint("everything made so far was removed"));
+            return Err(
+                Error::new("bringing the lab up", "interrupted").hint("everything made so far was removed")
+            );
         }
         Ok(())
     }
@@ -136,7 +144,11 @@ struct Realizer<'l> {
 
 impl<'l> Realizer<'l> {
     fn new(lab: &'l Lab) -> Self {
-        Realizer { lab, namespaces: (0..lab.nodes.len()).map(|_| None).collect(), indexes: Mutex::new(HashMap::new()) }
+        Realizer {
+            lab,
+            namespaces: (0..lab.nodes.len()).map(|_| None).collect(),
+            indexes: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn run(&mut self, plan: &Plan, cancel: &Cancel, progress: &Progress) -> Result<(), Error> {
@@ -252,7 +264,10 @@ impl<'l> Realizer<'l> {
         let doing = describe_creation(lab, iface);
         let result = match &lab.iface(iface).kind {
             IfaceKind::Bridge { vlan_filtering } => {
-                self.namespace(iface.node).netlink.add_bridge(name, *vlan_filtering, self.settings(iface, iface.node)).await
+                self.namespace(iface.node)
+                    .netlink
+                    .add_bridge(name, *vlan_filtering, self.settings(iface, iface.node))
+                    .await
             }
             IfaceKind::Veth { peer, port } => {
                 let mut near = self.settings(iface, iface.node);
@@ -267,11 +282,15 @@ impl<'l> Realizer<'l> {
                     other => other,
                 }
             }
-            kind @ (IfaceKind::Vlan { parent, .. } | IfaceKind::Macvlan { parent, .. } | IfaceKind::Ipvlan { parent, .. }) => {
+            kind @ (IfaceKind::Vlan { parent, .. }
+            | IfaceKind::Macvlan { parent, .. }
+            | IfaceKind::Ipvlan { parent, .. }) => {
                 let parent_index = self.index(*parent).await?;
                 self.create_child(iface, kind, *parent, parent_index).await
             }
-            IfaceKind::Dummy => self.namespace(iface.node).netlink.add_dummy(name, self.settings(iface, iface.node)).await,
+            IfaceKind::Dummy => {
+                self.namespace(iface.node).netlink.add_dummy(name, self.settings(iface, iface.node)).await
+            }
         };
         result.map_err(|e| Error::kernel(doing, &e, |errno| creation_hint(lab, iface, errno)))
     }
@@ -289,22 +308,29 @@ impl<'l> Realizer<'l> {
     ) -> Result<(), rtnetlink::Error> {
         let lab = self.lab;
         let name = &lab.iface(iface).name;
-        let clashes = iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
+        let clashes =
+            iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
         let temporary = clashes.then(|| format!("labtmp{}", TEMPORARY_NAMES.fetch_add(1, Ordering::Relaxed)));
         let made_as = temporary.as_deref().unwrap_or(name);
         let mut settings = self.settings(iface, parent.node);
         settings.up &= temporary.is_none();
         let netlink = &self.namespace(parent.node).netlink;
         match *kind {
-            IfaceKind::Vlan { id, protocol, .. } => netlink.add_vlan(made_as, index, id, protocol, settings).await?,
+            IfaceKind::Vlan { id, protocol, .. } => {
+                netlink.add_vlan(made_as, index, id, protocol, settings).await?
+            }
             IfaceKind::Macvlan { mode, ref source_macs, .. } => {
                 netlink.add_macvlan(made_as, index, mode, source_macs, settings).await?
             }
-            IfaceKind::Ipvlan { mode, flag, .. } => netlink.add_ipvlan(made_as, index, mode, flag, settings).await?,
+            IfaceKind::Ipvlan { mode, flag, .. } => {
+                netlink.add_ipvlan(made_as, index, mode, flag, settings).await?
+            }
             _ => {}
         }
         match temporary {
-            Some(temporary) => self.namespace(iface.node).netlink.rename(&temporary, name, lab.iface(iface).up).await,
+            Some(temporary) => {
+                self.namespace(iface.node).netlink.rename(&temporary, name, lab.iface(iface).up).await
+            }
             None => Ok(()),
         }
     }
@@ -321,9 +347,13 @@ impl<'l> Realizer<'l> {
         };
         let far_end = lab.cables.iter().any(|c| c.b == port);
         if let (true, Some((_, bridge))) = (far_end, master) {
-            netlink.set_master(index, bridge).await.map_err(|e| Error::kernel(format!("adding {label} to its bridge"), &e, |_| None))?;
+            netlink
+                .set_master(index, bridge)
+                .await
+                .map_err(|e| Error::kernel(format!("adding {label} to its bridge"), &e, |_| None))?;
         }
-        let filtering = master.is_some_and(|(m, _)| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+        let filtering = master
+            .is_some_and(|(m, _)| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
         if filtering && vlans.has_vlans() {
             netlink
                 .set_port_vlans(index, vlans.access, &vlans.trunk)
@@ -331,7 +361,10 @@ impl<'l> Realizer<'l> {
                 .map_err(|e| Error::kernel(format!("setting the VLANs of port {label}"), &e, |_| None))?;
         }
         if vlans.hairpin {
-            netlink.set_hairpin(index).await.map_err(|e| Error::kernel(format!("turning hairpin on for port {label}"), &e, |_| None))?;
+            netlink
+                .set_hairpin(index)
+                .await
+                .map_err(|e| Error::kernel(format!("turning hairpin on for port {label}"), &e, |_| None))?;
         }
         Ok(())
     }
@@ -371,7 +404,9 @@ impl<'l> Realizer<'l> {
                 requests.push(async move {
                     netlink.add_address(kernel_index, *address).await.map_err(|e| {
                         Error::kernel(doing, &e, |errno| {
-                            (errno == libc::EADDRINUSE).then(|| "another ipvlan child of the same parent already has this address".to_string())
+                            (errno == libc::EADDRINUSE).then(|| {
+                                "another ipvlan child of the same parent already has this address".to_string()
+                            })
                         })
                     })
                 });
@@ -394,13 +429,21 @@ impl<'l> Realizer<'l> {
             };
             let shown = match route.via {
                 Some(via) => format!("{} via {via}", route.to),
-                None => format!("{} dev {}", route.to, route.dev.map_or("?", |d| lab.node(node).ifaces[d].name.as_str())),
+                None => format!(
+                    "{} dev {}",
+                    route.to,
+                    route.dev.map_or("?", |d| lab.node(node).ifaces[d].name.as_str())
+                ),
             };
             netlink.add_route(to, v6, route.via, dev).await.map_err(|e| {
-                Error::kernel(format!("adding route {shown} in {}", lab.node(node).name), &e, |errno| match errno {
-                    libc::ENETUNREACH => Some("the next hop is on no connected subnet of this node".into()),
-                    libc::ENETDOWN => Some("the route's device is down (`up = false`?)".into()),
-                    _ => None,
+                Error::kernel(format!("adding route {shown} in {}", lab.node(node).name), &e, |errno| {
+                    match errno {
+                        libc::ENETUNREACH => {
+                            Some("the next hop is on no connected subnet of this node".into())
+                        }
+                        libc::ENETDOWN => Some("the route's device is down (`up = false`?)".into()),
+                        _ => None,
+                    }
                 })
             })?;
         }
@@ -412,7 +455,11 @@ impl<'l> Realizer<'l> {
         let lab = self.lab;
         let reads = (0..lab.nodes.len()).map(|n| async move {
             let ns = self.namespace(NodeId(n));
-            let links = ns.netlink.links().await.map_err(|e| Error::kernel(format!("reading the links of {}", ns.name), &e, |_| None))?;
+            let links = ns
+                .netlink
+                .links()
+                .await
+                .map_err(|e| Error::kernel(format!("reading the links of {}", ns.name), &e, |_| None))?;
             let ifaces = lab.nodes[n]
                 .ifaces
                 .iter()
@@ -422,7 +469,8 @@ impl<'l> Realizer<'l> {
             Ok::<_, Error>(NodeState { name: lab.nodes[n].name.clone(), netns: ns.name.clone(), ifaces })
         });
         let nodes = join_all(reads).await.into_iter().collect::<Result<Vec<_>, Error>>()?;
-        let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let created =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let topology = std::fs::canonicalize(topology).unwrap_or_else(|_| topology.to_path_buf());
         let state = State { lab: lab.name.clone(), topology, source: source.to_string(), created, nodes };
         state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), &e))?;
@@ -469,7 +517,11 @@ fn describe_creation(lab: &Lab, iface: IfaceId) -> String {
         IfaceKind::Dummy => format!("creating dummy `{}` in {home}", i.name),
         kind => {
             let parent = kind.parent().map(|p| lab.iface_label(p)).unwrap_or_default();
-            let moved = kind.parent().filter(|p| p.node != iface.node).map(|_| format!(" for {home}")).unwrap_or_default();
+            let moved = kind
+                .parent()
+                .filter(|p| p.node != iface.node)
+                .map(|_| format!(" for {home}"))
+                .unwrap_or_default();
             format!("creating {} `{}` on {parent}{moved}", kind.name(), i.name)
         }
     }

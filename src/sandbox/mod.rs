@@ -32,7 +32,9 @@ pub enum Error {
     Io { doing: String, source: io::Error },
     #[error("the sandbox did not finish within {0:?}; its console ended with:\n{1}")]
     TimedOut(Duration, String),
-    #[error("the sandbox kernel stopped without running the command to its end; its console ended with:\n{0}")]
+    #[error(
+        "the sandbox kernel stopped without running the command to its end; its console ended with:\n{0}"
+    )]
     Crashed(String),
 }
 
@@ -96,7 +98,8 @@ fn find_kernel() -> Result<Kernel, Error> {
         .filter(|p| p.is_dir())
         .collect();
     versions.sort();
-    let modules = versions.pop().ok_or_else(|| Error::Missing(format!("{}/<version>", modules_root.display())))?;
+    let modules =
+        versions.pop().ok_or_else(|| Error::Missing(format!("{}/<version>", modules_root.display())))?;
     Ok(Kernel { binary, modules })
 }
 
@@ -110,10 +113,13 @@ impl Sandbox {
     pub fn run(&self, command: &[String], cwd: &Path) -> Result<Output, Error> {
         let kernel = find_kernel()?;
         let dir = Workdir::new()?;
-        std::fs::write(dir.path("xstate_shim.so"), XSTATE_SHIM).map_err(io_error("writing the sandbox shim"))?;
+        std::fs::write(dir.path("xstate_shim.so"), XSTATE_SHIM)
+            .map_err(io_error("writing the sandbox shim"))?;
         let init = dir.path("init");
-        std::fs::write(&init, self.init_script(&kernel, command, cwd, &dir.0)).map_err(io_error("writing the boot script"))?;
-        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).map_err(io_error("writing the boot script"))?;
+        std::fs::write(&init, self.init_script(&kernel, command, cwd, &dir.0))
+            .map_err(io_error("writing the boot script"))?;
+        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755))
+            .map_err(io_error("writing the boot script"))?;
         let started = Instant::now();
         self.boot(&kernel, &dir)?;
         let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
@@ -129,7 +135,8 @@ impl Sandbox {
     }
 
     fn boot(&self, kernel: &Kernel, dir: &Workdir) -> Result<(), Error> {
-        let console = std::fs::File::create(dir.path("console")).map_err(io_error("creating the console log"))?;
+        let console =
+            std::fs::File::create(dir.path("console")).map_err(io_error("creating the console log"))?;
         let console_err = console.try_clone().map_err(io_error("creating the console log"))?;
         let mut child = Command::new(&kernel.binary)
             .arg(format!("mem={}", self.memory))
@@ -151,7 +158,10 @@ impl Sandbox {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(child.id() as i32),
+                    nix::sys::signal::SIGKILL,
+                );
                 let _ = child.wait();
                 let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
                 return Err(Error::TimedOut(self.timeout, tail(&console)));
@@ -168,8 +178,13 @@ impl Sandbox {
         s.push_str("mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmp /run\n");
         s.push_str("mkdir -p /run/netns /run/lock; mount -t tmpfs tmp /dev/shm 2>/dev/null\n");
         s.push_str("mount -t tmpfs tmp /lib/modules; mkdir -p /lib/modules/$(uname -r)\n");
-        let _ = writeln!(s, "mount --bind {} /lib/modules/$(uname -r)", quote(&kernel.modules.display().to_string()));
-        let modules: Vec<&str> = MODULES.iter().copied().filter(|m| !self.without.iter().any(|w| w == m)).collect();
+        let _ = writeln!(
+            s,
+            "mount --bind {} /lib/modules/$(uname -r)",
+            quote(&kernel.modules.display().to_string())
+        );
+        let modules: Vec<&str> =
+            MODULES.iter().copied().filter(|m| !self.without.iter().any(|w| w == m)).collect();
         let _ = writeln!(s, "for m in {}; do modprobe $m; done", modules.join(" "));
         if !self.without.is_empty() {
             s.push_str("echo /nonexistent > /proc/sys/kernel/modprobe\n");
@@ -204,7 +219,9 @@ impl Workdir {
     fn new() -> Result<Workdir, Error> {
         let base = std::env::temp_dir();
         for attempt in 0..100u32 {
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
             let dir = base.join(format!("lab-sandbox-{}-{nanos:x}-{attempt}", std::process::id()));
             match std::fs::create_dir(&dir) {
                 Ok(()) => return Ok(Workdir(dir)),
@@ -212,7 +229,10 @@ impl Workdir {
                 Err(e) => return Err(io_error("creating the sandbox directory")(e)),
             }
         }
-        Err(Error::Io { doing: "creating the sandbox directory".into(), source: io::Error::other("no free name") })
+        Err(Error::Io {
+            doing: "creating the sandbox directory".into(),
+            source: io::Error::other("no free name"),
+        })
     }
 
     fn path(&self, name: &str) -> PathBuf {

@@ -32,13 +32,20 @@ pub fn on_kernel(name: &str, needs: &[KernelFeature], body: impl FnOnce()) {
         panic!("kernel test `{name}` cannot run: this kernel lacks {needs:?} (or we are not root), and {e}");
     }
     let exe = std::env::current_exe().expect("the test binary knows its path").display().to_string();
-    let command: Vec<String> = [exe.as_str(), "--exact", name, "--nocapture", "--test-threads=1"].map(String::from).into();
+    let command: Vec<String> =
+        [exe.as_str(), "--exact", name, "--nocapture", "--test-threads=1"].map(String::from).into();
     let cwd = std::env::current_dir().expect("a working directory");
-    let out = lab::sandbox::Sandbox::default().run(&command, &cwd).unwrap_or_else(|e| panic!("sandbox for `{name}`: {e}"));
+    let out = lab::sandbox::Sandbox::default()
+        .run(&command, &cwd)
+        .unwrap_or_else(|e| panic!("sandbox for `{name}`: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("--- `{name}` in the sandbox ({:.1} s) ---\n{stdout}{stderr}", out.elapsed.as_secs_f64());
-    assert!(out.status == 0 && stdout.contains("1 passed"), "`{name}` failed in the sandbox (exit {})", out.status);
+    assert!(
+        out.status == 0 && stdout.contains("1 passed"),
+        "`{name}` failed in the sandbox (exit {})",
+        out.status
+    );
 }
 
 /// `kernel_test!(name, needs, { body })`: a #[test] that runs its body on a fitting kernel.
@@ -55,7 +62,11 @@ macro_rules! kernel_test {
 /// The `lab` binary, with its exit status and output.
 pub fn lab(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(args).output().expect("lab runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// A lab that is up for the length of a test; `down` when dropped, even on panic.
@@ -66,7 +77,12 @@ pub struct UpLab {
 impl UpLab {
     /// Brings up the topology `text` (its `name = "..."` must be unique to the test).
     pub fn up(text: &str) -> UpLab {
-        let name = text.lines().find_map(|l| l.strip_prefix("name = \"")).and_then(|l| l.strip_suffix('"')).expect("a lab name").to_string();
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("a lab name")
+            .to_string();
         let path = write_topology(&name, text);
         let (code, out, err) = lab(&["up", "-q", path.to_str().unwrap()]);
         let up = UpLab { name };
@@ -98,7 +114,8 @@ pub fn write_topology(name: &str, text: &str) -> std::path::PathBuf {
 
 /// The independent witness: `ip` or `bridge` with JSON output.
 pub fn witness(tool: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(tool).args(args).output().unwrap_or_else(|e| panic!("{tool} runs (iproute2): {e}"));
+    let out =
+        Command::new(tool).args(args).output().unwrap_or_else(|e| panic!("{tool} runs (iproute2): {e}"));
     assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{tool} {args:?} prints JSON: {e}"))
 }
@@ -111,12 +128,21 @@ pub fn link(ns: &str, dev: &str) -> serde_json::Value {
 /// Network namespaces on the machine, as `ip netns` lists them.
 pub fn namespaces() -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
 }
 
 /// Names of the links in the root namespace.
 pub fn root_links() -> Vec<String> {
-    witness("ip", &["-j", "link", "show"]).as_array().unwrap().iter().map(|l| l["ifname"].as_str().unwrap().to_string()).collect()
+    witness("ip", &["-j", "link", "show"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Reads a file inside a namespace (a sysctl), through `ip netns exec`.
