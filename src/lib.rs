@@ -9,6 +9,7 @@ pub mod cli;
 pub mod graph;
 pub mod model;
 pub mod plan;
+pub mod probe;
 pub mod realize;
 pub mod report;
 pub mod sandbox;

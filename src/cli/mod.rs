@@ -5,8 +5,10 @@ mod down;
 mod exec;
 mod graph;
 mod ls;
+mod run;
 mod up;
 mod validate;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +36,10 @@ enum Command {
     Ls(ls::Options),
     /// Run a command inside a node's namespace.
     Exec(exec::Options),
+    /// Check every expectation of a lab that is up.
+    Verify(verify::Options),
+    /// Up, verify and down in one command (always tears down); --sandbox for the full kernel.
+    Run(run::Options),
 }
 
 /// How a command ended.
@@ -65,6 +71,8 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
         Command::Down(options) => down::run(options),
         Command::Ls(options) => ls::run(options),
         Command::Exec(options) => exec::run(options),
+        Command::Verify(options) => verify::run(options),
+        Command::Run(options) => run::run(options),
     }
 }
 

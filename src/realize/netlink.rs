@@ -10,7 +10,8 @@ use rtnetlink::packet_route::link::{
     BridgeVlanInfoFlags, InfoData, InfoMacVlan, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute,
     LinkMessage, MacVlanMacAddressMode, MacVlanMode,
 };
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan,
     LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
@@ -298,6 +299,120 @@ impl Netlink {
         };
         self.handle.route().add(message).execute().await
     }
+}
+
+/// Where the kernel would send a packet for an address (`ip route get`).
+#[derive(Clone, Debug)]
+pub struct RouteTo {
+    pub oif: u32,
+    pub source: Option<IpAddr>,
+    pub gateway: Option<IpAddr>,
+}
+
+/// One route of the main table (`ip route show`).
+#[derive(Clone, Debug)]
+pub struct RouteEntry {
+    pub destination: IpNet,
+    pub oif: Option<u32>,
+    pub gateway: Option<IpAddr>,
+}
+
+impl Netlink {
+    pub async fn link_by_index(&self, index: u32) -> Result<LinkState, Error> {
+        let message = self.handle.link().get().match_index(index).execute().try_next().await?;
+        message.map(|m| link_state(&m)).ok_or(rtnetlink::Error::RequestFailed)
+    }
+
+    /// `ip route get ADDRESS`
+    pub async fn route_to(&self, address: IpAddr) -> Result<RouteTo, Error> {
+        let message = match address {
+            IpAddr::V4(a) => {
+                RouteMessageBuilder::<std::net::Ipv4Addr>::new().destination_prefix(a, 32).build()
+            }
+            IpAddr::V6(a) => {
+                RouteMessageBuilder::<std::net::Ipv6Addr>::new().destination_prefix(a, 128).build()
+            }
+        };
+        let route = self
+            .handle
+            .route()
+            .get(message)
+            .execute()
+            .try_next()
+            .await?
+            .ok_or(rtnetlink::Error::RequestFailed)?;
+        let mut found = RouteTo { oif: 0, source: None, gateway: None };
+        for attribute in &route.attributes {
+            match attribute {
+                RouteAttribute::Oif(oif) => found.oif = *oif,
+                RouteAttribute::PrefSource(a) => found.source = route_ip(a),
+                RouteAttribute::Gateway(a) => found.gateway = route_ip(a),
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+
+    /// `ip [-6] route show`
+    pub async fn routes(&self, v6: bool) -> Result<Vec<RouteEntry>, Error> {
+        let message = if v6 {
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
+        };
+        let messages: Vec<RouteMessage> = self.handle.route().get(message).execute().try_collect().await?;
+        Ok(messages.iter().filter(|m| m.header.table == 254).filter_map(route_entry).collect())
+    }
+
+    /// The neighbour-table state of an address (`ip neigh show ADDRESS`): "REACHABLE",
+    /// "FAILED", ...
+    pub async fn neighbour_state(&self, address: IpAddr) -> Result<Option<String>, Error> {
+        let neighbours: Vec<NeighbourMessage> =
+            self.handle.neighbours().get().execute().try_collect().await?;
+        Ok(neighbours
+            .iter()
+            .find(|n| {
+                n.attributes.iter().any(|a| match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => IpAddr::V4(*ip) == address,
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                        IpAddr::V6(*ip) == address
+                    }
+                    _ => false,
+                })
+            })
+            .map(|n| format!("{:?}", n.header.state).to_uppercase()))
+    }
+}
+
+fn route_ip(address: &RouteAddress) -> Option<IpAddr> {
+    match address {
+        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
+fn route_entry(message: &RouteMessage) -> Option<RouteEntry> {
+    let prefix = message.header.destination_prefix_length;
+    let mut entry = RouteEntry {
+        destination: match message.header.address_family {
+            rtnetlink::packet_route::AddressFamily::Inet6 => {
+                IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), prefix).ok()?
+            }
+            _ => IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), prefix).ok()?,
+        },
+        oif: None,
+        gateway: None,
+    };
+    for attribute in &message.attributes {
+        match attribute {
+            RouteAttribute::Destination(a) => entry.destination = IpNet::new(route_ip(a)?, prefix).ok()?,
+            RouteAttribute::Oif(oif) => entry.oif = Some(*oif),
+            RouteAttribute::Gateway(a) => entry.gateway = route_ip(a),
+            _ => {}
+        }
+    }
+    Some(entry)
 }
 
 fn link_state(message: &LinkMessage) -> LinkState {

@@ -144,6 +144,19 @@ pub fn run_in<T: Send>(namespace: &File, work: impl FnOnce() -> io::Result<T> + 
     })
 }
 
+/// Spawns a scoped thread that enters `namespace`, then runs `work`: for work that must
+/// run alongside other work (probes, captures).
+pub fn spawn_in<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    namespace: &'scope File,
+    work: impl FnOnce() -> io::Result<T> + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, io::Result<T>> {
+    scope.spawn(move || {
+        setns(namespace.as_fd(), CloneFlags::CLONE_NEWNET)?;
+        work()
+    })
+}
+
 /// Moves the calling process into a namespace for `lab exec`, the way `ip netns exec` does:
 /// its own mount namespace with /sys remounted, so that /sys/class/net shows the node.
 /// Call only from a single-threaded process, just before exec.

@@ -1,0 +1,91 @@
+//! `lab run FILE`: up, verify, down in one command; always tears down, exits with the
+//! verification's verdict. `--sandbox` runs it all inside the full kernel.
+
+use super::verify::{self, Output};
+use super::{Error, Verdict, load_lab, runtime};
+use crate::graph::LabGraph;
+use crate::plan::Plan;
+use crate::realize::{self, Progress};
+use crate::sandbox::{self, Sandbox};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Topology file (TOML).
+    file: PathBuf,
+    /// Run inside the full kernel (user-mode Linux): for labs that need link kinds this
+    /// kernel lacks (802.1Q, ipvlan, dummy, bridge VLAN filtering); needs no root.
+    #[arg(long)]
+    sandbox: bool,
+    #[command(flatten)]
+    output: Output,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(options: Options) -> Result<Verdict, Error> {
+    if options.sandbox && !sandbox::inside() {
+        return in_sandbox();
+    }
+    let Some(lab) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
+    let source = std::fs::read_to_string(&options.file)?;
+    let plan = Plan::new(&LabGraph::new(&lab));
+    let progress = Progress::new(plan.steps(), options.quiet);
+    let rt = runtime()?;
+    let started = std::time::Instant::now();
+    let state = rt.block_on(realize::up(&lab, &options.file, &source, &progress))?;
+    eprintln!(
+        "lab `{}` is up: {} nodes in {:.2} s",
+        lab.name,
+        state.nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    rt.spawn(tear_down_on_signal(lab.name.clone()));
+    let verdict = verify::check(&lab, &state, &options.output);
+    let down = realize::down(&lab.name, &[]);
+    match &down {
+        Ok(report) => eprintln!("lab `{}` is down: {} namespaces removed", lab.name, report.removed.len()),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    let verdict = verdict?;
+    down?;
+    Ok(verdict)
+}
+
+/// Ctrl-C or SIGTERM while probing: the lab is torn down at once, and the run ends.
+async fn tear_down_on_signal(lab: String) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("interrupted: tearing lab `{lab}` down");
+    if let Err(e) = realize::down(&lab, &[]) {
+        eprintln!("error: {e}");
+    }
+    std::process::exit(2);
+}
+
+/// Runs this very command again inside the sandbox kernel, passing its output through.
+fn in_sandbox() -> Result<Verdict, Error> {
+    let exe = std::env::current_exe()?.display().to_string();
+    let args: Vec<String> =
+        std::iter::once(exe).chain(std::env::args().skip(1).filter(|a| a != "--sandbox")).collect();
+    let cwd = std::env::current_dir()?;
+    eprintln!("booting the full kernel (user-mode Linux)...");
+    let out = Sandbox::default().run(&args, &cwd)?;
+    std::io::stdout().write_all(&out.stdout)?;
+    std::io::stderr().write_all(&out.stderr)?;
+    eprintln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());
+    Ok(match out.status {
+        0 => Verdict::Pass,
+        1 => Verdict::Fail,
+        _ => Verdict::Invalid,
+    })
+}

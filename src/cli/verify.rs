@@ -1,0 +1,98 @@
+//! `lab verify LAB|FILE`: checks every expectation of a lab that is up.
+
+use super::{Error, Verdict, render_diagnostics};
+use crate::model::Lab;
+use crate::probe::{self, Verification};
+use crate::realize::State;
+use crate::report;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(clap::Args, Clone)]
+pub struct Options {
+    /// A lab name, or its topology file.
+    lab: String,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// How long probes wait, and where results go; shared with `lab run`.
+#[derive(clap::Args, Clone)]
+pub struct Output {
+    /// How long a probe waits for an answer (overrides the file's [verify] timeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+pub fn run(options: Options) -> Result<Verdict, Error> {
+    let Some((lab, state)) = lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
+    check(&lab, &state, &options.output)
+}
+
+/// Verifies and reports; the verdict is pass when every expectation passed.
+pub fn check(lab: &Lab, state: &State, output: &Output) -> Result<Verdict, Error> {
+    let verification = probe::verify(lab, state, output.timeout)?;
+    print(&verification, output)?;
+    Ok(if verification.passed() { Verdict::Pass } else { Verdict::Fail })
+}
+
+fn print(verification: &Verification, output: &Output) -> Result<(), Error> {
+    if output.json {
+        println!("{}", serde_json::to_string_pretty(verification)?);
+    } else {
+        let width = terminal_width();
+        print!("{}", report::table::render(verification, width));
+    }
+    if let Some(path) = &output.junit {
+        std::fs::write(path, report::junit::render(verification)?)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() { None } else { Some(120) }
+}
+
+/// The lab named (or described by the file) and its state; `None` after printing why not.
+fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
+    let path = Path::new(arg);
+    let lab = if path.is_file() {
+        let checked = crate::topology::load(path)?;
+        eprint!("{}", render_diagnostics(&checked));
+        let Some(lab) = checked.lab else { return Ok(None) };
+        lab
+    } else {
+        if arg.ends_with(".toml") {
+            return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
+        }
+        let Some(state) = State::load(arg)? else {
+            eprintln!(
+                "error: lab `{arg}` is not up (no state in /run/lab/{arg}); start it with `lab up FILE`"
+            );
+            return Ok(None);
+        };
+        let checked = crate::topology::check(crate::topology::Source::new(
+            state.topology.display().to_string(),
+            state.source.clone(),
+        ));
+        let Some(lab) = checked.lab else {
+            return Err(format!("the recorded topology of lab `{arg}` no longer validates").into());
+        };
+        lab
+    };
+    match State::load(&lab.name)? {
+        Some(state) => Ok(Some((lab, state))),
+        None => {
+            eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
+            Ok(None)
+        }
+    }
+}

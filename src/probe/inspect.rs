@@ -1,0 +1,84 @@
+//! Interface state and routes, read through netlink inside a node: promiscuity, MAC, and
+//! whether a route to a prefix leaves by a given interface.
+
+use crate::realize::{LinkState, Netlink};
+use ipnet::IpNet;
+use std::io;
+
+#[derive(Clone)]
+pub struct Look {
+    pub iface: String,
+    /// A route to look for out of `iface`.
+    pub route: Option<IpNet>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub link: Option<LinkState>,
+    /// Interfaces the route to the prefix leaves by (empty: no such route).
+    pub route_devices: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// Runs on a thread inside the node.
+pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let netlink = Netlink::open_here(rt.handle())?;
+    rt.block_on(async {
+        let links = netlink.links().await.map_err(|e| io::Error::other(e.to_string()))?;
+        let mut seen = Vec::new();
+        for look in looks {
+            let mut s =
+                Seen { link: links.iter().find(|l| l.name == look.iface).cloned(), ..Seen::default() };
+            if s.link.is_none() {
+                s.error = Some(format!("no interface {}", look.iface));
+            }
+            if let Some(prefix) = look.route {
+                match netlink.routes(matches!(prefix, IpNet::V6(_))).await {
+                    Ok(routes) => {
+                        s.route_devices = routes
+                            .iter()
+                            .filter(|r| r.destination == prefix)
+                            .filter_map(|r| {
+                                links.iter().find(|l| Some(l.index) == r.oif).map(|l| l.name.clone())
+                            })
+                            .collect();
+                    }
+                    Err(e) => s.error = Some(format!("reading routes: {e}")),
+                }
+            }
+            seen.push(s);
+        }
+        Ok(seen)
+    })
+}
+
+/// Why a probe went unanswered, as the node sees it: its route and the next hop's
+/// neighbour entry. Runs on a thread inside the node.
+pub fn diagnose(targets: &[std::net::IpAddr]) -> io::Result<Vec<Option<String>>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let netlink = Netlink::open_here(rt.handle())?;
+    rt.block_on(async {
+        let mut notes = Vec::new();
+        for target in targets {
+            let note = match netlink.route_to(*target).await {
+                Err(_) => Some(format!("no route to {target}")),
+                Ok(route) => {
+                    let hop = route.gateway.unwrap_or(*target);
+                    let device = netlink.link_by_index(route.oif).await.map(|l| l.name).unwrap_or_default();
+                    match netlink.neighbour_state(hop).await.ok().flatten().as_deref() {
+                        Some("FAILED") | Some("INCOMPLETE") => {
+                            Some(format!("no ARP/ND answer for {hop} on {device}"))
+                        }
+                        Some(state) if route.gateway.is_some() => {
+                            Some(format!("next hop {hop} on {device} is {}", state.to_lowercase()))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            notes.push(note);
+        }
+        Ok(notes)
+    })
+}
