@@ -5,7 +5,7 @@
 
 use super::socket::{Socket, wait_any};
 use pnet::packet::Packet;
-use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet::packet::ethernet::EtherTypes;
 use pnet::packet::ip::IpNextHeaderProtocols;
 use pnet::packet::ipv4::Ipv4Packet;
 use pnet::packet::ipv6::Ipv6Packet;
@@ -75,9 +75,6 @@ fn in_band_tags(frame: &[u8]) -> (Vec<u16>, u16, usize) {
 /// The identifier of an ICMP echo (request or reply) in a frame, if it is one.
 fn echo_id(frame: &[u8], ethertype: u16, offset: usize) -> Option<u16> {
     let payload = frame.get(offset..)?;
-    if EthernetPacket::new(frame).is_none() {
-        return None;
-    }
     let icmp = if ethertype == EtherTypes::Ipv4.0 {
         let ip = Ipv4Packet::new(payload)?;
         (ip.get_next_level_protocol() == IpNextHeaderProtocols::Icmp).then(|| ip.payload().to_vec())?
