@@ -106,15 +106,13 @@ fn tally<K: AsRef<str>>(map: &BTreeMap<K, usize>) -> String {
     map.iter().map(|(k, n)| format!("{n} × {}", k.as_ref())).collect::<Vec<_>>().join(", ")
 }
 
-/// "1 host", "2 hosts", "2 switches"; only the first word of `what` takes the plural.
+/// "1 host", "2 hosts", "2 switches", "2 hairpin ports".
 fn plural(n: usize, what: &str) -> String {
     if n == 1 {
         return format!("1 {what}");
     }
-    let (head, tail) = what.split_once(' ').map_or((what, ""), |(h, t)| (h, t));
-    let head =
-        if head.ends_with("ch") || head.ends_with('s') { format!("{head}es") } else { format!("{head}s") };
-    if tail.is_empty() { format!("{n} {head}") } else { format!("{n} {head} {tail}") }
+    let suffix = if what.ends_with("ch") || what.ends_with('s') { "es" } else { "s" };
+    format!("{n} {what}{suffix}")
 }
 
 fn parenthesized(text: String) -> String {
