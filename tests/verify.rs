@@ -1,0 +1,239 @@
+//! `lab verify` and `lab run`: every topology passes on a full kernel, the book's
+//! observations are all there, and the prober fails when an expectation is wrong, saying
+//! what it saw. Kernel tests run natively when this kernel can, else in the sandbox.
+
+mod common;
+use common::kernel::{ALL, UpLab, lab, write_topology};
+use lab::model::KernelFeature::*;
+use lab::model::{Check, Lab, MacOf, Proto};
+use serde_json::Value;
+
+fn load(file: &str) -> Lab {
+    lab::topology::load(std::path::Path::new("topologies").join(file).as_path()).unwrap().lab.unwrap()
+}
+
+/// `lab verify --json`: the exit status and each outcome by number.
+fn verify_json(lab_name: &str) -> (i32, Vec<Value>) {
+    let (code, out, err) = lab(&["verify", "--json", lab_name]);
+    let parsed: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
+    (code, parsed["outcomes"].as_array().unwrap().clone())
+}
+
+kernel_test!(every_topology_passes_lab_run, ALL, {
+    for file in common::topology_files() {
+        let (code, out, err) = lab(&["run", "-q", "--json", file.to_str().unwrap()]);
+        let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{}: {out}{err}", file.display()));
+        let failed: Vec<&Value> = report["outcomes"].as_array().unwrap().iter().filter(|o| o["passed"] != true).collect();
+        assert!(code == 0 && failed.is_empty(), "{}: {failed:#?}{err}", file.display());
+        assert!(err.contains("namespaces removed"), "{}: lab run always tears down: {err}", file.display());
+    }
+});
+
+#[test]
+fn the_experiments_carry_their_observations() {
+    let count = |lab: &Lab, f: &dyn Fn(&Check) -> bool| lab.expectations.iter().filter(|e| f(&e.check)).count();
+    let reach = |lab: &Lab, ok: bool| count(lab, &|c| matches!(c, Check::Reach { reach, .. } if *reach == ok));
+    let e1 = load("e1-macvlan-children.toml");
+    assert_eq!(count(&e1, &|c| matches!(c, Check::Reach { ttl: Some(63), .. })), 2, "test_server reaches .5 and .6, routed (ttl 63)");
+    let owners: Vec<_> = e1
+        .expectations
+        .iter()
+        .filter_map(|e| match &e.check {
+            Check::Resolves { mac: MacOf::Iface(id), .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(owners.len(), 3, "the gateway's ARP table: .2, .5, .6");
+    assert!(owners[0] != owners[1] && owners[1] != owners[2] && owners[0] != owners[2], "three different MACs");
+    assert_eq!(count(&e1, &|c| matches!(c, Check::State { promiscuous: Some(true), .. })), 1, "promiscuity 1");
+    assert_eq!(count(&load("e2-macvlan-no-parent-address.toml"), &|c| matches!(c, Check::Route { .. })), 1, "connected route");
+    let (before, after) = (load("e3-macvlan-vepa-before.toml"), load("e3-macvlan-vepa-after.toml"));
+    assert_eq!((reach(&before, true), reach(&before, false)), (1, 2), "before: only .2 answers test_server");
+    assert_eq!((reach(&after, true), reach(&after, false)), (3, 3), "after: all three answer; sibling and parent do not");
+    assert_eq!(count(&load("e4-macvlan-bridge.toml"), &|c| matches!(c, Check::Reach { ttl: Some(64), reach: true, .. })), 1);
+    assert!(reach(&load("e5-docker-macvlan.toml"), false) >= 1, "docker1 cannot reach web1");
+    let e6 = load("e6-ipvlan-l2.toml");
+    let eth0 = e6.iface_id(e6.node_id("net1").unwrap(), "eth0").unwrap();
+    let shared = count(&e6, &|c| matches!(c, Check::Resolves { mac: MacOf::Iface(id), .. } if *id == eth0));
+    assert_eq!(shared, 3, "one MAC (eth0's) for .2, .5, .6");
+    assert_eq!(count(&e6, &|c| matches!(c, Check::State { mac: Some(MacOf::Iface(_)), .. })), 1, "a child shows its parent's MAC");
+    assert!(reach(&load("e7-ipvlan-l3-before.toml"), false) >= 2 && reach(&load("e7-ipvlan-l3-after.toml"), false) == 0);
+    assert_eq!(count(&load("e8-docker-ipvlan-l3-after.toml"), &|c| matches!(c, Check::Reach { redirect: Some(_), .. })), 1);
+    let e9 = load("e9-vlan-tagging.toml");
+    let tags: Vec<u16> = e9
+        .expectations
+        .iter()
+        .filter_map(|e| match &e.check {
+            Check::Reach { tagged: Some(t), .. } => Some(t.vlan),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, [19, 20], "frames on the trunk carry tags 19 and 20");
+    assert!(reach(&load("d1-ipvlan-l2.toml"), false) >= 1, "containers cannot ping the parent");
+    assert!(reach(&load("d2-ipvlan-dummy-parent.toml"), false) >= 1, "a dummy parent isolates");
+    assert!(reach(&load("d3-ipvlan-8021q-trunk.toml"), false) >= 1, "no reach between VLANs without a router");
+    assert!(reach(&load("d4-ipvlan-multi-subnet-l2.toml"), false) >= 1, "no reach between subnets in L2");
+    assert!(reach(&load("d5-ipvlan-l3-multi-subnet.toml"), true) >= 2, "reach across subnets in L3");
+    let v6 = |lab: &Lab| count(lab, &|c| matches!(c, Check::Reach { to, reach: true, .. } if to.addr.is_ipv6()));
+    assert!(v6(&load("d6-ipvlan-dual-stack-l2.toml")) >= 2 && v6(&load("d7-ipvlan-dual-stack-l3.toml")) >= 1, "IPv6 reach");
+    assert_eq!(count(&load("d8-ipvlan-named-vlan-parent.toml"), &|c| matches!(c, Check::Reach { tagged: Some(_), .. })), 1);
+    assert_eq!((reach(&load("d9-ipvlan-flags.toml"), true), reach(&load("d9-ipvlan-flags.toml"), false)), (2, 2));
+    let arp = count(&load("m-macvlan.toml"), &|c| matches!(c, Check::Resolves { .. } | Check::Reach { proto: Proto::Arp, .. }));
+    assert_eq!(arp, 1, "the LAN sees the container's own MAC");
+}
+
+/// Wrong expectations on a macvlan lab (runs on any kernel with macvlan): each must fail and
+/// say what was seen.
+const WRONG: &str = r#"name = "t-wrong"
+[[switch]]
+name = "sw"
+[[host]]
+name = "out"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["10.7.0.254/24"]
+[[host]]
+name = "p"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["10.7.0.1/24"]
+[[host]]
+name = "c1"
+  [[host.iface]]
+  name = "eth0"
+  kind = "macvlan"
+  parent = "p:eth0"
+  mode = "vepa"
+  addresses = ["10.7.0.11/24"]
+[[host]]
+name = "c2"
+  [[host.iface]]
+  name = "eth0"
+  kind = "macvlan"
+  parent = "p:eth0"
+  mode = "vepa"
+  addresses = ["10.7.0.12/24"]
+
+[verify]
+timeout = "300ms"
+deadline = "600ms"
+
+[[expect]]
+from = "c1"
+to = "c2"
+reach = true
+why = "wrong on purpose: VEPA siblings behind a port without hairpin cannot talk"
+[[expect]]
+from = "c1"
+to = "out"
+reach = false
+why = "wrong on purpose: out answers"
+[[expect]]
+from = "out"
+to = "c1"
+resolves_to = "p:eth0"
+why = "wrong on purpose: a macvlan child answers with its own MAC"
+[[expect]]
+from = "c1"
+to = "out"
+reach = true
+ttl = 63
+why = "wrong on purpose: no router in between"
+[[expect]]
+iface = "p:eth0"
+promiscuous = false
+why = "wrong on purpose: the parent of a macvlan is promiscuous"
+[[expect]]
+iface = "c1:eth0"
+route = "10.8.0.0/24"
+why = "wrong on purpose: no such route"
+[[expect]]
+from = "c1"
+to = "out"
+reach = true
+redirect = "10.7.0.99"
+why = "wrong on purpose: no router sends redirects here"
+[[expect]]
+from = "c1"
+to = "out"
+reach = true
+why = "right: the one expectation that holds"
+"#;
+
+kernel_test!(wrong_expectations_fail_and_say_what_was_seen, &[Veth, Bridge, Macvlan], {
+    let up = UpLab::up(WRONG);
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 1, "a failed expectation makes verify exit 1");
+    let observed = |n: usize| outcomes[n - 1]["observed"].as_str().unwrap().to_string();
+    let passed = |n: usize| outcomes[n - 1]["passed"] == true;
+    assert!(!passed(1) && observed(1).starts_with("no reply in"), "{}", observed(1));
+    assert!(!passed(2) && observed(2).starts_with("reply in"), "{}", observed(2));
+    assert!(!passed(3) && observed(3).contains("which is c1:eth0"), "{}", observed(3));
+    assert!(!passed(4) && observed(4).ends_with("TTL 64"), "{}", observed(4));
+    assert!(!passed(5) && observed(5) == "promiscuity 1", "{}", observed(5));
+    assert!(!passed(6) && observed(6) == "no route to 10.8.0.0/24", "{}", observed(6));
+    assert!(!passed(7) && observed(7).contains("no redirect"), "{}", observed(7));
+    assert!(passed(8), "{}", observed(8));
+    let (_, table, _) = lab(&["verify", &up.name]);
+    assert!(table.contains("FAIL #1 (line 37): c1 → c2 (10.7.0.12)"), "{table}");
+    assert!(table.contains("why:      wrong on purpose: VEPA siblings"), "the failure shows its why: {table}");
+    assert!(table.contains("7 of 8 expectations FAILED"), "{table}");
+});
+
+kernel_test!(verify_writes_junit_and_knows_a_lab_that_is_down, &[Veth, Bridge, Macvlan], {
+    let up = UpLab::up(&WRONG.replace("t-wrong", "t-junit"));
+    let junit = std::env::temp_dir().join(format!("lab-junit-{}.xml", std::process::id()));
+    let (code, _, _) = lab(&["verify", "--junit", junit.to_str().unwrap(), &up.name]);
+    assert_eq!(code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    std::fs::remove_file(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 8, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 7, "{xml}");
+    assert!(xml.contains("wrong on purpose: no such route"), "the why is in the report: {xml}");
+    drop(up);
+    let (code, _, err) = lab(&["verify", "t-junit"]);
+    assert_eq!(code, 2, "a lab that is not up is an error");
+    assert!(err.contains("lab `t-junit` is not up"), "{err}");
+});
+
+kernel_test!(verify_by_file_and_by_name_agree, &[Veth, Bridge, Macvlan], {
+    let text = WRONG.replace("t-wrong", "t-byfile");
+    let up = UpLab::up(&text);
+    let path = write_topology("t-byfile", &text);
+    let by_name = verify_json(&up.name);
+    let by_file = verify_json(path.to_str().unwrap());
+    assert_eq!(by_name.0, by_file.0);
+    let passed = |o: &Vec<Value>| o.iter().map(|x| x["passed"] == true).collect::<Vec<_>>();
+    assert_eq!(passed(&by_name.1), passed(&by_file.1));
+});
+
+kernel_test!(a_wrong_tag_is_seen_as_the_tag_it_is, &[Veth, BridgeVlanFiltering, Vlan], {
+    let text = std::fs::read_to_string("topologies/e9-vlan-tagging.toml")
+        .unwrap()
+        .replace("name = \"e9-vlan-tagging\"", "name = \"t-tag\"")
+        .replace("tagged = { on = \"docker1:eth1\", vlan = 19 }", "tagged = { on = \"docker1:eth1\", vlan = 20 }");
+    let up = UpLab::up(&text);
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 1);
+    assert_eq!(outcomes[0]["passed"], false);
+    assert!(outcomes[0]["observed"].as_str().unwrap().contains("tags seen on docker1:eth1: 19"), "{}", outcomes[0]);
+    assert_eq!(outcomes[1]["passed"], true);
+});
+
+#[test]
+fn lab_run_sandbox_brings_a_vlan_lab_up_in_the_full_kernel() {
+    let (code, out, err) = lab(&["run", "--sandbox", "-q", "topologies/e9-vlan-tagging.toml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 of 3 expectations passed"), "{out}");
+    assert!(err.contains("lab `e9-vlan-tagging` is down"), "{err}");
+}
+
+#[test]
+fn lab_run_of_an_invalid_file_exits_2_before_making_anything() {
+    let path = write_topology("t-invalid", "name = \"t-invalid\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"nowhere\"\n");
+    let (code, _, err) = lab(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown switch `nowhere`"), "{err}");
+}
