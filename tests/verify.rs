@@ -15,15 +15,18 @@ fn load(file: &str) -> Lab {
 /// `lab verify --json`: the exit status and each outcome by number.
 fn verify_json(lab_name: &str) -> (i32, Vec<Value>) {
     let (code, out, err) = lab(&["verify", "--json", lab_name]);
-    let parsed: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
+    let parsed: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
     (code, parsed["outcomes"].as_array().unwrap().clone())
 }
 
 kernel_test!(every_topology_passes_lab_run, ALL, {
     for file in common::topology_files() {
         let (code, out, err) = lab(&["run", "-q", "--json", file.to_str().unwrap()]);
-        let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{}: {out}{err}", file.display()));
-        let failed: Vec<&Value> = report["outcomes"].as_array().unwrap().iter().filter(|o| o["passed"] != true).collect();
+        let report: Value =
+            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{}: {out}{err}", file.display()));
+        let failed: Vec<&Value> =
+            report["outcomes"].as_array().unwrap().iter().filter(|o| o["passed"] != true).collect();
         assert!(code == 0 && failed.is_empty(), "{}: {failed:#?}{err}", file.display());
         assert!(err.contains("namespaces removed"), "{}: lab run always tears down: {err}", file.display());
     }
@@ -31,10 +34,16 @@ kernel_test!(every_topology_passes_lab_run, ALL, {
 
 #[test]
 fn the_experiments_carry_their_observations() {
-    let count = |lab: &Lab, f: &dyn Fn(&Check) -> bool| lab.expectations.iter().filter(|e| f(&e.check)).count();
-    let reach = |lab: &Lab, ok: bool| count(lab, &|c| matches!(c, Check::Reach { reach, .. } if *reach == ok));
+    let count =
+        |lab: &Lab, f: &dyn Fn(&Check) -> bool| lab.expectations.iter().filter(|e| f(&e.check)).count();
+    let reach =
+        |lab: &Lab, ok: bool| count(lab, &|c| matches!(c, Check::Reach { reach, .. } if *reach == ok));
     let e1 = load("e1-macvlan-children.toml");
-    assert_eq!(count(&e1, &|c| matches!(c, Check::Reach { ttl: Some(63), .. })), 2, "test_server reaches .5 and .6, routed (ttl 63)");
+    assert_eq!(
+        count(&e1, &|c| matches!(c, Check::Reach { ttl: Some(63), .. })),
+        2,
+        "test_server reaches .5 and .6, routed (ttl 63)"
+    );
     let owners: Vec<_> = e1
         .expectations
         .iter()
@@ -44,21 +53,55 @@ fn the_experiments_carry_their_observations() {
         })
         .collect();
     assert_eq!(owners.len(), 3, "the gateway's ARP table: .2, .5, .6");
-    assert!(owners[0] != owners[1] && owners[1] != owners[2] && owners[0] != owners[2], "three different MACs");
-    assert_eq!(count(&e1, &|c| matches!(c, Check::State { promiscuous: Some(true), .. })), 1, "promiscuity 1");
-    assert_eq!(count(&load("e2-macvlan-no-parent-address.toml"), &|c| matches!(c, Check::Route { .. })), 1, "connected route");
+    assert!(
+        owners[0] != owners[1] && owners[1] != owners[2] && owners[0] != owners[2],
+        "three different MACs"
+    );
+    assert_eq!(
+        count(&e1, &|c| matches!(c, Check::State { promiscuous: Some(true), .. })),
+        1,
+        "promiscuity 1"
+    );
+    assert_eq!(
+        count(&load("e2-macvlan-no-parent-address.toml"), &|c| matches!(c, Check::Route { .. })),
+        1,
+        "connected route"
+    );
     let (before, after) = (load("e3-macvlan-vepa-before.toml"), load("e3-macvlan-vepa-after.toml"));
     assert_eq!((reach(&before, true), reach(&before, false)), (1, 2), "before: only .2 answers test_server");
-    assert_eq!((reach(&after, true), reach(&after, false)), (3, 3), "after: all three answer; sibling and parent do not");
-    assert_eq!(count(&load("e4-macvlan-bridge.toml"), &|c| matches!(c, Check::Reach { ttl: Some(64), reach: true, .. })), 1);
+    assert_eq!(
+        (reach(&after, true), reach(&after, false)),
+        (3, 3),
+        "after: all three answer; sibling and parent do not"
+    );
+    assert_eq!(
+        count(&load("e4-macvlan-bridge.toml"), &|c| matches!(
+            c,
+            Check::Reach { ttl: Some(64), reach: true, .. }
+        )),
+        1
+    );
     assert!(reach(&load("e5-docker-macvlan.toml"), false) >= 1, "docker1 cannot reach web1");
     let e6 = load("e6-ipvlan-l2.toml");
     let eth0 = e6.iface_id(e6.node_id("net1").unwrap(), "eth0").unwrap();
     let shared = count(&e6, &|c| matches!(c, Check::Resolves { mac: MacOf::Iface(id), .. } if *id == eth0));
     assert_eq!(shared, 3, "one MAC (eth0's) for .2, .5, .6");
-    assert_eq!(count(&e6, &|c| matches!(c, Check::State { mac: Some(MacOf::Iface(_)), .. })), 1, "a child shows its parent's MAC");
-    assert!(reach(&load("e7-ipvlan-l3-before.toml"), false) >= 2 && reach(&load("e7-ipvlan-l3-after.toml"), false) == 0);
-    assert_eq!(count(&load("e8-docker-ipvlan-l3-after.toml"), &|c| matches!(c, Check::Reach { redirect: Some(_), .. })), 1);
+    assert_eq!(
+        count(&e6, &|c| matches!(c, Check::State { mac: Some(MacOf::Iface(_)), .. })),
+        1,
+        "a child shows its parent's MAC"
+    );
+    assert!(
+        reach(&load("e7-ipvlan-l3-before.toml"), false) >= 2
+            && reach(&load("e7-ipvlan-l3-after.toml"), false) == 0
+    );
+    assert_eq!(
+        count(&load("e8-docker-ipvlan-l3-after.toml"), &|c| matches!(
+            c,
+            Check::Reach { redirect: Some(_), .. }
+        )),
+        1
+    );
     let e9 = load("e9-vlan-tagging.toml");
     let tags: Vec<u16> = e9
         .expectations
@@ -71,14 +114,32 @@ fn the_experiments_carry_their_observations() {
     assert_eq!(tags, [19, 20], "frames on the trunk carry tags 19 and 20");
     assert!(reach(&load("d1-ipvlan-l2.toml"), false) >= 1, "containers cannot ping the parent");
     assert!(reach(&load("d2-ipvlan-dummy-parent.toml"), false) >= 1, "a dummy parent isolates");
-    assert!(reach(&load("d3-ipvlan-8021q-trunk.toml"), false) >= 1, "no reach between VLANs without a router");
+    assert!(
+        reach(&load("d3-ipvlan-8021q-trunk.toml"), false) >= 1,
+        "no reach between VLANs without a router"
+    );
     assert!(reach(&load("d4-ipvlan-multi-subnet-l2.toml"), false) >= 1, "no reach between subnets in L2");
     assert!(reach(&load("d5-ipvlan-l3-multi-subnet.toml"), true) >= 2, "reach across subnets in L3");
-    let v6 = |lab: &Lab| count(lab, &|c| matches!(c, Check::Reach { to, reach: true, .. } if to.addr.is_ipv6()));
-    assert!(v6(&load("d6-ipvlan-dual-stack-l2.toml")) >= 2 && v6(&load("d7-ipvlan-dual-stack-l3.toml")) >= 1, "IPv6 reach");
-    assert_eq!(count(&load("d8-ipvlan-named-vlan-parent.toml"), &|c| matches!(c, Check::Reach { tagged: Some(_), .. })), 1);
-    assert_eq!((reach(&load("d9-ipvlan-flags.toml"), true), reach(&load("d9-ipvlan-flags.toml"), false)), (2, 2));
-    let arp = count(&load("m-macvlan.toml"), &|c| matches!(c, Check::Resolves { .. } | Check::Reach { proto: Proto::Arp, .. }));
+    let v6 =
+        |lab: &Lab| count(lab, &|c| matches!(c, Check::Reach { to, reach: true, .. } if to.addr.is_ipv6()));
+    assert!(
+        v6(&load("d6-ipvlan-dual-stack-l2.toml")) >= 2 && v6(&load("d7-ipvlan-dual-stack-l3.toml")) >= 1,
+        "IPv6 reach"
+    );
+    assert_eq!(
+        count(&load("d8-ipvlan-named-vlan-parent.toml"), &|c| matches!(
+            c,
+            Check::Reach { tagged: Some(_), .. }
+        )),
+        1
+    );
+    assert_eq!(
+        (reach(&load("d9-ipvlan-flags.toml"), true), reach(&load("d9-ipvlan-flags.toml"), false)),
+        (2, 2)
+    );
+    let arp = count(&load("m-macvlan.toml"), &|c| {
+        matches!(c, Check::Resolves { .. } | Check::Reach { proto: Proto::Arp, .. })
+    });
     assert_eq!(arp, 1, "the LAN sees the container's own MAC");
 }
 
@@ -178,7 +239,10 @@ kernel_test!(wrong_expectations_fail_and_say_what_was_seen, &[Veth, Bridge, Macv
     assert!(passed(8), "{}", observed(8));
     let (_, table, _) = lab(&["verify", &up.name]);
     assert!(table.contains("FAIL #1 (line 37): c1 → c2 (10.7.0.12)"), "{table}");
-    assert!(table.contains("why:      wrong on purpose: VEPA siblings"), "the failure shows its why: {table}");
+    assert!(
+        table.contains("why:      wrong on purpose: VEPA siblings"),
+        "the failure shows its why: {table}"
+    );
     assert!(table.contains("7 of 8 expectations FAILED"), "{table}");
 });
 
@@ -213,12 +277,19 @@ kernel_test!(a_wrong_tag_is_seen_as_the_tag_it_is, &[Veth, BridgeVlanFiltering, 
     let text = std::fs::read_to_string("topologies/e9-vlan-tagging.toml")
         .unwrap()
         .replace("name = \"e9-vlan-tagging\"", "name = \"t-tag\"")
-        .replace("tagged = { on = \"docker1:eth1\", vlan = 19 }", "tagged = { on = \"docker1:eth1\", vlan = 20 }");
+        .replace(
+            "tagged = { on = \"docker1:eth1\", vlan = 19 }",
+            "tagged = { on = \"docker1:eth1\", vlan = 20 }",
+        );
     let up = UpLab::up(&text);
     let (code, outcomes) = verify_json(&up.name);
     assert_eq!(code, 1);
     assert_eq!(outcomes[0]["passed"], false);
-    assert!(outcomes[0]["observed"].as_str().unwrap().contains("tags seen on docker1:eth1: 19"), "{}", outcomes[0]);
+    assert!(
+        outcomes[0]["observed"].as_str().unwrap().contains("tags seen on docker1:eth1: 19"),
+        "{}",
+        outcomes[0]
+    );
     assert_eq!(outcomes[1]["passed"], true);
 });
 
@@ -232,8 +303,35 @@ fn lab_run_sandbox_brings_a_vlan_lab_up_in_the_full_kernel() {
 
 #[test]
 fn lab_run_of_an_invalid_file_exits_2_before_making_anything() {
-    let path = write_topology("t-invalid", "name = \"t-invalid\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"nowhere\"\n");
+    let path = write_topology(
+        "t-invalid",
+        "name = \"t-invalid\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"nowhere\"\n",
+    );
     let (code, _, err) = lab(&["run", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown switch `nowhere`"), "{err}");
 }
+
+/// The kernel's ARP table holds 1024 entries for the whole machine; a full mesh of 50 hosts
+/// needs 2450. The prober runs in waves and every probe still gets its answer.
+kernel_test!(a_full_mesh_larger_than_the_machines_arp_table_passes, &[Veth, Bridge], {
+    let hosts = 50;
+    let mut text = String::from("name = \"t-mesh\"\n[[switch]]\nname = \"sw\"\n");
+    for i in 0..hosts {
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.9.0.{}/24\"]\n",
+            i + 1
+        );
+    }
+    for a in 0..hosts {
+        for b in (0..hosts).filter(|b| *b != a) {
+            text += &format!("[[expect]]\nfrom = \"h{a}\"\nto = \"h{b}\"\nreach = true\n");
+        }
+    }
+    let up = UpLab::up(&text);
+    let (code, out, err) = lab(&["verify", "--json", &up.name]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    let failed = report["outcomes"].as_array().unwrap().iter().filter(|o| o["passed"] != true).count();
+    assert_eq!((code, failed), (0, 0), "{} of 2450 probes failed", failed);
+    assert!(report["waves"].as_u64().unwrap() > 1, "2450 entries cannot fit one wave");
+});

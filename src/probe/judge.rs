@@ -26,6 +26,8 @@ pub struct Verification {
     pub outcomes: Vec<Outcome>,
     #[serde(rename = "elapsed_ms", serialize_with = "millis")]
     pub elapsed: Duration,
+    /// Probes ran in this many waves, to fit the machine's neighbour tables.
+    pub waves: usize,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -9,6 +9,7 @@ mod icmp;
 mod inspect;
 mod judge;
 mod socket;
+mod waves;
 
 pub use judge::{Outcome, Verification};
 
@@ -42,12 +43,19 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
         timeout: timeout.unwrap_or(lab.verify.timeout),
         deadline: lab.verify.deadline.max(timeout.unwrap_or_default()),
     };
-    let plan = Plan::new(lab, &settings);
-    let mut observed = plan.run(lab, &namespaces)?;
-    plan.diagnose(&namespaces, &mut observed);
+    let waves = waves::split(lab, waves::Room::now());
+    let mut observed = Observed::default();
+    for (number, wave) in waves.iter().enumerate() {
+        if number > 0 {
+            waves::flush(&namespaces);
+        }
+        let plan = Plan::new(lab, &settings, wave);
+        plan.run(lab, &namespaces, &mut observed)?;
+        plan.diagnose(&namespaces, &mut observed);
+    }
     let outcomes =
         lab.expectations.iter().enumerate().map(|(i, e)| judge::judge(lab, state, e, i, &observed)).collect();
-    Ok(Verification { lab: lab.name.clone(), outcomes, elapsed: started.elapsed() })
+    Ok(Verification { lab: lab.name.clone(), outcomes, elapsed: started.elapsed(), waves: waves.len() })
 }
 
 fn open_namespaces(lab: &Lab, state: &State) -> Result<Vec<File>, Error> {
@@ -80,7 +88,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(lab: &Lab, settings: &Settings) -> Plan {
+    /// The probes of the expectations `wave` (indexes into the lab's expectations).
+    fn new(lab: &Lab, settings: &Settings, wave: &[usize]) -> Plan {
         let mut plan = Plan {
             echoes: BTreeMap::new(),
             asks: BTreeMap::new(),
@@ -89,7 +98,8 @@ impl Plan {
             cookie: random(),
         };
         let first_id = u16::from_be_bytes([plan.cookie[0], plan.cookie[1]]);
-        for (index, expectation) in lab.expectations.iter().enumerate() {
+        for &index in wave {
+            let expectation = &lab.expectations[index];
             let timeout = expectation.timeout.unwrap_or(settings.timeout);
             let deadline = settings.deadline.max(timeout);
             plan.add(lab, index, expectation, timeout, deadline, first_id.wrapping_add(index as u16));
@@ -149,9 +159,8 @@ impl Plan {
     }
 
     /// Captures first (each reports when it listens), then every probe at once.
-    fn run(&self, lab: &Lab, namespaces: &[File]) -> Result<Observed, Error> {
+    fn run(&self, lab: &Lab, namespaces: &[File], observed: &mut Observed) -> Result<(), Error> {
         let stop = AtomicBool::new(false);
-        let mut observed = Observed::default();
         std::thread::scope(|scope| {
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
             let captures: Vec<_> = self
@@ -219,9 +228,9 @@ impl Plan {
             stop.store(true, Ordering::SeqCst);
             for (iface, handle) in captures {
                 let tags = joined(handle, "capturing", lab, iface.node)?;
-                observed.tags.insert(iface, tags);
+                observed.tags.entry(iface).or_default().frames.extend(tags.frames);
             }
-            Ok(observed)
+            Ok(())
         })
     }
 

@@ -384,6 +384,21 @@ impl Netlink {
     }
 }
 
+impl Netlink {
+    /// `ip neigh flush all`, but entries someone made permanent stay. Returns how many went.
+    pub async fn flush_neighbours(&self) -> Result<usize, Error> {
+        use rtnetlink::packet_route::neighbour::NeighbourState;
+        let neighbours: Vec<NeighbourMessage> =
+            self.handle.neighbours().get().execute().try_collect().await?;
+        let learned = neighbours
+            .into_iter()
+            .filter(|n| !matches!(n.header.state, NeighbourState::Permanent | NeighbourState::Noarp));
+        let deletions = learned.map(|n| self.handle.neighbours().del(n).execute());
+        let done = futures::future::join_all(deletions).await;
+        Ok(done.iter().filter(|r| r.is_ok()).count())
+    }
+}
+
 fn route_ip(address: &RouteAddress) -> Option<IpAddr> {
     match address {
         RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),

@@ -31,6 +31,13 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
             let _ = writeln!(out, "  why:      {why}");
         }
     }
+    if verification.waves > 1 {
+        let _ = writeln!(
+            out,
+            "\n(probed in {} waves: the kernel's ARP and neighbour tables hold net.ipv4.neigh.default.gc_thresh3 entries for the whole machine; raising it makes large labs faster)",
+            verification.waves
+        );
+    }
     let failed = verification.failed();
     let total = verification.outcomes.len();
     let _ = writeln!(

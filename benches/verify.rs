@@ -1,0 +1,74 @@
+//! `lab verify` speed, natively (needs root): a full reachability mesh among N hosts on one
+//! switch (N × (N-1) probes), and a lab with 200 expectations of which half must fail (they
+//! wait one timeout each, all at once). Prints figures; asserts nothing.
+//! Run with `cargo bench --bench verify`.
+
+use lab::realize::{self, Progress};
+use lab::topology::{self, Source};
+use std::time::{Duration, Instant};
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("the verify benchmark needs root");
+        std::process::exit(1);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("{:<58} {:>8} {:>6} {:>10}", "lab", "probes", "waves", "verify (s)");
+    for hosts in [10, 50] {
+        measure(&rt, &format!("full mesh, {hosts} hosts"), &mesh(hosts, hosts * (hosts - 1), 0));
+    }
+    measure(&rt, "200 expectations, 100 of them unreachable (timeout 1 s)", &mesh(20, 100, 100));
+}
+
+fn measure(rt: &tokio::runtime::Runtime, title: &str, text: &str) {
+    let lab = topology::check(Source::new("bench", text.to_string())).lab.expect("valid");
+    let path = std::env::temp_dir().join("lab-bench-verify.toml");
+    std::fs::write(&path, text).unwrap();
+    let state = rt.block_on(realize::up(&lab, &path, text, &Progress::hidden())).expect("up");
+    let _down = Down(lab.name.clone());
+    let (mut times, mut waves) = (Vec::new(), 0);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let verification = lab::probe::verify(&lab, &state, None).expect("verify");
+        times.push(t.elapsed());
+        waves = verification.waves;
+        assert!(verification.passed(), "{:#?}", verification.outcomes.iter().find(|o| !o.passed));
+    }
+    times.sort();
+    println!("{title:<58} {:>8} {waves:>6} {:>10.3}", lab.expectations.len(), times[1].as_secs_f64());
+    drop(_down);
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// Brings the lab down when the measurement ends, also by a panic.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = realize::down(&self.0, &[]);
+    }
+}
+
+/// N hosts on one switch; `reachable` expectations between them (all pairs in order), and
+/// `unreachable` ones toward addresses nobody has.
+fn mesh(hosts: usize, reachable: usize, unreachable: usize) -> String {
+    let mut text = String::from("name = \"bench-verify\"\n[[switch]]\nname = \"sw\"\n");
+    for i in 0..hosts {
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.0.0.{}/24\"]\n",
+            i + 1
+        );
+    }
+    let pairs = (0..hosts).flat_map(|a| (0..hosts).filter(move |b| *b != a).map(move |b| (a, b)));
+    for (a, b) in pairs.take(reachable) {
+        text += &format!("[[expect]]\nfrom = \"h{a}\"\nto = \"h{b}\"\nreach = true\n");
+    }
+    for i in 0..unreachable {
+        text += &format!(
+            "[[expect]]\nfrom = \"h{}\"\nto = \"10.0.0.{}\"\nreach = false\n",
+            i % hosts,
+            200 + i % 50
+        );
+    }
+    text
+}
