@@ -1,6 +1,6 @@
 //! `lab down LAB|FILE`: removes everything of a lab, also when its state is lost.
 
-use super::{Error, Verdict, lab_name_of};
+use super::{Error, Verdict, announce_down, lab_name_of};
 use crate::realize;
 
 #[derive(clap::Args)]
@@ -15,9 +15,6 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     for foreign in &report.foreign {
         eprintln!("left alone: namespace {foreign} is not marked as made by lab `{name}`");
     }
-    match report.removed.len() {
-        0 => eprintln!("lab `{name}` is not up: nothing to remove"),
-        n => eprintln!("lab `{name}` is down: {n} namespaces removed"),
-    }
+    announce_down(&name, &report);
     Ok(Verdict::Pass)
 }

@@ -76,6 +76,22 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
     }
 }
 
+/// "lab `x` is up: 4 nodes in 0.10 s"
+pub fn announce_up(state: &crate::realize::State, started: std::time::Instant) {
+    let nodes = state.nodes.len();
+    let plural = if nodes == 1 { "" } else { "s" };
+    eprintln!("lab `{}` is up: {nodes} node{plural} in {:.2} s", state.lab, started.elapsed().as_secs_f64());
+}
+
+/// "lab `x` is down: 4 namespaces removed", or that it was not up.
+pub fn announce_down(lab: &str, report: &crate::realize::DownReport) {
+    match report.removed.len() {
+        0 => eprintln!("lab `{lab}` is not up: nothing to remove"),
+        1 => eprintln!("lab `{lab}` is down: 1 namespace removed"),
+        n => eprintln!("lab `{lab}` is down: {n} namespaces removed"),
+    }
+}
+
 /// The runtime for verbs that talk netlink.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)

@@ -2,7 +2,7 @@
 //! verification's verdict. `--sandbox` runs it all inside the full kernel.
 
 use super::verify::{self, Output};
-use super::{Error, Verdict, load_lab, runtime};
+use super::{Error, Verdict, announce_down, announce_up, load_lab, runtime};
 use crate::graph::LabGraph;
 use crate::plan::Plan;
 use crate::realize::{self, Progress};
@@ -36,17 +36,12 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let rt = runtime()?;
     let started = std::time::Instant::now();
     let state = rt.block_on(realize::up(&lab, &options.file, &source, &progress))?;
-    eprintln!(
-        "lab `{}` is up: {} nodes in {:.2} s",
-        lab.name,
-        state.nodes.len(),
-        started.elapsed().as_secs_f64()
-    );
+    announce_up(&state, started);
     rt.spawn(tear_down_on_signal(lab.name.clone()));
     let verdict = verify::check(&lab, &state, &options.output);
     let down = realize::down(&lab.name, &[]);
     match &down {
-        Ok(report) => eprintln!("lab `{}` is down: {} namespaces removed", lab.name, report.removed.len()),
+        Ok(report) => announce_down(&lab.name, report),
         Err(e) => eprintln!("error: {e}"),
     }
     let verdict = verdict?;

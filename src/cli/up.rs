@@ -1,6 +1,6 @@
 //! `lab up FILE`: validates, then realizes the lab; `--dry-run` prints the plan instead.
 
-use super::{Error, Verdict, load_lab, runtime};
+use super::{Error, Verdict, announce_up, load_lab, runtime};
 use crate::graph::LabGraph;
 use crate::plan::Plan;
 use crate::realize::{self, Progress};
@@ -29,11 +29,6 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let progress = Progress::new(plan.steps(), options.quiet);
     let started = std::time::Instant::now();
     let state = runtime()?.block_on(realize::up(&lab, &options.file, &source, &progress))?;
-    eprintln!(
-        "lab `{}` is up: {} nodes in {:.2} s",
-        state.lab,
-        state.nodes.len(),
-        started.elapsed().as_secs_f64()
-    );
+    announce_up(&state, started);
     Ok(Verdict::Pass)
 }

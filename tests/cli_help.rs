@@ -1,0 +1,44 @@
+//! `lab --help` and docs/cli.md describe the same commands and options.
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(args).arg("--help").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into()
+}
+
+fn long_options(text: &str) -> Vec<String> {
+    let mut options: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, '`' | '[' | ']' | ',' | '(' | ')' | '='))
+        .filter(|w| {
+            w.starts_with("--") && w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
+        .filter(|w| *w != "--help" && *w != "--version")
+        .map(String::from)
+        .collect();
+    options.sort();
+    options.dedup();
+    options
+}
+
+#[test]
+fn every_command_and_option_of_the_help_is_documented_and_no_other() {
+    let docs = std::fs::read_to_string("docs/cli.md").unwrap();
+    let top = help(&[]);
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(commands, ["validate", "graph", "up", "down", "ls", "exec", "verify", "run"]);
+    for command in commands {
+        let heading = format!("## lab {command}\n");
+        let start = docs.find(&heading).unwrap_or_else(|| panic!("docs/cli.md has no section `{heading}`"));
+        let section = &docs[start + heading.len()..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        assert_eq!(long_options(section), long_options(&help(&[command])), "options of `lab {command}`");
+    }
+}
