@@ -51,15 +51,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
 
 /// Ctrl-C or SIGTERM while probing: the lab is torn down at once, and the run ends.
 async fn tear_down_on_signal(lab: String) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
+    realize::interrupted().await;
     eprintln!("interrupted: tearing lab `{lab}` down");
     if let Err(e) = realize::down(&lab, &[]) {
         eprintln!("error: {e}");

@@ -73,8 +73,8 @@ fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
     }
 }
 
-/// Settings every created link carries: address, MTU, up.
-fn common(lab: &Lab, id: IfaceId) -> String {
+/// Address and MTU of a new link.
+fn settings(lab: &Lab, id: IfaceId) -> String {
     let iface = lab.iface(id);
     let mut s = String::new();
     if let Some(mac) = iface.mac {
@@ -83,6 +83,13 @@ fn common(lab: &Lab, id: IfaceId) -> String {
     if let Some(mtu) = iface.mtu {
         let _ = write!(s, " mtu {mtu}");
     }
+    s
+}
+
+/// Settings every created link carries: address, MTU, and up (switch ports come up last).
+fn common(lab: &Lab, id: IfaceId) -> String {
+    let iface = lab.iface(id);
+    let mut s = settings(lab, id);
     if iface.up && !super::is_switch_port(lab, id) {
         s.push_str(" up");
     }
@@ -92,9 +99,6 @@ fn common(lab: &Lab, id: IfaceId) -> String {
 fn link_command(lab: &Lab, id: IfaceId) -> String {
     let iface = lab.iface(id);
     let here = ns(lab, id.node);
-    let into = |parent: IfaceId| {
-        if parent.node == id.node { String::new() } else { format!(" netns {here}") }
-    };
     match &iface.kind {
         IfaceKind::Bridge { vlan_filtering } => {
             format!(
@@ -107,49 +111,47 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
             let master =
                 port.as_ref().and_then(|p| p.master).map(|m| format!(" master {}", lab.iface(m).name));
             let peer_iface = lab.iface(*peer);
-            format!(
+            // The peer is made down (the kernel cannot open it before the pair is joined)
+            // and brought up from its own namespace.
+            let mut command = format!(
                 "ip -n {here} link add {}{}{} type veth peer name {}{} netns {}",
                 iface.name,
                 master.unwrap_or_default(),
                 common(lab, id),
                 peer_iface.name,
-                common(lab, *peer),
+                settings(lab, *peer),
                 ns(lab, peer.node)
-            )
+            );
+            if peer_iface.up && !super::is_switch_port(lab, *peer) {
+                command += &format!("\nip -n {} link set {} up", ns(lab, peer.node), peer_iface.name);
+            }
+            command
         }
-        IfaceKind::Vlan { parent, id: vid, protocol } => format!(
-            "ip -n {} link add link {} name {}{}{} type vlan protocol {} id {vid}",
-            ns(lab, parent.node),
-            lab.iface(*parent).name,
-            iface.name,
-            into(*parent),
-            common(lab, id),
-            protocol.as_str()
-        ),
+        IfaceKind::Vlan { parent, id: vid, protocol } => {
+            child_command(lab, id, *parent, &format!("vlan protocol {} id {vid}", protocol.as_str()))
+        }
         IfaceKind::Macvlan { parent, mode, source_macs } => {
             let macs: String = source_macs.iter().map(|m| format!(" macaddr add {m}")).collect();
-            format!(
-                "ip -n {} link add link {} name {}{}{} type macvlan mode {}{macs}",
-                ns(lab, parent.node),
-                lab.iface(*parent).name,
-                iface.name,
-                into(*parent),
-                common(lab, id),
-                mode.as_str()
-            )
+            child_command(lab, id, *parent, &format!("macvlan mode {}{macs}", mode.as_str()))
         }
-        IfaceKind::Ipvlan { parent, mode, flag } => format!(
-            "ip -n {} link add link {} name {}{}{} type ipvlan mode {} {}",
-            ns(lab, parent.node),
-            lab.iface(*parent).name,
-            iface.name,
-            into(*parent),
-            common(lab, id),
-            mode.as_str(),
-            flag.as_str()
-        ),
+        IfaceKind::Ipvlan { parent, mode, flag } => {
+            child_command(lab, id, *parent, &format!("ipvlan mode {} {}", mode.as_str(), flag.as_str()))
+        }
         IfaceKind::Dummy => format!("ip -n {here} link add {}{} type dummy", iface.name, common(lab, id)),
     }
+}
+
+/// `ip -n PARENT-NS link add link PARENT name NAME [netns NS] ... type KIND...`: a child is made
+/// from its parent's namespace and put straight into its own.
+fn child_command(lab: &Lab, id: IfaceId, parent: IfaceId, kind: &str) -> String {
+    let into = if parent.node == id.node { String::new() } else { format!(" netns {}", ns(lab, id.node)) };
+    format!(
+        "ip -n {} link add link {} name {}{into}{} type {kind}",
+        ns(lab, parent.node),
+        lab.iface(parent).name,
+        lab.iface(id).name,
+        common(lab, id)
+    )
 }
 
 fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {

@@ -18,6 +18,20 @@ pub use up::up;
 
 use std::fmt;
 
+/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives; from then on neither ends the process
+/// by itself, so the caller can clean up first.
+pub async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// The alias on `lo` that marks a namespace as made by lab for one lab.
 pub fn marker(lab: &str) -> String {
     format!("lab={lab}")

@@ -48,29 +48,39 @@ pub fn create_named<T: Send>(
     workers: usize,
     setup: impl Fn(usize) -> io::Result<T> + Sync,
 ) -> Vec<io::Result<(File, T)>> {
+    on_workers(names.len(), workers, |i| create_one(&names[i], || setup(i)))
+}
+
+/// Runs `job(0..count)` on `workers` threads, each taking the next job when done; results
+/// in job order. A worker may change its own namespace: the threads end with the jobs.
+fn on_workers<T: Send>(
+    count: usize,
+    workers: usize,
+    job: impl Fn(usize) -> io::Result<T> + Sync,
+) -> Vec<io::Result<T>> {
     let next = AtomicUsize::new(0);
     let (done, results) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, names.len().max(1)) {
+        for _ in 0..workers.clamp(1, count.max(1)) {
             let done = done.clone();
-            let (next, setup) = (&next, &setup);
+            let (next, job) = (&next, &job);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= names.len() {
+                    if i >= count {
                         break;
                     }
-                    let _ = done.send((i, create_one(&names[i], || setup(i))));
+                    let _ = done.send((i, job(i)));
                 }
             });
         }
     });
     drop(done);
-    let mut made: Vec<Option<io::Result<(File, T)>>> = (0..names.len()).map(|_| None).collect();
+    let mut out: Vec<Option<io::Result<T>>> = (0..count).map(|_| None).collect();
     for (i, result) in results {
-        made[i] = Some(result);
+        out[i] = Some(result);
     }
-    made.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("namespace worker stopped")))).collect()
+    out.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("a worker thread stopped")))).collect()
 }
 
 /// On the calling (worker) thread: a new namespace, set up, then named.
@@ -181,32 +191,10 @@ pub fn run_in_each<T: Send>(
     workers: usize,
     work: impl Fn(usize) -> io::Result<T> + Sync,
 ) -> Vec<io::Result<T>> {
-    let next = AtomicUsize::new(0);
-    let (done, results) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, files.len().max(1)) {
-            let done = done.clone();
-            let (next, work) = (&next, &work);
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= files.len() {
-                        break;
-                    }
-                    let result = setns(files[i].as_fd(), CloneFlags::CLONE_NEWNET)
-                        .map_err(io::Error::from)
-                        .and_then(|()| work(i));
-                    let _ = done.send((i, result));
-                }
-            });
-        }
-    });
-    drop(done);
-    let mut out: Vec<Option<io::Result<T>>> = (0..files.len()).map(|_| None).collect();
-    for (i, result) in results {
-        out[i] = Some(result);
-    }
-    out.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("namespace worker stopped")))).collect()
+    on_workers(files.len(), workers, |i| {
+        setns(files[i].as_fd(), CloneFlags::CLONE_NEWNET)?;
+        work(i)
+    })
 }
 
 /// Runs `work` on a new thread inside a new, unnamed namespace that dies with the thread.

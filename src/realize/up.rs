@@ -105,16 +105,7 @@ impl Cancel {
         let flag = Arc::new(AtomicBool::new(false));
         let set = flag.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
-                return;
-            };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+            super::interrupted().await;
             set.store(true, Ordering::SeqCst);
         });
         Cancel(flag)
