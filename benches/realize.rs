@@ -28,7 +28,7 @@ fn main() {
             rt.block_on(realize::up(&lab, &path, &text, &Progress::hidden())).expect("up");
             ups.push(t.elapsed());
             let t = Instant::now();
-            realize::down(&lab.name, &[]).expect("down");
+            realize::down(&lab.name, &[], &Progress::hidden()).expect("down");
             downs.push(t.elapsed());
             settle(hosts);
         }

@@ -45,7 +45,7 @@ struct Down(String);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = realize::down(&self.0, &[]);
+        let _ = realize::down(&self.0, &[], &Progress::hidden());
     }
 }
 

@@ -39,7 +39,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     announce_up(&state, started);
     rt.spawn(tear_down_on_signal(lab.name.clone()));
     let verdict = verify::check(&lab, &state, &options.output);
-    let down = realize::down(&lab.name, &[]);
+    let down = realize::down(&lab.name, &[], &Progress::hidden());
     match &down {
         Ok(report) => announce_down(&lab.name, report),
         Err(e) => eprintln!("error: {e}"),
@@ -53,7 +53,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
 async fn tear_down_on_signal(lab: String) {
     realize::interrupted().await;
     eprintln!("interrupted: tearing lab `{lab}` down");
-    if let Err(e) = realize::down(&lab, &[]) {
+    if let Err(e) = realize::down(&lab, &[], &Progress::hidden()) {
         eprintln!("error: {e}");
     }
     std::process::exit(2);

@@ -4,7 +4,7 @@
 
 use super::netlink::Netlink;
 use super::state::{Lock, State};
-use super::{Error, marker, netns};
+use super::{Error, Progress, marker, netns};
 use std::collections::BTreeMap;
 
 const WORKERS: usize = 4;
@@ -19,7 +19,7 @@ pub struct DownReport {
 
 /// Removes everything of lab `lab`. `nodes` are node names known from a topology file, so
 /// that a name left half-made by a killed `up` can be recognised too.
-pub fn down(lab: &str, nodes: &[String]) -> Result<DownReport, Error> {
+pub fn down(lab: &str, nodes: &[String], progress: &Progress) -> Result<DownReport, Error> {
     let _lock = Lock::acquire(lab).map_err(|e| Error::io(format!("locking lab `{lab}`"), &e))?;
     let state = State::load(lab).ok().flatten();
     let mut known: Vec<String> = nodes.iter().map(|n| crate::model::netns_name(lab, n)).collect();
@@ -27,6 +27,8 @@ pub fn down(lab: &str, nodes: &[String]) -> Result<DownReport, Error> {
     let prefix = format!("{lab}-");
     let candidates: Vec<String> =
         netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+    progress.set_total(candidates.len());
+    progress.stage("removing namespaces");
     let owners = owners(&candidates);
     let mut report = DownReport::default();
     for (name, owner) in candidates.iter().zip(owners) {
@@ -41,7 +43,9 @@ pub fn down(lab: &str, nodes: &[String]) -> Result<DownReport, Error> {
         }
         netns::remove_named(name).map_err(|e| Error::io(format!("removing namespace {name}"), &e))?;
         report.removed.push(name.clone());
+        progress.advance(1);
     }
+    progress.finish();
     super::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
     Ok(report)
 }

@@ -23,6 +23,13 @@ impl Progress {
         Progress(None)
     }
 
+    /// For work whose size is known only once it starts.
+    pub fn set_total(&self, total: usize) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(total as u64);
+        }
+    }
+
     pub fn stage(&self, title: &str) {
         if let Some(bar) = &self.0 {
             bar.set_message(title.to_string());
