@@ -618,3 +618,14 @@ fn gateway_on_an_ipvlan_l3_child_warns() {
     );
     assert_warning(&text, "16:11", "a `gateway` on an ipvlan l3 child");
 }
+
+#[test]
+fn a_child_larger_than_its_parent() {
+    let text = with_children(
+        "[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\nmtu = 9000\n",
+    );
+    assert_error(&text, "15:7", "MTU 9000 exceeds the 1500 of its parent `h1:eth0`");
+    let raised = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\nmtu = 9000\n")
+        .replacen("link = \"sw1\"", "link = \"sw1\"\nmtu = 9000", 1);
+    assert_clean(&raised);
+}

@@ -58,6 +58,7 @@ impl Summary {
             let kind = match e.check {
                 Check::Reach { tagged: Some(_), .. } => "reach + tags",
                 Check::Reach { redirect: Some(_), .. } => "reach + redirect",
+                Check::Reach { proto: crate::model::Proto::Arp, .. } => "reach (ARP)",
                 Check::Reach { .. } => "reach",
                 Check::Resolves { .. } => "resolves_to",
                 Check::State { .. } => "interface state",

@@ -31,6 +31,7 @@ pub fn check(d: &mut Draft<'_>) {
     if !parents_form_cycle(d) {
         for (parent, kids) in &children {
             check_parent_accepts(d, *parent, kids);
+            check_mtu(d, *parent, kids);
         }
         for kids in children_by_lower_device(d, &children).values() {
             check_siblings(d, kids);
@@ -292,6 +293,38 @@ fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
                 )
                 .label(format!("`{}` is an ipvlan child", d.lab.iface_label(parent)))
                 .help(format!("stack the {kind} on the ipvlan's parent instead")),
+            );
+        }
+    }
+}
+
+/// The MTU an interface will have: its own (as written), else its parent's, else 1500.
+fn effective_mtu(d: &Draft<'_>, id: IfaceId) -> i64 {
+    let written = d.declared.get(&id).and_then(|doc| doc.mtu.as_ref()).map(|m| *m.get_ref());
+    match (written, d.kind(id).parent()) {
+        (Some(mtu), _) => mtu,
+        (None, Some(parent)) => effective_mtu(d, parent),
+        (None, None) => 1500,
+    }
+}
+
+/// The kernel refuses a sub-interface or child with a larger MTU than its parent (EINVAL).
+fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
+    let limit = effective_mtu(d, parent);
+    for &kid in kids {
+        let Some(mtu) = d.declared.get(&kid).and_then(|doc| doc.mtu.as_ref()) else { continue };
+        if *mtu.get_ref() > limit {
+            d.error(
+                Diagnostic::error(
+                    mtu.span(),
+                    format!(
+                        "MTU {} exceeds the {limit} of its parent `{}`",
+                        mtu.get_ref(),
+                        d.lab.iface_label(parent)
+                    ),
+                )
+                .label("the kernel refuses a child larger than its parent")
+                .help(format!("lower it to {limit} or less, or raise the parent's `mtu`")),
             );
         }
     }
