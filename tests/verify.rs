@@ -36,8 +36,12 @@ kernel_test!(every_topology_passes_lab_run, ALL, {
 fn the_experiments_carry_their_observations() {
     let count =
         |lab: &Lab, f: &dyn Fn(&Check) -> bool| lab.expectations.iter().filter(|e| f(&e.check)).count();
-    let reach =
-        |lab: &Lab, ok: bool| count(lab, &|c| matches!(c, Check::Reach { reach, .. } if *reach == ok));
+    let reach = |lab: &Lab, ok: bool| {
+        count(lab, &|c| matches!(c, Check::Reach { reach, proto: Proto::Icmp, .. } if *reach == ok))
+    };
+    let arp = |lab: &Lab, ok: bool| {
+        count(lab, &|c| matches!(c, Check::Reach { reach, proto: Proto::Arp, .. } if *reach == ok))
+    };
     let e1 = load("e1-macvlan-children.toml");
     assert_eq!(
         count(&e1, &|c| matches!(c, Check::Reach { ttl: Some(63), .. })),
@@ -69,6 +73,7 @@ fn the_experiments_carry_their_observations() {
     );
     let (before, after) = (load("e3-macvlan-vepa-before.toml"), load("e3-macvlan-vepa-after.toml"));
     assert_eq!((reach(&before, true), reach(&before, false)), (1, 2), "before: only .2 answers test_server");
+    assert_eq!(arp(&before, true), 1, "before: the request arrives, only the reply has no route");
     assert_eq!(
         (reach(&after, true), reach(&after, false)),
         (3, 3),
@@ -81,7 +86,11 @@ fn the_experiments_carry_their_observations() {
         )),
         1
     );
-    assert!(reach(&load("e5-docker-macvlan.toml"), false) >= 1, "docker1 cannot reach web1");
+    let e5 = load("e5-docker-macvlan.toml");
+    assert!(
+        reach(&e5, false) >= 1 && arp(&e5, false) == 1,
+        "docker1 cannot reach web1: its ARP goes unanswered"
+    );
     let e6 = load("e6-ipvlan-l2.toml");
     let eth0 = e6.iface_id(e6.node_id("net1").unwrap(), "eth0").unwrap();
     let shared = count(&e6, &|c| matches!(c, Check::Resolves { mac: MacOf::Iface(id), .. } if *id == eth0));
