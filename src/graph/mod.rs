@@ -122,8 +122,7 @@ impl<'l> LabGraph<'l> {
                 }
             }
         }
-        // Validation refuses parent cycles, so the order always exists.
-        let order = toposort(&deps, None).unwrap_or_default();
+        let order = toposort(&deps, None).expect("validation refuses parent cycles, so an order exists");
         let mut stage: HashMap<Object, usize> = HashMap::new();
         for object in &order {
             let s = deps

@@ -4,7 +4,7 @@
 
 use super::netlink::Netlink;
 use super::state::{Lock, State};
-use super::{Error, Progress, marker, netns};
+use super::{Error, Progress, marked_for, netns};
 use std::collections::BTreeMap;
 
 const WORKERS: usize = 4;
@@ -13,8 +13,20 @@ const WORKERS: usize = 4;
 pub struct DownReport {
     /// Namespaces removed.
     pub removed: Vec<String>,
-    /// Names that look like the lab's but are not marked as made by it: left alone.
+    /// Names that look like the lab's but are not marked as made by any lab: left alone.
     pub foreign: Vec<String>,
+}
+
+/// What a name under /run/netns is, as far as `down` is concerned.
+enum Mark {
+    /// A namespace marked by this lab or by another (the lab's name).
+    Lab(String),
+    /// A namespace without lab's mark: someone else's.
+    Unmarked,
+    /// Not a namespace: a name claimed by an `up` killed before it could bind it.
+    Placeholder,
+    /// A namespace whose mark could not be read.
+    Unreadable(String),
 }
 
 /// Removes everything of lab `lab`. `nodes` are node names known from a topology file, so
@@ -29,36 +41,79 @@ pub fn down(lab: &str, nodes: &[String], progress: &Progress) -> Result<DownRepo
         netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
     progress.set_total(candidates.len());
     progress.stage("removing namespaces");
-    let owners = owners(&candidates);
     let mut report = DownReport::default();
-    for (name, owner) in candidates.iter().zip(owners) {
-        let ours = match owner {
-            Some(owner) => owner == marker(lab),
-            // Not a namespace: a name claimed by an `up` killed before it could bind it.
-            None => known.contains(name) && !netns::is_mounted_namespace(&netns::path_of(name)),
+    let mut left: Vec<String> = Vec::new();
+    for (name, mark) in candidates.iter().zip(marks(&candidates)) {
+        let ours = match mark {
+            Mark::Lab(owner) => owner == lab,
+            Mark::Placeholder => known.contains(name),
+            Mark::Unmarked => {
+                report.foreign.push(name.clone());
+                false
+            }
+            Mark::Unreadable(why) => {
+                left.push(format!("{name} (its mark could not be read: {why})"));
+                false
+            }
         };
-        if !ours {
-            report.foreign.push(name.clone());
-            continue;
+        if ours {
+            match netns::remove_named(name) {
+                Ok(()) => report.removed.push(name.clone()),
+                Err(e) => left.push(format!("{name} ({e})")),
+            }
         }
-        netns::remove_named(name).map_err(|e| Error::io(format!("removing namespace {name}"), &e))?;
-        report.removed.push(name.clone());
         progress.advance(1);
     }
     progress.finish();
+    if !left.is_empty() {
+        return Err(Error::new(
+            format!("bringing lab `{lab}` down"),
+            format!("{} could not be removed: {}", left.len(), left.join(", ")),
+        )
+        .hint(format!("run `lab down {lab}` again as root; the rest was removed")));
+    }
     super::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
     Ok(report)
 }
 
-/// The mark on `lo` of each named namespace (`None` when it cannot be read).
-fn owners(names: &[String]) -> Vec<Option<String>> {
-    let opened: Vec<Option<std::fs::File>> = names.iter().map(|n| netns::open(n).ok()).collect();
-    let files: Vec<std::fs::File> = opened.iter().flatten().filter_map(|f| f.try_clone().ok()).collect();
-    let mut read = netns::run_in_each(&files, WORKERS, |_| read_loopback_alias()).into_iter();
-    opened
-        .iter()
-        .map(|f| f.as_ref().and_then(|_| read.next()).and_then(|r| r.ok()).map(|a| a.unwrap_or_default()))
-        .collect()
+/// The mark of each name, read from inside each namespace on a few worker threads.
+fn marks(names: &[String]) -> Vec<Mark> {
+    let mut marks: Vec<Mark> = Vec::with_capacity(names.len());
+    let mut opened: Vec<(usize, std::fs::File)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let path = netns::path_of(name);
+        if !netns::is_mounted_namespace(&path) {
+            marks.push(Mark::Placeholder);
+            continue;
+        }
+        match std::fs::File::open(&path) {
+            Ok(file) => {
+                opened.push((i, file));
+                marks.push(Mark::Unmarked);
+            }
+            Err(e) => marks.push(Mark::Unreadable(e.to_string())),
+        }
+    }
+    let files: Vec<std::fs::File> =
+        opened.iter().map(|(_, f)| f).filter_map(|f| f.try_clone().ok()).collect();
+    if files.len() != opened.len() {
+        for (i, _) in &opened {
+            marks[*i] = Mark::Unreadable("too many open files".into());
+        }
+        return marks;
+    }
+    let aliases = netns::run_in_each(&files, WORKERS, |_| read_loopback_alias());
+    for ((i, _), alias) in opened.iter().zip(aliases) {
+        marks[*i] = match alias {
+            Ok(Some(alias)) => match marked_for(&alias) {
+                Some(lab) => Mark::Lab(lab.to_string()),
+                None => Mark::Unmarked,
+            },
+            Ok(None) => Mark::Unmarked,
+            Err(e) => Mark::Unreadable(e.to_string()),
+        };
+    }
+    marks
 }
 
 /// Reads `lo`'s alias from the calling thread's namespace.
@@ -74,9 +129,9 @@ fn read_loopback_alias() -> std::io::Result<Option<String>> {
 pub fn marked_namespaces() -> BTreeMap<String, Vec<String>> {
     let names = netns::list_names();
     let mut labs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, owner) in names.iter().zip(owners(&names)) {
-        if let Some(lab) = owner.as_deref().and_then(|o| o.strip_prefix("lab=")) {
-            labs.entry(lab.to_string()).or_default().push(name.clone());
+    for (name, mark) in names.iter().zip(marks(&names)) {
+        if let Mark::Lab(lab) = mark {
+            labs.entry(lab).or_default().push(name.clone());
         }
     }
     labs

@@ -18,6 +18,15 @@ pub use up::up;
 
 use std::fmt;
 
+/// Lets this process hold a descriptor per namespace and socket of a large lab (1000 nodes
+/// need 2000): the soft limit is raised to the hard one.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 /// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives; from then on neither ends the process
 /// by itself, so the caller can clean up first.
 pub async fn interrupted() {
@@ -35,6 +44,11 @@ pub async fn interrupted() {
 /// The alias on `lo` that marks a namespace as made by lab for one lab.
 pub fn marker(lab: &str) -> String {
     format!("lab={lab}")
+}
+
+/// The lab a `lo` alias marks its namespace for, if it is a mark.
+pub fn marked_for(alias: &str) -> Option<&str> {
+    alias.strip_prefix("lab=")
 }
 
 /// What went wrong, while doing what, and how to fix it.

@@ -87,6 +87,7 @@ fn on_workers<T: Send>(
 fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Result<(File, T)> {
     unshare(CloneFlags::CLONE_NEWNET)?;
     let value = setup()?;
+    let namespace = File::open("/proc/thread-self/ns/net")?;
     let path = path_of(name);
     std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
@@ -101,7 +102,7 @@ fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Resul
         let _ = std::fs::remove_file(&path);
         return Err(e.into());
     }
-    Ok((File::open("/proc/thread-self/ns/net")?, value))
+    Ok((namespace, value))
 }
 
 /// Opens a named namespace, checking that the name really is a namespace.

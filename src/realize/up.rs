@@ -43,9 +43,8 @@ const SWITCH_SYSCTLS: [(&str, &str); 4] = [
 /// Brings a lab up and records its state; on failure nothing of it is left.
 pub async fn up(lab: &Lab, topology: &Path, source: &str, progress: &Progress) -> Result<State, Error> {
     let _lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
-    refuse_if_up(lab)?;
+    refuse_if_up(lab, topology)?;
     kernel::check(lab)?;
-    raise_fd_limit();
     netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))?;
     let plan = Plan::new(&LabGraph::new(lab));
     let cancel = Cancel::on_signals();
@@ -68,7 +67,7 @@ pub async fn up(lab: &Lab, topology: &Path, source: &str, progress: &Progress) -
     }
 }
 
-fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
+fn refuse_if_up(lab: &Lab, topology: &Path) -> Result<(), Error> {
     let doing = format!("bringing up lab `{}`", lab.name);
     if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
         return Err(
@@ -82,18 +81,10 @@ fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
     if let Some(name) = taken.first() {
         return Err(Error::new(doing, format!("{} exists already", netns::path_of(name).display())).hint(format!(
             "if it is left from an earlier run of this lab, `lab down {}` removes it; otherwise rename the lab",
-            lab.name
+            topology.display()
         )));
     }
     Ok(())
-}
-
-/// A lab of 1000 nodes holds 2000 descriptors (namespace and netlink socket per node).
-fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
 }
 
 /// Set when SIGINT or SIGTERM arrives; checked between stages and before each namespace.
