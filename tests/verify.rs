@@ -344,3 +344,12 @@ kernel_test!(a_full_mesh_larger_than_the_machines_arp_table_passes, &[Veth, Brid
     assert_eq!((code, failed), (0, 0), "{} of 2450 probes failed", failed);
     assert!(report["waves"].as_u64().unwrap() > 1, "2450 entries cannot fit one wave");
 });
+
+kernel_test!(a_negative_check_whose_probe_cannot_run_fails, &[Veth, Bridge], {
+    let up = UpLab::up(
+        "name = \"t-noprobe\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.6.0.1/24\"]\n[[expect]]\nfrom = \"a\"\nto = \"192.0.2.9\"\nreach = false\nproto = \"arp\"\nwhy = \"a has no route to 192.0.2.9, so the question cannot even be asked\"\n",
+    );
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 1, "a probe that could not run proves nothing, so the expectation fails");
+    assert_eq!(outcomes[0]["observed"], "could not ask: no route to 192.0.2.9");
+});

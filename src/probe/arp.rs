@@ -2,7 +2,7 @@
 //! neighbour solicitation (IPv6) out of the interface the node's routes pick, with every
 //! answer collected, so that two devices answering for one address (ARP flux) show.
 
-use super::socket::{Socket, wait_any};
+use super::socket::{BATCH, Socket, wait_any};
 use crate::model::Mac;
 use crate::realize::Netlink;
 use pnet::packet::Packet;
@@ -61,7 +61,15 @@ pub fn run(asks: &[Ask]) -> io::Result<Vec<Answers>> {
                 })
             })
             .collect();
-        Ok(handles.into_iter().map(|h| h.join().unwrap_or_default()).collect())
+        Ok(handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Answers {
+                    error: Some("its thread panicked".into()),
+                    ..Default::default()
+                })
+            })
+            .collect())
     })
 }
 
@@ -104,7 +112,8 @@ fn resolve(ask: &Ask, egress: &Egress) -> io::Result<Answers> {
         }
         let wake = if first_answer.is_none() && ask.positive { stop.min(next_ask) } else { stop };
         wait_any(&[&socket], wake.saturating_duration_since(now))?;
-        while let Some(received) = socket.recv(&mut buffer)? {
+        for _ in 0..BATCH {
+            let Some(received) = socket.recv(&mut buffer)? else { break };
             if received.outgoing {
                 continue;
             }

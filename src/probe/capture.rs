@@ -3,7 +3,7 @@
 //! in PACKET_AUXDATA; in-band tags (frames the kernel left tagged) are read too. Only frames
 //! of this run's echoes count.
 
-use super::socket::{Socket, wait_any};
+use super::socket::{BATCH, Socket, wait_any};
 use pnet::packet::Packet;
 use pnet::packet::ethernet::EtherTypes;
 use pnet::packet::ip::IpNextHeaderProtocols;
@@ -12,7 +12,7 @@ use pnet::packet::ipv6::Ipv6Packet;
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a capture saw of the probes it watched.
 #[derive(Clone, Debug, Default)]
@@ -29,18 +29,19 @@ impl Tags {
 }
 
 /// Opens the capture (call on a thread inside the interface's node). Frames are read by
-/// `run` until `stop` is set.
+/// `run` until `stop` is set, or `until` at the latest.
 pub fn open(ifindex: u32) -> io::Result<Socket> {
     Socket::packet(ifindex, true)
 }
 
-pub fn run(socket: &Socket, ids: &HashSet<u16>, stop: &AtomicBool) -> io::Result<Tags> {
+pub fn run(socket: &Socket, ids: &HashSet<u16>, stop: &AtomicBool, until: Instant) -> io::Result<Tags> {
     let mut tags = Tags::default();
     let mut buffer = vec![0u8; 65536];
     loop {
-        let stopping = stop.load(Ordering::SeqCst);
+        let stopping = stop.load(Ordering::SeqCst) || Instant::now() >= until;
         wait_any(&[socket], Duration::from_millis(20))?;
-        while let Some(received) = socket.recv(&mut buffer)? {
+        for _ in 0..BATCH {
+            let Some(received) = socket.recv(&mut buffer)? else { break };
             let frame = &buffer[..received.len];
             let (mut carried, payload_type, offset) = in_band_tags(frame);
             if let Some((vid, _)) = received.vlan {

@@ -3,7 +3,7 @@
 //! counts only with the probe's identifier, its source the target, and the run's cookie;
 //! redirects and unreachables are matched through the original echo they quote.
 
-use super::socket::{Received, Socket, wait_any};
+use super::socket::{BATCH, Received, Socket, wait_any};
 use pnet::packet::Packet;
 use pnet::packet::icmp::echo_request::MutableEchoRequestPacket;
 use pnet::packet::icmp::{IcmpPacket, IcmpTypes, checksum};
@@ -47,8 +47,11 @@ pub struct Seen {
     pub reply: Option<Reply>,
     /// (new next hop, router that said so)
     pub redirect: Option<(IpAddr, IpAddr)>,
-    /// "host unreachable, reported by 10.0.0.1", or why sending failed.
+    /// What the network said instead of a reply: "host unreachable, reported by 10.0.0.1",
+    /// or "no route to it".
     pub error: Option<String>,
+    /// Why the probe could not be made at all; its expectation then fails, whichever way.
+    pub failed: Option<String>,
     pub sent: u32,
 }
 
@@ -114,7 +117,8 @@ pub fn run(echoes: &[Echo], cookie: [u8; 8]) -> io::Result<Vec<Seen>> {
         wait_any(&sockets, wake.saturating_duration_since(now))?;
         for (socket, is_v6) in [(v4.as_ref(), false), (v6.as_ref(), true)] {
             let Some(socket) = socket else { continue };
-            while let Some(received) = socket.recv(&mut buffer)? {
+            for _ in 0..BATCH {
+                let Some(received) = socket.recv(&mut buffer)? else { break };
                 let packet = &buffer[..received.len];
                 let heard = if is_v6 { hear_v6(packet, &received) } else { hear_v4(packet) };
                 if let Some(heard) = heard {
@@ -137,11 +141,15 @@ fn send(socket: Option<&Socket>, probe: &mut Probe<'_>, index: usize, cookie: [u
         }
         Err(e) => {
             probe.sent_at.push(Instant::now());
-            probe.seen.error = Some(match e.raw_os_error() {
-                Some(libc::ENETUNREACH) => "no route to it (network unreachable)".into(),
-                Some(libc::EHOSTUNREACH) => "no route to it (host unreachable)".into(),
-                _ => format!("sending failed: {e}"),
-            });
+            match e.raw_os_error() {
+                Some(libc::ENETUNREACH) => {
+                    probe.seen.error = Some("no route to it (network unreachable)".into())
+                }
+                Some(libc::EHOSTUNREACH) => {
+                    probe.seen.error = Some("no route to it (host unreachable)".into())
+                }
+                _ => probe.seen.failed = Some(format!("sending the echo failed: {e}")),
+            }
         }
     }
 }
@@ -173,7 +181,7 @@ fn echo_request(echo: &Echo, sequence: u16, index: usize, cookie: [u8; 8]) -> Ve
 
 /// What an incoming ICMP message says about our probes.
 enum Heard {
-    Reply { id: u16, from: IpAddr, ttl: Option<u8>, data: Vec<u8> },
+    Reply { id: u16, sequence: u16, from: IpAddr, ttl: Option<u8>, data: Vec<u8> },
     Error { id: u16, text: String },
     Redirect { destination: Option<IpAddr>, id: Option<u16>, gateway: IpAddr, from: IpAddr },
 }
@@ -189,6 +197,7 @@ fn hear_v4(packet: &[u8]) -> Option<Heard> {
     match kind {
         0 => Some(Heard::Reply {
             id: u16::from_be_bytes([icmp[4], icmp[5]]),
+            sequence: u16::from_be_bytes([icmp[6], icmp[7]]),
             from,
             ttl: Some(ip.get_ttl()),
             data: icmp[8..].to_vec(),
@@ -236,6 +245,7 @@ fn hear_v6(icmp: &[u8], received: &Received) -> Option<Heard> {
     match kind {
         129 => Some(Heard::Reply {
             id: u16::from_be_bytes([icmp[4], icmp[5]]),
+            sequence: u16::from_be_bytes([icmp[6], icmp[7]]),
             from,
             ttl: received.hop_limit,
             data: icmp[8..].to_vec(),
@@ -275,14 +285,14 @@ fn v6_error(kind: u8, code: u8) -> String {
 
 fn record(probes: &mut [Probe<'_>], by_id: &HashMap<u16, usize>, heard: Heard, cookie: [u8; 8]) {
     match heard {
-        Heard::Reply { id, from, ttl, data } => {
+        Heard::Reply { id, sequence, from, ttl, data } => {
             let Some(&index) = by_id.get(&id) else { return };
             let probe = &mut probes[index];
             let ours = data.len() >= 12 && data[..8] == cookie && data[8..12] == (index as u32).to_be_bytes();
             if !ours || from != probe.echo.target || probe.seen.reply.is_some() {
                 return;
             }
-            let rtt = probe.sent_at.last().map_or(Duration::ZERO, |at| at.elapsed());
+            let rtt = probe.sent_at.get(usize::from(sequence)).map_or(Duration::ZERO, |at| at.elapsed());
             probe.seen.reply = Some(Reply { ttl, rtt });
             let now = Instant::now();
             probe.answered_at = Some(now);

@@ -66,12 +66,10 @@ pub fn diagnose(targets: &[std::net::IpAddr]) -> io::Result<Vec<Option<String>>>
                 Ok(route) => {
                     let hop = route.gateway.unwrap_or(*target);
                     let device = netlink.link_by_index(route.oif).await.map(|l| l.name).unwrap_or_default();
-                    match netlink.neighbour_state(hop).await.ok().flatten().as_deref() {
-                        Some("FAILED") | Some("INCOMPLETE") => {
-                            Some(format!("no ARP/ND answer for {hop} on {device}"))
-                        }
-                        Some(state) if route.gateway.is_some() => {
-                            Some(format!("next hop {hop} on {device} is {}", state.to_lowercase()))
+                    match netlink.neighbour_resolved(hop).await.ok().flatten() {
+                        Some(false) => Some(format!("no ARP/ND answer for {hop} on {device}")),
+                        Some(true) if route.gateway.is_some() => {
+                            Some(format!("sent to the next hop {hop} on {device}"))
                         }
                         _ => None,
                     }

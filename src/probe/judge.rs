@@ -60,7 +60,8 @@ pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, see
                 format!("{} → {} (ARP/ND)", lab.node(*from).name, target(to)),
                 expected,
                 observed,
-                answers.macs.is_empty() != *reach,
+                // A question that could not be asked proves nothing either way.
+                answers.error.is_none() && answers.macs.is_empty() != *reach,
             )
         }
         Check::Resolves { from, to, mac } => {
@@ -128,6 +129,9 @@ impl Echo<'_> {
             return (String::new(), "not probed".into(), false);
         };
         let mut expected = vec![if self.reach { "reply".to_string() } else { "no reply".to_string() }];
+        if let Some(failed) = &seen.failed {
+            return (expected.join(", "), format!("could not probe: {failed}"), false);
+        }
         let mut observed = Vec::new();
         let mut passed = seen.reply.is_some() == self.reach;
         match &seen.reply {
@@ -191,7 +195,7 @@ fn seconds(d: Duration) -> String {
 
 fn describe_answers(state: &State, answers: &super::arp::Answers, to: &Target) -> String {
     if let Some(error) = &answers.error {
-        return error.clone();
+        return format!("could not ask: {error}");
     }
     let on = answers.on.as_deref().unwrap_or("?");
     if answers.macs.is_empty() {

@@ -85,6 +85,8 @@ struct Plan {
     looks: BTreeMap<NodeId, Vec<(usize, IfaceId, inspect::Look)>>,
     captures: BTreeMap<IfaceId, HashSet<u16>>,
     cookie: [u8; 8],
+    /// The longest any probe of the wave may take.
+    longest: Duration,
 }
 
 impl Plan {
@@ -96,12 +98,14 @@ impl Plan {
             looks: BTreeMap::new(),
             captures: BTreeMap::new(),
             cookie: random(),
+            longest: Duration::ZERO,
         };
         let first_id = u16::from_be_bytes([plan.cookie[0], plan.cookie[1]]);
         for &index in wave {
             let expectation = &lab.expectations[index];
             let timeout = expectation.timeout.unwrap_or(settings.timeout);
             let deadline = settings.deadline.max(timeout);
+            plan.longest = plan.longest.max(deadline);
             plan.add(lab, index, expectation, timeout, deadline, first_id.wrapping_add(index as u16));
         }
         plan
@@ -158,10 +162,13 @@ impl Plan {
         self.looks.entry(iface.node).or_default().push((index, iface, look));
     }
 
-    /// Captures first (each reports when it listens), then every probe at once.
+    /// Captures first (each reports when it listens), then every probe at once. Captures
+    /// stop when the probes are done, when a worker fails, or at the latest deadline.
     fn run(&self, lab: &Lab, namespaces: &[File], observed: &mut Observed) -> Result<(), Error> {
         let stop = AtomicBool::new(false);
+        let until = Instant::now() + self.longest + Duration::from_secs(1);
         std::thread::scope(|scope| {
+            let _stop_captures = StopOnDrop(&stop);
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
             let captures: Vec<_> = self
                 .captures
@@ -173,7 +180,7 @@ impl Plan {
                     let handle = netns::spawn_in(scope, &namespaces[iface.node.0], move || {
                         let opened = index_of(&name).and_then(capture::open);
                         let _ = ready.send(());
-                        capture::run(&opened?, ids, stop)
+                        capture::run(&opened?, ids, stop, until)
                     });
                     (*iface, handle)
                 })
@@ -207,28 +214,38 @@ impl Plan {
                     (node, netns::spawn_in(scope, &namespaces[node.0], move || inspect::run(&list)))
                 })
                 .collect();
-            for (node, handle) in echoes {
-                let seen = joined(handle, "probing", lab, *node)?;
-                for ((index, echo), seen) in self.echoes[node].iter().zip(seen) {
+            let echoes: Vec<_> =
+                echoes.into_iter().map(|(node, h)| (node, joined(h, "probing", lab, *node))).collect();
+            let asks: Vec<_> = asks
+                .into_iter()
+                .map(|(node, h)| (node, joined(h, "asking who has an address", lab, *node)))
+                .collect();
+            let looks: Vec<_> = looks
+                .into_iter()
+                .map(|(node, h)| (node, joined(h, "reading interfaces", lab, *node)))
+                .collect();
+            stop.store(true, Ordering::SeqCst);
+            let captures: Vec<_> = captures
+                .into_iter()
+                .map(|(iface, h)| (iface, joined(h, "capturing", lab, iface.node)))
+                .collect();
+            for (node, seen) in echoes {
+                for ((index, echo), seen) in self.echoes[node].iter().zip(seen?) {
                     observed.echo.insert(*index, (echo.clone(), seen));
                 }
             }
-            for (node, handle) in asks {
-                let answers = joined(handle, "asking who has an address", lab, *node)?;
-                for ((index, _), answers) in self.asks[node].iter().zip(answers) {
+            for (node, answers) in asks {
+                for ((index, _), answers) in self.asks[node].iter().zip(answers?) {
                     observed.answers.insert(*index, answers);
                 }
             }
-            for (node, handle) in looks {
-                let seen = joined(handle, "reading interfaces", lab, *node)?;
-                for ((index, iface, _), seen) in self.looks[node].iter().zip(seen) {
+            for (node, seen) in looks {
+                for ((index, iface, _), seen) in self.looks[node].iter().zip(seen?) {
                     observed.looks.insert((*index, *iface), seen);
                 }
             }
-            stop.store(true, Ordering::SeqCst);
-            for (iface, handle) in captures {
-                let tags = joined(handle, "capturing", lab, iface.node)?;
-                observed.tags.entry(iface).or_default().frames.extend(tags.frames);
+            for (iface, tags) in captures {
+                observed.tags.entry(iface).or_default().frames.extend(tags?.frames);
             }
             Ok(())
         })
@@ -265,6 +282,15 @@ impl Plan {
                 }
             }
         }
+    }
+}
+
+/// Tells the captures to stop when dropped: on every way out of a wave.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

@@ -15,6 +15,10 @@ const PACKET_OUTGOING: u8 = 4;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
+/// Packets read per wake before a worker looks at its clock and flags again, so that
+/// continuous traffic cannot keep it from its deadline.
+pub const BATCH: usize = 256;
+
 pub struct Socket(OwnedFd);
 
 /// What `recv` learned about a packet besides its bytes.

@@ -364,9 +364,10 @@ impl Netlink {
         Ok(messages.iter().filter(|m| m.header.table == 254).filter_map(route_entry).collect())
     }
 
-    /// The neighbour-table state of an address (`ip neigh show ADDRESS`): "REACHABLE",
-    /// "FAILED", ...
-    pub async fn neighbour_state(&self, address: IpAddr) -> Result<Option<String>, Error> {
+    /// Whether the neighbour table resolved an address (`ip neigh show ADDRESS`): `Some(false)`
+    /// when resolution failed or is still going on, `None` when there is no entry.
+    pub async fn neighbour_resolved(&self, address: IpAddr) -> Result<Option<bool>, Error> {
+        use rtnetlink::packet_route::neighbour::NeighbourState;
         let neighbours: Vec<NeighbourMessage> =
             self.handle.neighbours().get().execute().try_collect().await?;
         Ok(neighbours
@@ -380,7 +381,7 @@ impl Netlink {
                     _ => false,
                 })
             })
-            .map(|n| format!("{:?}", n.header.state).to_uppercase()))
+            .map(|n| !matches!(n.header.state, NeighbourState::Failed | NeighbourState::Incomplete)))
     }
 }
 
