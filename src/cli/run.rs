@@ -9,6 +9,8 @@ use crate::realize::{self, Progress};
 use crate::sandbox::{self, Sandbox};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -37,7 +39,15 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let started = std::time::Instant::now();
     let state = rt.block_on(realize::up(&lab, &options.file, &source, &progress))?;
     announce_up(&state, started);
-    rt.spawn(tear_down_on_signal(lab.name.clone()));
+    // A signal while probing is remembered; the probes end within their deadline, and the
+    // lab is torn down once, here.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    rt.spawn(async move {
+        realize::interrupted().await;
+        eprintln!("interrupted: the lab is torn down as soon as the probes end");
+        flag.store(true, Ordering::SeqCst);
+    });
     let verdict = verify::check(&lab, &state, &options.output);
     let down = realize::down(&lab.name, &[], &Progress::hidden());
     match &down {
@@ -46,17 +56,10 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     }
     let verdict = verdict?;
     down?;
-    Ok(verdict)
-}
-
-/// Ctrl-C or SIGTERM while probing: the lab is torn down at once, and the run ends.
-async fn tear_down_on_signal(lab: String) {
-    realize::interrupted().await;
-    eprintln!("interrupted: tearing lab `{lab}` down");
-    if let Err(e) = realize::down(&lab, &[], &Progress::hidden()) {
-        eprintln!("error: {e}");
+    if interrupted.load(Ordering::SeqCst) {
+        return Err("interrupted".into());
     }
-    std::process::exit(2);
+    Ok(verdict)
 }
 
 /// Runs this very command again inside the sandbox kernel, passing its output through.

@@ -27,17 +27,19 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives; from then on neither ends the process
-/// by itself, so the caller can clean up first.
+/// Resolves when SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal went away) arrives; from
+/// the call on, none of them ends the process by itself, so the caller can clean up first.
 pub async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let streams =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()));
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = streams else {
         return std::future::pending().await;
     };
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}
+        _ = hup.recv() => {}
     }
 }
 

@@ -36,6 +36,8 @@ pub enum Error {
         "the sandbox kernel stopped without running the command to its end; its console ended with:\n{0}"
     )]
     Crashed(String),
+    #[error("interrupted: the sandbox kernel was stopped")]
+    Interrupted,
 }
 
 fn io_error(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
@@ -112,6 +114,7 @@ impl Sandbox {
     /// Boots the kernel, runs `command` in `cwd` as root inside it, and powers off.
     pub fn run(&self, command: &[String], cwd: &Path) -> Result<Output, Error> {
         let kernel = find_kernel()?;
+        reap_abandoned();
         let dir = Workdir::new()?;
         std::fs::write(dir.path("xstate_shim.so"), XSTATE_SHIM)
             .map_err(io_error("writing the sandbox shim"))?;
@@ -138,7 +141,8 @@ impl Sandbox {
         let console =
             std::fs::File::create(dir.path("console")).map_err(io_error("creating the console log"))?;
         let console_err = console.try_clone().map_err(io_error("creating the console log"))?;
-        let mut child = Command::new(&kernel.binary)
+        let mut command = Command::new(&kernel.binary);
+        command
             .arg(format!("mem={}", self.memory))
             .args(["root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw"])
             .arg(format!("init={}", dir.path("init").display()))
@@ -149,20 +153,35 @@ impl Sandbox {
             .stdin(Stdio::piped())
             .stdout(console)
             .stderr(console_err)
-            .process_group(0)
-            .spawn()
-            .map_err(io_error(format!("starting {}", kernel.binary.display())))?;
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe. The kernel dies with the thread that started it
+        // (this one, which waits for it below), even when that is killed by SIGKILL.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(io_error(format!("starting {}", kernel.binary.display())))?;
+        // Recorded so that a later run can stop this kernel should this process be killed.
+        let _ = std::fs::write(dir.path("group"), child.id().to_string());
+        let signals = Signals::catch();
         let deadline = Instant::now() + self.timeout;
         loop {
             if child.try_wait().map_err(io_error("waiting for the sandbox"))?.is_some() {
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(child.id() as i32),
-                    nix::sys::signal::SIGKILL,
-                );
+            let interrupted = signals.arrived();
+            if interrupted || Instant::now() > deadline {
+                // UML runs a host process per guest process, all in the kernel's group.
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
                 let _ = child.wait();
+                if interrupted {
+                    return Err(Error::Interrupted);
+                }
                 let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
                 return Err(Error::TimedOut(self.timeout, tail(&console)));
             }
@@ -202,6 +221,46 @@ impl Sandbox {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP caught while the kernel runs (the kernel is in its own
+/// process group, so a terminal's Ctrl-C reaches only this process); the previous handlers
+/// come back when this is dropped.
+struct Signals(Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>);
+
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_signal(_: libc::c_int) {
+    SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+impl Signals {
+    fn catch() -> Signals {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        SIGNALLED.store(false, std::sync::atomic::Ordering::SeqCst);
+        let action = SigAction::new(SigHandler::Handler(note_signal), SaFlags::empty(), SigSet::empty());
+        let mut previous = Vec::new();
+        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            if let Ok(old) = unsafe { sigaction(signal, &action) } {
+                previous.push((signal, old));
+            }
+        }
+        Signals(previous)
+    }
+
+    fn arrived(&self) -> bool {
+        SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for (signal, old) in &self.0 {
+            // SAFETY: puts back the handler that was there before.
+            let _ = unsafe { nix::sys::signal::sigaction(*signal, old) };
+        }
+    }
+}
+
 /// Single-quoted for sh.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -210,6 +269,32 @@ fn quote(text: &str) -> String {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(25)..].join("\n")
+}
+
+/// Kernels whose runner was killed (SIGKILL leaves no chance to clean up): each work
+/// directory names its runner's pid and records the kernel's process group; when the runner
+/// is gone, the group is stopped and the directory removed.
+fn reap_abandoned() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(runner) =
+            name.strip_prefix("lab-sandbox-").and_then(|rest| rest.split('-').next()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), None).is_ok();
+        if alive {
+            continue;
+        }
+        if let Some(group) = std::fs::read_to_string(entry.path().join("group"))
+            .ok()
+            .and_then(|g| g.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), nix::sys::signal::SIGKILL);
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
 }
 
 /// A private directory for one boot, removed afterwards.
