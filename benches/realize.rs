@@ -3,6 +3,8 @@
 //! same namespaces and cables. Needs root. Prints figures; asserts nothing.
 //! Run with `cargo bench --bench realize`.
 
+use lab::graph::LabGraph;
+use lab::plan::Plan;
 use lab::realize::{self, Progress};
 use lab::topology::{self, Source};
 use std::process::Command;
@@ -25,7 +27,14 @@ fn main() {
         let (mut ups, mut downs) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
             let t = Instant::now();
-            rt.block_on(realize::up(&lab, &path, &text, &Progress::hidden())).expect("up");
+            rt.block_on(realize::up(
+                &lab,
+                &Plan::new(&LabGraph::new(&lab)),
+                &path,
+                &text,
+                &Progress::hidden(),
+            ))
+            .expect("up");
             ups.push(t.elapsed());
             let t = Instant::now();
             realize::down(&lab.name, &[], &Progress::hidden()).expect("down");

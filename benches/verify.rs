@@ -3,6 +3,8 @@
 //! wait one timeout each, all at once). Prints figures; asserts nothing.
 //! Run with `cargo bench --bench verify`.
 
+use lab::graph::LabGraph;
+use lab::plan::Plan;
 use lab::realize::{self, Progress};
 use lab::topology::{self, Source};
 use std::time::{Duration, Instant};
@@ -24,7 +26,9 @@ fn measure(rt: &tokio::runtime::Runtime, title: &str, text: &str) {
     let lab = topology::check(Source::new("bench", text.to_string())).lab.expect("valid");
     let path = std::env::temp_dir().join("lab-bench-verify.toml");
     std::fs::write(&path, text).unwrap();
-    let state = rt.block_on(realize::up(&lab, &path, text, &Progress::hidden())).expect("up");
+    let state = rt
+        .block_on(realize::up(&lab, &Plan::new(&LabGraph::new(&lab)), &path, text, &Progress::hidden()))
+        .expect("up");
     let _down = Down(lab.name.clone());
     let (mut times, mut waves) = (Vec::new(), 0);
     for _ in 0..3 {

@@ -31,3 +31,84 @@ fn children_of_another_node_are_made_from_the_parents_namespace_into_their_own()
         "switch ports come up last: {last:?}"
     );
 }
+
+mod common;
+use common::kernel::{ALL, lab, witness};
+use serde_json::Value;
+
+/// What a lab is, without what the kernel picks at random (MACs, indexes): per node, each
+/// link's name, kind, mode or id, master and state; the addresses; the routes; the VLANs of
+/// switch ports.
+fn shape(model: &lab::model::Lab) -> Vec<String> {
+    let mut lines = Vec::new();
+    for node in &model.nodes {
+        let ns = lab::model::netns_name(&model.name, &node.name);
+        for link in witness("ip", &["-n", &ns, "-d", "-j", "link", "show"]).as_array().unwrap() {
+            let data = &link["linkinfo"]["info_data"];
+            let kind_data = [
+                &data["mode"],
+                &data["id"],
+                &data["protocol"],
+                &data["private"],
+                &data["vepa"],
+                &data["vlan_filtering"],
+            ];
+            let up = link["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "UP"));
+            lines.push(format!(
+                "{ns} link {} {} {kind_data:?} master={} up={up}",
+                link["ifname"], link["linkinfo"]["info_kind"], link["master"]
+            ));
+        }
+        for address in witness("ip", &["-n", &ns, "-j", "address", "show"]).as_array().unwrap() {
+            for info in address["addr_info"].as_array().unwrap().iter().filter(|i| i["scope"] != "link") {
+                lines.push(format!(
+                    "{ns} address {} {}/{}",
+                    address["ifname"], info["local"], info["prefixlen"]
+                ));
+            }
+        }
+        for family in ["-4", "-6"] {
+            for route in witness("ip", &[family, "-n", &ns, "-j", "route", "show"]).as_array().unwrap() {
+                lines.push(format!(
+                    "{ns} route {} {} {} {}",
+                    route["dst"], route["gateway"], route["dev"], route["scope"]
+                ));
+            }
+        }
+        if node.role == lab::model::Role::Switch {
+            let vlans: Value = witness("bridge", &["-n", &ns, "-j", "vlan", "show"]);
+            lines.push(format!("{ns} vlans {vlans}"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+kernel_test!(the_printed_plan_builds_the_same_lab_as_up, ALL, {
+    for file in [
+        "topologies/e9-vlan-tagging.toml",
+        "topologies/e3-macvlan-vepa-after.toml",
+        "topologies/d6-ipvlan-dual-stack-l2.toml",
+    ] {
+        let model = lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap();
+        let script = dry_run(file);
+        let ran = Command::new("sh").args(["-e", "-c", &script]).output().unwrap();
+        assert!(
+            ran.status.success(),
+            "{file}: the printed plan failed: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let printed = shape(&model);
+        for node in &model.nodes {
+            Command::new("ip")
+                .args(["netns", "del", &lab::model::netns_name(&model.name, &node.name)])
+                .status()
+                .unwrap();
+        }
+        let (code, _, err) = lab(&["up", "-q", file]);
+        assert_eq!(code, 0, "{err}");
+        let realized = shape(&model);
+        lab(&["down", &model.name]);
+        assert_eq!(printed, realized, "{file}: the printed plan and lab up built different labs");
+    }
+});

@@ -201,7 +201,7 @@ name = "r"
   addresses = ["10.0.0.254/24", "2001:db8::fe/64"]
 [[host]]
 name = "a"
-sysctl = { "net.ipv4.conf.all.arp_ignore" = "1", "net.ipv4.conf.eth0.arp_announce" = 2 }
+sysctl = { "net.ipv4.conf.all.arp_ignore" = "1", "net.ipv4.conf.eth0.arp_announce" = 2, "net.ipv4.conf.default.rp_filter" = 2 }
   [[host.routes]]
   to = "10.9.0.0/16"
   via = "10.0.0.254"
@@ -251,6 +251,11 @@ name = "c"
     assert_eq!(routes6[0]["gateway"], "2001:db8::fe");
     assert_eq!(read_in(&a, "/proc/sys/net/ipv4/conf/all/arp_ignore"), "1");
     assert_eq!(read_in(&a, "/proc/sys/net/ipv4/conf/eth0/arp_announce"), "2");
+    assert_eq!(
+        read_in(&a, "/proc/sys/net/ipv4/conf/eth0/rp_filter"),
+        "2",
+        "a `default` key reaches the node's interfaces"
+    );
     assert_eq!(read_in(&a, "/proc/sys/net/ipv4/ip_forward"), "0", "a host does not forward");
     assert_eq!(read_in(&up.netns("r"), "/proc/sys/net/ipv4/ip_forward"), "1", "a router does");
     assert_eq!(read_in(&up.netns("r"), "/proc/sys/net/ipv6/conf/all/forwarding"), "1");
@@ -339,17 +344,25 @@ kernel_test!(a_second_up_of_a_lab_that_is_up_is_refused, &[Veth, Bridge], {
 });
 
 kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
-    let text = "name = \"t-fail\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\nsysctl = { \"net.ipv4.conf.all.no_such_key\" = \"1\" }\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.2.0.1/24\"]\n";
+    // A key about one device is written once the devices exist: after the namespaces and
+    // cables are made.
+    let text = "name = \"t-fail\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\nsysctl = { \"net.ipv4.conf.eth0.no_such_key\" = \"1\" }\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.2.0.1/24\"]\n";
     let before = root_links();
     let path = write_topology("t-fail", text);
     let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("writing sysctl net.ipv4.conf.all.no_such_key=1 in a: no such file or directory: this kernel has no such key"),
+        err.contains("writing sysctl net.ipv4.conf.eth0.no_such_key=1 in a: no such file or directory: this kernel has no such key"),
         "{err}"
     );
     assert!(gone("t-fail"), "the namespaces and cables made before the failure were removed");
     assert_eq!(root_links(), before);
+    let early = text.replace("t-fail", "t-fail2").replace("conf.eth0.no_such_key", "conf.all.no_such_key");
+    let path = write_topology("t-fail2", &early);
+    let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("writing sysctl net.ipv4.conf.all.no_such_key=1 in a"), "{err}");
+    assert!(gone("t-fail2"), "a namespace-wide key fails before the namespace is even named");
 });
 
 /// A lab big enough that `up` is still running when it is stopped.

@@ -353,3 +353,13 @@ kernel_test!(a_negative_check_whose_probe_cannot_run_fails, &[Veth, Bridge], {
     assert_eq!(code, 1, "a probe that could not run proves nothing, so the expectation fails");
     assert_eq!(outcomes[0]["observed"], "could not ask: no route to 192.0.2.9");
 });
+
+kernel_test!(verify_refuses_a_file_edited_since_up, &[Veth, Bridge, Macvlan], {
+    let text = WRONG.replace("t-wrong", "t-edited");
+    let up = UpLab::up(&text);
+    let path = write_topology("t-edited", &text.replace("reach = false", "reach = true"));
+    let (code, _, err) = lab(&["verify", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("has changed since lab `t-edited` was brought up"), "{err}");
+    assert_eq!(lab(&["verify", "--json", &up.name]).0, 1, "by name it checks the lab as it is");
+});

@@ -14,7 +14,7 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let Some(lab) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
+    let Some((lab, _)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     print!("{}", render(&LabGraph::new(&lab), options.format));
     Ok(Verdict::Pass)
 }

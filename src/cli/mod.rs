@@ -117,10 +117,12 @@ pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
 }
 
 /// Loads a topology, printing its diagnostics; `None` when it has errors.
-pub fn load_lab(path: &std::path::Path) -> Result<Option<crate::model::Lab>, Error> {
+/// A valid topology and the text it was read from (read once: what is realized is what was
+/// checked), or `None` after printing why not.
+pub fn load_lab(path: &std::path::Path) -> Result<Option<(crate::model::Lab, String)>, Error> {
     let checked = crate::topology::load(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     eprint!("{}", render_diagnostics(&checked));
-    Ok(checked.lab)
+    Ok(checked.lab.map(|lab| (lab, checked.source.text)))
 }
 
 pub fn render_diagnostics(checked: &crate::topology::Checked) -> String {

@@ -31,13 +31,12 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     if options.sandbox && !sandbox::inside() {
         return in_sandbox();
     }
-    let Some(lab) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
-    let source = std::fs::read_to_string(&options.file)?;
+    let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
     let progress = Progress::new(plan.steps(), options.quiet);
     let rt = runtime()?;
     let started = std::time::Instant::now();
-    let state = rt.block_on(realize::up(&lab, &options.file, &source, &progress))?;
+    let state = rt.block_on(realize::up(&lab, &plan, &options.file, &source, &progress))?;
     announce_up(&state, started);
     // A signal while probing is remembered; the probes end within their deadline, and the
     // lab is torn down once, here.

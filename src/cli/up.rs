@@ -19,16 +19,15 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let Some(lab) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
+    let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
     if options.dry_run {
         print!("{}", plan.to_commands(&lab));
         return Ok(Verdict::Pass);
     }
-    let source = std::fs::read_to_string(&options.file)?;
     let progress = Progress::new(plan.steps(), options.quiet);
     let started = std::time::Instant::now();
-    let state = runtime()?.block_on(realize::up(&lab, &options.file, &source, &progress))?;
+    let state = runtime()?.block_on(realize::up(&lab, &plan, &options.file, &source, &progress))?;
     announce_up(&state, started);
     Ok(Verdict::Pass)
 }

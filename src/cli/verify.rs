@@ -1,6 +1,6 @@
 //! `lab verify LAB|FILE`: checks every expectation of a lab that is up.
 
-use super::{Error, Verdict, render_diagnostics};
+use super::{Error, Verdict, load_lab};
 use crate::model::Lab;
 use crate::probe::{self, Verification};
 use crate::realize::State;
@@ -62,37 +62,34 @@ fn terminal_width() -> Option<u16> {
 }
 
 /// The lab named (or described by the file) and its state; `None` after printing why not.
+/// A file must be the one the lab was brought up from, as it was then.
 fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
     let path = Path::new(arg);
-    let lab = if path.is_file() {
-        let checked = crate::topology::load(path)?;
-        eprint!("{}", render_diagnostics(&checked));
-        let Some(lab) = checked.lab else { return Ok(None) };
-        lab
-    } else {
-        if arg.ends_with(".toml") {
-            return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
-        }
-        let Some(state) = State::load(arg)? else {
-            eprintln!(
-                "error: lab `{arg}` is not up (no state in /run/lab/{arg}); start it with `lab up FILE`"
-            );
+    if path.is_file() {
+        let Some((lab, text)) = load_lab(path)? else { return Ok(None) };
+        let Some(state) = State::load(&lab.name)? else {
+            eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
             return Ok(None);
         };
-        let checked = crate::topology::check(crate::topology::Source::new(
-            state.topology.display().to_string(),
-            state.source.clone(),
-        ));
-        let Some(lab) = checked.lab else {
-            return Err(format!("the recorded topology of lab `{arg}` no longer validates").into());
-        };
-        lab
-    };
-    match State::load(&lab.name)? {
-        Some(state) => Ok(Some((lab, state))),
-        None => {
-            eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
-            Ok(None)
+        if state.source != text {
+            return Err(format!(
+                "{arg} has changed since lab `{}` was brought up; check the lab as it is with `lab verify {}`, or bring it down and up again",
+                lab.name, lab.name
+            )
+            .into());
         }
+        return Ok(Some((lab, state)));
+    }
+    if arg.ends_with(".toml") {
+        return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
+    }
+    let Some(state) = State::load(arg)? else {
+        eprintln!("error: lab `{arg}` is not up (no state in /run/lab/{arg}); start it with `lab up FILE`");
+        return Ok(None);
+    };
+    let recorded = crate::topology::Source::new(state.topology.display().to_string(), state.source.clone());
+    match crate::topology::check(recorded).lab {
+        Some(lab) => Ok(Some((lab, state))),
+        None => Err(format!("the recorded topology of lab `{arg}` no longer validates").into()),
     }
 }

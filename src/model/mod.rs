@@ -114,21 +114,38 @@ pub struct Sysctl {
 }
 
 impl Sysctl {
-    /// The file under /proc/sys/ that holds the key. Interface names may contain
-    /// dots (`eth1.19`), so the part between `conf.`/`neigh.` and the leaf is one component.
-    pub fn proc_path(&self) -> PathBuf {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Sysctl {
+        Sysctl { key: key.into(), value: value.into() }
+    }
+
+    /// The device of a `net.ipv4.conf.DEV.KEY` or `net.ipv6.neigh.DEV.KEY` key (`all` and
+    /// `default` included). Interface names may contain dots (`eth1.19`), so everything
+    /// between `conf.`/`neigh.` and the last component is the device.
+    pub fn device(&self) -> Option<String> {
         let parts: Vec<&str> = self.key.split('.').collect();
         let per_device = parts.len() > 4
             && parts[0] == "net"
             && matches!(parts[1], "ipv4" | "ipv6")
             && matches!(parts[2], "conf" | "neigh");
+        per_device.then(|| parts[3..parts.len() - 1].join("."))
+    }
+
+    /// Whether the key is about one device, and so can only be written once it exists.
+    pub fn names_a_device(&self) -> bool {
+        self.device().is_some_and(|d| d != "all" && d != "default")
+    }
+
+    /// The file under /proc/sys/ that holds the key.
+    pub fn proc_path(&self) -> PathBuf {
         let mut path = PathBuf::from("/proc/sys");
-        if per_device {
-            path.extend(&parts[..3]);
-            path.push(parts[3..parts.len() - 1].join("."));
-            path.push(parts[parts.len() - 1]);
-        } else {
-            path.extend(&parts);
+        match self.device() {
+            Some(device) => {
+                let parts: Vec<&str> = self.key.split('.').collect();
+                path.extend(&parts[..3]);
+                path.push(device);
+                path.push(parts[parts.len() - 1]);
+            }
+            None => path.extend(self.key.split('.')),
         }
         path
     }

@@ -24,19 +24,30 @@ fn ns(lab: &Lab, node: NodeId) -> String {
 
 fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
     match *step {
-        Step::CreateNamespace { node } => vec![
-            format!("ip netns add {}", ns(lab, node)),
-            format!("ip -n {} link set lo up alias lab={}", ns(lab, node), lab.name),
-        ],
+        Step::CreateNamespace { node } => {
+            let mut lines = vec![format!("ip netns add {}", ns(lab, node))];
+            // `-e`: like lab, skip baseline keys this kernel lacks.
+            let baseline = super::baseline_sysctls(lab.node(node).role);
+            lines.extend(
+                baseline
+                    .iter()
+                    .map(|s| format!("ip netns exec {} sysctl -e -w {}={}", ns(lab, node), s.key, s.value)),
+            );
+            let own = super::namespace_sysctls(lab, node);
+            lines.extend(
+                own.iter()
+                    .map(|s| format!("ip netns exec {} sysctl -w {}={}", ns(lab, node), s.key, s.value)),
+            );
+            lines.push(format!("ip -n {} link set lo up alias lab={}", ns(lab, node), lab.name));
+            lines
+        }
         Step::CreateLink { iface } => vec![link_command(lab, iface)],
         Step::ConfigurePort { port } => port_commands(lab, port),
         Step::EnablePort { port } => {
             vec![format!("ip -n {} link set {} up", ns(lab, port.node), lab.iface(port).name)]
         }
-        Step::WriteSysctls { node } => lab
-            .node(node)
-            .sysctls
-            .iter()
+        Step::WriteSysctls { node } => super::device_sysctls(lab, node)
+            .into_iter()
             .map(|s| format!("ip netns exec {} sysctl -w {}={}", ns(lab, node), s.key, s.value))
             .collect(),
         Step::AddAddresses { node } => {
@@ -142,15 +153,23 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
 }
 
 /// `ip -n PARENT-NS link add link PARENT name NAME [netns NS] ... type KIND...`: a child is made
-/// from its parent's namespace and put straight into its own.
+/// from its parent's namespace and put straight into its own, under a temporary name when its
+/// own is taken beside the parent.
 fn child_command(lab: &Lab, id: IfaceId, parent: IfaceId, kind: &str) -> String {
     let into = if parent.node == id.node { String::new() } else { format!(" netns {}", ns(lab, id.node)) };
+    let iface = lab.iface(id);
+    let (made_as, settings, rename) = match super::temporary_name(lab, id) {
+        Some(temporary) => {
+            let up = if iface.up { " up" } else { "" };
+            let rename = format!("\nip -n {} link set {temporary} name {}{up}", ns(lab, id.node), iface.name);
+            (temporary, settings(lab, id), rename)
+        }
+        None => (iface.name.clone(), common(lab, id), String::new()),
+    };
     format!(
-        "ip -n {} link add link {} name {}{into}{} type {kind}",
+        "ip -n {} link add link {} name {made_as}{into}{settings} type {kind}{rename}",
         ns(lab, parent.node),
         lab.iface(parent).name,
-        lab.iface(id).name,
-        common(lab, id)
     )
 }
 

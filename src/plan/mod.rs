@@ -5,11 +5,12 @@
 mod commands;
 
 use crate::graph::{LabGraph, Object};
-use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role};
+use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Sysctl};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// A named namespace with `lo` up, marked as the lab's.
+    /// A named namespace with `lo` up, marked as the lab's, and its namespace-wide sysctls
+    /// (`namespace_sysctls`) written before anything is made in it.
     CreateNamespace {
         node: NodeId,
     },
@@ -65,8 +66,9 @@ impl Plan {
         }
         let ports =
             lab.iface_ids().filter(|id| needs_port_config(lab, *id)).map(|port| Step::ConfigurePort { port });
-        let sysctls =
-            nodes_where(lab, |n| !n.sysctls.is_empty()).into_iter().map(|node| Step::WriteSysctls { node });
+        let sysctls = nodes_where(lab, |n| n.sysctls.iter().any(Sysctl::names_a_device))
+            .into_iter()
+            .map(|node| Step::WriteSysctls { node });
         stages
             .push(Stage { title: "switch ports and sysctls".into(), steps: ports.chain(sysctls).collect() });
         let addresses = nodes_where(lab, |n| n.ifaces.iter().any(|i| !i.addresses.is_empty()));
@@ -133,6 +135,50 @@ fn needs_port_config(lab: &Lab, id: IfaceId) -> bool {
         port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
     let far_end = lab.cables.iter().any(|c| c.b == id);
     (filtering && port.has_vlans()) || port.hairpin || far_end
+}
+
+/// Written in every new namespace first: the kernel's defaults rather than the host's (a new
+/// namespace copies the host's IPv4 settings), and no duplicate address detection, so that
+/// nothing waits. A switch forwards frames only: no address of its own to announce, and (like
+/// a hardware switch) no iptables for bridged frames, which a host with br_netfilter loaded
+/// would otherwise apply. Keys this kernel lacks are skipped.
+pub fn baseline_sysctls(role: Role) -> Vec<Sysctl> {
+    let mut baseline = vec![
+        Sysctl::new("net.ipv4.conf.all.rp_filter", "0"),
+        Sysctl::new("net.ipv4.conf.default.rp_filter", "0"),
+        Sysctl::new("net.ipv6.conf.all.accept_dad", "0"),
+        Sysctl::new("net.ipv6.conf.default.accept_dad", "0"),
+    ];
+    if role == Role::Switch {
+        baseline.extend([
+            Sysctl::new("net.ipv6.conf.default.disable_ipv6", "1"),
+            Sysctl::new("net.bridge.bridge-nf-call-iptables", "0"),
+            Sysctl::new("net.bridge.bridge-nf-call-ip6tables", "0"),
+            Sysctl::new("net.bridge.bridge-nf-call-arptables", "0"),
+        ]);
+    }
+    baseline
+}
+
+/// The node's own sysctls that act on the whole namespace (`all`, `default`, forwarding):
+/// written when the namespace is made, so that `default` reaches the node's interfaces.
+pub fn namespace_sysctls(lab: &Lab, node: NodeId) -> Vec<&Sysctl> {
+    lab.node(node).sysctls.iter().filter(|s| !s.names_a_device()).collect()
+}
+
+/// The node's sysctls about one device, written once the devices exist.
+pub fn device_sysctls(lab: &Lab, node: NodeId) -> Vec<&Sysctl> {
+    lab.node(node).sysctls.iter().filter(|s| s.names_a_device()).collect()
+}
+
+/// A child is made from its parent's namespace, where the kernel first looks its name up: a
+/// child named like one of the parent node's interfaces (`eth0` in a container whose host has
+/// an `eth0`) is made under this name and renamed in its own namespace.
+pub fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
+    let parent = lab.iface(iface).kind.parent()?;
+    let name = &lab.iface(iface).name;
+    let clashes = iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
+    clashes.then(|| format!("lab{}x{}", iface.node.0, iface.index))
 }
 
 /// A switch's end of a cable: created down, brought up in the last stage.

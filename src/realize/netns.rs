@@ -1,6 +1,7 @@
 //! Network namespaces: the only module that calls unshare(2), setns(2) or mount(2).
 //! Named namespaces are bind mounts under /run/netns, exactly as `ip netns` makes them.
-//! Work inside a namespace always runs on a thread of its own that exits afterwards.
+//! Work inside a namespace runs on threads made for it, never on the caller's or a runtime's
+//! (a thread that entered a namespace stays there until it ends).
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
@@ -178,11 +179,6 @@ pub fn enter_for_exec(namespace: &File) -> io::Result<()> {
     let _ = umount2("/sys", MntFlags::MNT_DETACH);
     mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>)?;
     Ok(())
-}
-
-/// Writes a sysctl by its /proc/sys path, from the calling thread's namespace.
-pub fn write_sysctl(path: &Path, value: &str) -> io::Result<()> {
-    std::fs::write(path, value)
 }
 
 /// Runs `work(i)` inside each namespace `files[i]`, on `workers` threads that enter one

@@ -5,9 +5,8 @@
 use super::netlink::{LinkSettings, Netlink};
 use super::state::{IfaceState, Lock, NodeState, State};
 use super::{Error, Progress, kernel, marker, netns};
-use crate::graph::LabGraph;
-use crate::model::{Destination, IfaceId, IfaceKind, Lab, NodeId, Role};
-use crate::plan::{Plan, Step};
+use crate::model::{Destination, IfaceId, IfaceKind, Lab, NodeId, Sysctl};
+use crate::plan::{self, Plan, Step};
 use futures::future::join_all;
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,40 +15,24 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Numbers for temporary names (see `create_child`), unique within this process.
-static TEMPORARY_NAMES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
 /// Threads that create namespaces; the kernel's netns setup scales little beyond this.
 const NAMESPACE_WORKERS: usize = 4;
 
-/// Written in every namespace before anything else: the kernel's defaults, not the host's.
-const BASELINE_SYSCTLS: [(&str, &str); 4] = [
-    ("/proc/sys/net/ipv4/conf/all/rp_filter", "0"),
-    ("/proc/sys/net/ipv4/conf/default/rp_filter", "0"),
-    ("/proc/sys/net/ipv6/conf/all/accept_dad", "0"),
-    ("/proc/sys/net/ipv6/conf/default/accept_dad", "0"),
-];
-
-/// A switch forwards frames: it has no address of its own to announce, and (like a hardware
-/// switch) does not pass bridged frames through iptables, which a host with br_netfilter
-/// loaded would otherwise do in every new namespace. Absent keys are skipped.
-const SWITCH_SYSCTLS: [(&str, &str); 4] = [
-    ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"),
-    ("/proc/sys/net/bridge/bridge-nf-call-iptables", "0"),
-    ("/proc/sys/net/bridge/bridge-nf-call-ip6tables", "0"),
-    ("/proc/sys/net/bridge/bridge-nf-call-arptables", "0"),
-];
-
 /// Brings a lab up and records its state; on failure nothing of it is left.
-pub async fn up(lab: &Lab, topology: &Path, source: &str, progress: &Progress) -> Result<State, Error> {
+pub async fn up(
+    lab: &Lab,
+    plan: &Plan,
+    topology: &Path,
+    source: &str,
+    progress: &Progress,
+) -> Result<State, Error> {
     let _lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
     refuse_if_up(lab, topology)?;
     kernel::check(lab)?;
     netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))?;
-    let plan = Plan::new(&LabGraph::new(lab));
     let cancel = Cancel::on_signals();
     let mut realizer = Realizer::new(lab);
-    let outcome = realizer.run(&plan, &cancel, progress).await;
+    let outcome = realizer.run(plan, &cancel, progress).await;
     let outcome = match outcome {
         Ok(()) => realizer.state(topology, source).await,
         Err(e) => Err(e),
@@ -167,7 +150,13 @@ impl<'l> Realizer<'l> {
     async fn create_namespaces(&mut self, nodes: &[NodeId], cancel: &Cancel) -> Result<(), Error> {
         let lab = self.lab;
         let names: Vec<String> = nodes.iter().map(|n| lab.netns_name(*n)).collect();
-        let roles: Vec<Role> = nodes.iter().map(|n| lab.node(*n).role).collect();
+        let sysctls: Vec<(String, Vec<Sysctl>, Vec<Sysctl>)> = nodes
+            .iter()
+            .map(|n| {
+                let own = plan::namespace_sysctls(lab, *n).into_iter().cloned().collect();
+                (lab.node(*n).name.clone(), plan::baseline_sysctls(lab.node(*n).role), own)
+            })
+            .collect();
         let rt = tokio::runtime::Handle::current();
         let alias = marker(&lab.name);
         let flag = cancel.0.clone();
@@ -177,7 +166,8 @@ impl<'l> Realizer<'l> {
                 if flag.load(Ordering::SeqCst) {
                     return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
                 }
-                set_up_namespace(&rt, &alias, roles[i])
+                let (node, baseline, own) = &sysctls[i];
+                set_up_namespace(&rt, &alias, node, baseline, own)
             })
         })
         .await
@@ -188,7 +178,16 @@ impl<'l> Realizer<'l> {
             match result {
                 Ok((file, netlink)) => self.namespaces[node.0] = Some(Namespace { name, file, netlink }),
                 Err(e) if first_error.is_none() => {
-                    first_error = Some(Error::io(format!("creating namespace {name}"), &e));
+                    // A sysctl that failed carries its own, fuller account.
+                    let own = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
+                    first_error = Some(match own {
+                        Some(error) => Error {
+                            doing: error.doing.clone(),
+                            cause: error.cause.clone(),
+                            hint: error.hint.clone(),
+                        },
+                        None => Error::io(format!("creating namespace {name}"), &e),
+                    });
                 }
                 Err(_) => {}
             }
@@ -278,9 +277,7 @@ impl<'l> Realizer<'l> {
     }
 
     /// A VLAN sub-interface, macvlan or ipvlan: made from its parent's namespace and put
-    /// straight into its own. The kernel first looks the new name up beside the parent, so a
-    /// child named like one of the parent node's interfaces (`eth0` in a container whose host
-    /// has an `eth0`) is made under a temporary name and renamed in its own namespace.
+    /// straight into its own, under `plan::temporary_name` when its name is taken there.
     async fn create_child(
         &self,
         iface: IfaceId,
@@ -290,9 +287,7 @@ impl<'l> Realizer<'l> {
     ) -> Result<(), rtnetlink::Error> {
         let lab = self.lab;
         let name = &lab.iface(iface).name;
-        let clashes =
-            iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
-        let temporary = clashes.then(|| format!("labtmp{}", TEMPORARY_NAMES.fetch_add(1, Ordering::Relaxed)));
+        let temporary = plan::temporary_name(lab, iface);
         let made_as = temporary.as_deref().unwrap_or(name);
         let mut settings = self.settings(iface, parent.node);
         settings.up &= temporary.is_none();
@@ -353,13 +348,13 @@ impl<'l> Realizer<'l> {
 
     async fn write_sysctls(&self, node: NodeId) -> Result<(), Error> {
         let lab = self.lab;
-        let sysctls = lab.node(node).sysctls.clone();
+        let sysctls: Vec<Sysctl> = plan::device_sysctls(lab, node).into_iter().cloned().collect();
         let file = self.namespace(node).file.try_clone().map_err(|e| Error::io("opening a namespace", &e))?;
         let node_name = lab.node(node).name.clone();
         tokio::task::spawn_blocking(move || {
             netns::run_in(&file, || {
                 for s in &sysctls {
-                    if let Err(e) = netns::write_sysctl(&s.proc_path(), &s.value) {
+                    if let Err(e) = std::fs::write(s.proc_path(), &s.value) {
                         return Ok(Err(sysctl_error(&node_name, s, &e)));
                     }
                 }
@@ -468,18 +463,25 @@ impl<'l> Realizer<'l> {
     }
 }
 
-/// Inside a new namespace, before it has a name: the baseline sysctls, `lo` up and marked,
-/// and the netlink socket that will act in it.
-fn set_up_namespace(rt: &tokio::runtime::Handle, alias: &str, role: Role) -> std::io::Result<Netlink> {
-    for (path, value) in BASELINE_SYSCTLS {
-        match netns::write_sysctl(Path::new(path), value) {
+/// Inside a new namespace, before it has a name: the baseline sysctls (those the kernel
+/// lacks are skipped), the node's namespace-wide ones, `lo` up and marked, and the netlink
+/// socket that will act in it. A failure here leaves nothing: the namespace has no name yet.
+fn set_up_namespace(
+    rt: &tokio::runtime::Handle,
+    alias: &str,
+    node: &str,
+    baseline: &[Sysctl],
+    own: &[Sysctl],
+) -> std::io::Result<Netlink> {
+    for sysctl in baseline {
+        match std::fs::write(sysctl.proc_path(), &sysctl.value) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
     }
-    if role == Role::Switch {
-        for (path, value) in SWITCH_SYSCTLS {
-            let _ = netns::write_sysctl(Path::new(path), value);
+    for sysctl in own {
+        if let Err(e) = std::fs::write(sysctl.proc_path(), &sysctl.value) {
+            return Err(std::io::Error::other(sysctl_error(node, sysctl, &e)));
         }
     }
     let netlink = Netlink::open_here(rt)?;

@@ -23,11 +23,11 @@ pub fn check(d: &mut Draft<'_>) {
         let node = NodeId(n);
         let mut sysctls = Vec::new();
         if d.role(node) == Role::Router {
-            sysctls.extend(FORWARDING.iter().map(|(k, v)| Sysctl { key: (*k).into(), value: (*v).into() }));
+            sysctls.extend(FORWARDING.iter().map(|(k, v)| Sysctl::new(*k, *v)));
         }
         for (key, value) in &d.node_doc(node).sysctl {
             if key_is_safe(d, node, key) && value_is_clean(d, value) {
-                sysctls.push(Sysctl { key: key.get_ref().clone(), value: value.get_ref().clone() });
+                sysctls.push(Sysctl::new(key.get_ref().as_str(), value.get_ref().as_str()));
             }
         }
         d.lab.nodes[n].sysctls = sysctls;
@@ -67,12 +67,7 @@ fn key_is_safe(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool
 
 /// `net.ipv4.conf.DEV.x` and `net.ipv4.neigh.DEV.x` must name a device of the node.
 fn device_exists(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool {
-    let parts: Vec<&str> = key.get_ref().split('.').collect();
-    let per_device = parts.len() > 4 && matches!(parts[2], "conf" | "neigh");
-    if !per_device {
-        return true;
-    }
-    let device = parts[3..parts.len() - 1].join(".");
+    let Some(device) = Sysctl::new(key.get_ref().as_str(), "").device() else { return true };
     let known = device == "all"
         || device == "default"
         || device == "lo"
