@@ -71,10 +71,16 @@ fn json_output_carries_summaries_and_located_diagnostics() {
 }
 
 #[test]
-fn a_missing_file_is_an_error_exit_2() {
-    let (code, _, err) = lab(&["validate", "no/such/file.toml"]);
+fn a_missing_file_is_an_error_exit_2_and_the_other_files_are_still_checked() {
+    let (code, out, err) = lab(&["validate", "no/such/file.toml", "topologies/e1-macvlan-children.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read no/such/file.toml"), "{err}");
+    assert!(out.contains("topologies/e1-macvlan-children.toml: lab `e1-macvlan` is valid"), "{out}");
+    let (code, json, _) = lab(&["validate", "--json", "no/such/file.toml"]);
+    assert_eq!(code, 2);
+    let reports: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(reports[0]["valid"], false);
+    assert!(reports[0]["error"].as_str().unwrap().contains("cannot read no/such/file.toml"), "{json}");
 }
 
 #[test]

@@ -340,7 +340,7 @@ kernel_test!(a_second_up_of_a_lab_that_is_up_is_refused, &[Veth, Bridge], {
     let path = write_topology("t-twice", text);
     let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("it is already up: bring it down first: lab down t-twice"), "{err}");
+    assert!(err.contains("it is already up\n  help: bring it down first: lab down t-twice"), "{err}");
 });
 
 kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
@@ -352,7 +352,7 @@ kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
     let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("writing sysctl net.ipv4.conf.eth0.no_such_key=1 in a: no such file or directory: this kernel has no such key"),
+        err.contains("writing sysctl net.ipv4.conf.eth0.no_such_key=1 in a: no such file or directory\n  help: this kernel has no such key"),
         "{err}"
     );
     assert!(gone("t-fail"), "the namespaces and cables made before the failure were removed");
@@ -412,7 +412,7 @@ kernel_test!(an_interrupted_up_rolls_back, &[Veth, Bridge], {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("interrupted: everything made so far was removed"), "{err}");
+    assert!(err.contains("interrupted\n  help: everything made so far was removed"), "{err}");
     assert!(gone("t-sigint"));
 });
 
@@ -443,12 +443,14 @@ kernel_test!(every_topology_comes_up_and_goes_down_cleanly, ALL, {
     }
 });
 
-/// A kernel without a module: `up` refuses before making anything, and says what to do.
+/// A kernel without modules: `up` refuses before making anything, names what needs each
+/// missing feature, and says what to do.
 #[test]
-fn a_kernel_without_ipvlan_is_refused_before_anything_is_made() {
-    let sandbox = lab::sandbox::Sandbox { without: vec!["ipvlan".into()], ..Default::default() };
+fn a_kernel_without_ipvlan_and_8021q_is_refused_before_anything_is_made() {
+    let sandbox =
+        lab::sandbox::Sandbox { without: vec!["ipvlan".into(), "8021q".into()], ..Default::default() };
     let script = format!(
-        "{} up topologies/e6-ipvlan-l2.toml; echo \"exit=$?\"; ip netns list | wc -l",
+        "{} up topologies/d3-ipvlan-8021q-trunk.toml; echo \"exit=$?\"; ip netns list | wc -l",
         env!("CARGO_BIN_EXE_lab")
     );
     let out = sandbox
@@ -457,7 +459,9 @@ fn a_kernel_without_ipvlan_is_refused_before_anything_is_made() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("exit=2"), "{stdout}{stderr}");
-    assert!(stderr.contains("this kernel has no ipvlan (needed by net1:ipvlan1, net1:ipvlan2)"), "{stderr}");
-    assert!(stderr.contains("modprobe ipvlan") && stderr.contains("lab run --sandbox"), "{stderr}");
+    let needs = "this kernel has no 802.1Q VLAN (8021q) (needed by docker:eth0.20, docker:eth0.30); \
+                 no ipvlan (needed by ivlan_test1:eth0, ivlan_test2:eth0, ivlan_test3:eth0 and 1 more)";
+    assert!(stderr.contains(needs), "{stderr}");
+    assert!(stderr.contains("modprobe 8021q ipvlan") && stderr.contains("lab run --sandbox"), "{stderr}");
     assert_eq!(stdout.lines().last(), Some("0"), "no namespace was made");
 }

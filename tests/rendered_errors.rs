@@ -56,3 +56,28 @@ fn a_sysctl_that_would_change_the_host() {
 fn toml_syntax_error() {
     insta::assert_snapshot!(rendered("name = \"t\"\n[[host]]\nname = h1\n"));
 }
+
+#[test]
+fn words_from_other_tools_wrong_types_and_unknown_nodes() {
+    insta::assert_snapshot!(rendered(
+        r#"name = "t"
+[[host]]
+name = "a"
+  [[host.iface]]
+  name = "eth0"
+  link = "b:eth0"
+  ip = "10.0.0.1/24"
+  mtu = "1400"
+[[host]]
+name = "b"
+  [[host.iface]]
+  name = "eth0"
+  link = "a:eth0"
+  addresses = ["10.0.0.2/24"]
+[[expect]]
+from = "client"
+to = "b"
+reach = "yes"
+"#
+    ));
+}

@@ -17,10 +17,22 @@ pub struct Options {
 
 /// Does not return when the command starts: the process becomes the command.
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let (lab, _) = lab_name_of(&options.lab)?;
+    let (lab, nodes) = lab_name_of(&options.lab)?;
+    if !nodes.is_empty() && !nodes.contains(&options.node) {
+        return Err(format!(
+            "lab `{lab}` has no node `{}`; its nodes are: {}",
+            options.node,
+            nodes.join(", ")
+        )
+        .into());
+    }
     let name = crate::model::netns_name(&lab, &options.node);
-    let namespace = netns::open(&name)
-        .map_err(|_| format!("lab `{lab}` has no node `{}` up (no namespace {name})", options.node))?;
+    let namespace = netns::open(&name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("lab `{lab}` has no node `{}` up (no namespace {name}); see `lab ls`", options.node)
+        }
+        _ => format!("opening namespace {name}: {e}"),
+    })?;
     netns::enter_for_exec(&namespace).map_err(|e| format!("entering {name}: {e}"))?;
     let error = std::process::Command::new(&options.command[0]).args(&options.command[1..]).exec();
     Err(format!("running {}: {error}", options.command[0]).into())

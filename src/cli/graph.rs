@@ -10,11 +10,29 @@ pub struct Options {
     file: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "dot")]
-    format: Format,
+    format: Drawing,
+}
+
+/// `--format`'s values, one per `graph::Format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Drawing {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+impl From<Drawing> for Format {
+    fn from(drawing: Drawing) -> Format {
+        match drawing {
+            Drawing::Dot => Format::Dot,
+            Drawing::Mermaid => Format::Mermaid,
+            Drawing::Json => Format::Json,
+        }
+    }
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
     let Some((lab, _)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
-    print!("{}", render(&LabGraph::new(&lab), options.format));
+    print!("{}", render(&LabGraph::new(&lab), options.format.into()));
     Ok(Verdict::Pass)
 }

@@ -97,15 +97,32 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// `LAB|FILE`: a topology file gives its lab name and node names; anything else is a name.
-pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
-    let path = std::path::Path::new(arg);
-    if !path.is_file() {
-        if arg.ends_with(".toml") {
-            return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
+/// What a `LAB|FILE` argument names: an existing file, or else a lab name.
+pub enum LabArg<'a> {
+    File(&'a std::path::Path),
+    Name(&'a str),
+}
+
+impl<'a> LabArg<'a> {
+    /// A name ending in `.toml` that is not a file is taken for a mistyped path.
+    pub fn parse(arg: &'a str) -> Result<LabArg<'a>, Error> {
+        let path = std::path::Path::new(arg);
+        if path.is_file() {
+            Ok(LabArg::File(path))
+        } else if arg.ends_with(".toml") {
+            Err(format!("no topology file {arg}; give a lab name or an existing file").into())
+        } else {
+            Ok(LabArg::Name(arg))
         }
-        return Ok((arg.to_string(), Vec::new()));
     }
+}
+
+/// `LAB|FILE`: a topology file gives its lab name and node names; a name gives no nodes.
+pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
+    let path = match LabArg::parse(arg)? {
+        LabArg::Name(name) => return Ok((name.to_string(), Vec::new())),
+        LabArg::File(path) => path,
+    };
     let checked = crate::topology::load(path)?;
     match checked.lab {
         Some(lab) => Ok((lab.name.clone(), lab.nodes.iter().map(|n| n.name.clone()).collect())),
@@ -116,11 +133,10 @@ pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
     }
 }
 
-/// Loads a topology, printing its diagnostics; `None` when it has errors.
 /// A valid topology and the text it was read from (read once: what is realized is what was
 /// checked), or `None` after printing why not.
 pub fn load_lab(path: &std::path::Path) -> Result<Option<(crate::model::Lab, String)>, Error> {
-    let checked = crate::topology::load(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let checked = crate::topology::load(path)?;
     eprint!("{}", render_diagnostics(&checked));
     Ok(checked.lab.map(|lab| (lab, checked.source.text)))
 }

@@ -4,7 +4,7 @@ use super::{Error, Verdict, render_diagnostics};
 use crate::report::summary::Summary;
 use crate::topology::{self, diagnostic};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -18,35 +18,51 @@ pub struct Options {
 
 #[derive(Serialize)]
 struct FileReport<'a> {
-    file: &'a str,
+    file: String,
     valid: bool,
+    /// Why the file could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     summary: Option<Summary>,
     diagnostics: Vec<diagnostic::JsonDiagnostic<'a>>,
 }
 
+/// Checks every file, including those after one that cannot be read.
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let mut checked = Vec::new();
-    for file in &options.files {
-        checked.push(topology::load(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?);
-    }
-    let all_valid = checked.iter().all(|c| c.lab.is_some());
+    let loaded: Vec<(&PathBuf, std::io::Result<topology::Checked>)> =
+        options.files.iter().map(|file| (file, topology::load(file))).collect();
+    let all_valid = loaded.iter().all(|(_, c)| c.as_ref().is_ok_and(|c| c.lab.is_some()));
     if options.json {
-        let reports: Vec<FileReport> = checked
-            .iter()
-            .map(|c| FileReport {
-                file: &c.source.name,
-                valid: c.lab.is_some(),
-                summary: c.lab.as_ref().map(Summary::of),
-                diagnostics: c.diagnostics.iter().map(|d| diagnostic::to_json(&c.source, d)).collect(),
-            })
-            .collect();
+        let reports: Vec<FileReport> = loaded.iter().map(|(file, c)| report(file, c)).collect();
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
-        for c in &checked {
-            print_file(c);
+        for (_, c) in &loaded {
+            match c {
+                Ok(checked) => print_file(checked),
+                Err(e) => eprintln!("error: {e}"),
+            }
         }
     }
     Ok(if all_valid { Verdict::Pass } else { Verdict::Invalid })
+}
+
+fn report<'a>(file: &Path, loaded: &'a std::io::Result<topology::Checked>) -> FileReport<'a> {
+    match loaded {
+        Ok(c) => FileReport {
+            file: c.source.name.clone(),
+            valid: c.lab.is_some(),
+            error: None,
+            summary: c.lab.as_ref().map(Summary::of),
+            diagnostics: c.diagnostics.iter().map(|d| diagnostic::to_json(&c.source, d)).collect(),
+        },
+        Err(e) => FileReport {
+            file: file.display().to_string(),
+            valid: false,
+            error: Some(e.to_string()),
+            summary: None,
+            diagnostics: Vec::new(),
+        },
+    }
 }
 
 fn print_file(checked: &topology::Checked) {

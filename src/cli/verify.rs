@@ -1,6 +1,6 @@
 //! `lab verify LAB|FILE`: checks every expectation of a lab that is up.
 
-use super::{Error, Verdict, load_lab};
+use super::{Error, LabArg, Verdict, load_lab};
 use crate::model::Lab;
 use crate::probe::{self, Verification};
 use crate::realize::State;
@@ -64,32 +64,37 @@ fn terminal_width() -> Option<u16> {
 /// The lab named (or described by the file) and its state; `None` after printing why not.
 /// A file must be the one the lab was brought up from, as it was then.
 fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
-    let path = Path::new(arg);
-    if path.is_file() {
-        let Some((lab, text)) = load_lab(path)? else { return Ok(None) };
-        let Some(state) = State::load(&lab.name)? else {
-            eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
-            return Ok(None);
-        };
-        if state.source != text {
-            return Err(format!(
-                "{arg} has changed since lab `{}` was brought up; check the lab as it is with `lab verify {}`, or bring it down and up again",
-                lab.name, lab.name
-            )
-            .into());
-        }
-        return Ok(Some((lab, state)));
+    match LabArg::parse(arg)? {
+        LabArg::File(path) => up_from_file(arg, path),
+        LabArg::Name(name) => up_by_name(name),
     }
-    if arg.ends_with(".toml") {
-        return Err(format!("no topology file {arg}; give a lab name or an existing file").into());
+}
+
+fn up_from_file(arg: &str, path: &Path) -> Result<Option<(Lab, State)>, Error> {
+    let Some((lab, text)) = load_lab(path)? else { return Ok(None) };
+    let Some(state) = State::load(&lab.name)? else {
+        eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
+        return Ok(None);
+    };
+    if state.source != text {
+        return Err(format!(
+            "{arg} has changed since lab `{}` was brought up; check the lab as it is with `lab verify {}`, or bring it down and up again",
+            lab.name, lab.name
+        )
+        .into());
     }
-    let Some(state) = State::load(arg)? else {
-        eprintln!("error: lab `{arg}` is not up (no state in /run/lab/{arg}); start it with `lab up FILE`");
+    Ok(Some((lab, state)))
+}
+
+/// A lab by name, checked against the topology recorded when it came up.
+fn up_by_name(name: &str) -> Result<Option<(Lab, State)>, Error> {
+    let Some(state) = State::load(name)? else {
+        eprintln!("error: lab `{name}` is not up (no state in /run/lab/{name}); start it with `lab up FILE`");
         return Ok(None);
     };
     let recorded = crate::topology::Source::new(state.topology.display().to_string(), state.source.clone());
     match crate::topology::check(recorded).lab {
         Some(lab) => Ok(Some((lab, state))),
-        None => Err(format!("the recorded topology of lab `{arg}` no longer validates").into()),
+        None => Err(format!("the recorded topology of lab `{name}` no longer validates").into()),
     }
 }

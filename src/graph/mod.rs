@@ -142,18 +142,6 @@ impl<'l> LabGraph<'l> {
         }
         stages
     }
-
-    /// Interfaces stacked directly on this one.
-    pub fn children(&self, iface: IfaceId) -> Vec<IfaceId> {
-        self.graph
-            .edges_directed(self.vertex(iface), petgraph::Direction::Outgoing)
-            .filter(|e| *e.weight() == Edge::Stacked)
-            .filter_map(|e| match self.graph[petgraph::visit::EdgeRef::target(&e)] {
-                Vertex::Iface(child) => Some(child),
-                Vertex::Node(_) => None,
-            })
-            .collect()
-    }
 }
 
 /// A short description of an interface for drawings and summaries.

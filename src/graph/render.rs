@@ -6,7 +6,8 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::Serialize;
 use std::fmt::Write;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// The drawings `render` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Dot,
     Mermaid,

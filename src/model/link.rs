@@ -82,10 +82,6 @@ pub struct PortVlans {
 }
 
 impl PortVlans {
-    pub fn carries(&self, vlan: u16) -> bool {
-        self.access == Some(vlan) || self.trunk.contains(&vlan)
-    }
-
     pub fn has_vlans(&self) -> bool {
         self.access.is_some() || !self.trunk.is_empty()
     }

@@ -176,25 +176,21 @@ fn child_command(lab: &Lab, id: IfaceId, parent: IfaceId, kind: &str) -> String 
 fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {
     let here = ns(lab, id.node);
     let name = &lab.iface(id).name;
-    let Some(port) = lab.iface(id).kind.port() else { return Vec::new() };
+    let Some(work) = super::port_work(lab, id) else { return Vec::new() };
     let mut lines = Vec::new();
-    if lab.cables.iter().any(|c| c.b == id) {
-        if let Some(master) = port.master {
-            lines.push(format!("ip -n {here} link set {name} master {}", lab.iface(master).name));
-        }
+    if let Some(master) = work.join {
+        lines.push(format!("ip -n {here} link set {name} master {}", lab.iface(master).name));
     }
-    let filtering =
-        port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
-    if filtering && port.has_vlans() {
-        if let Some(access) = port.access {
+    if let Some(vlans) = work.vlans {
+        if let Some(access) = vlans.access {
             lines.push(format!("bridge -n {here} vlan add dev {name} vid {access} pvid untagged"));
         }
-        for vid in &port.trunk {
+        for vid in &vlans.trunk {
             lines.push(format!("bridge -n {here} vlan add dev {name} vid {vid}"));
         }
         lines.push(format!("bridge -n {here} vlan del dev {name} vid 1"));
     }
-    if port.hairpin {
+    if work.hairpin {
         lines.push(format!("bridge -n {here} link set dev {name} hairpin on"));
     }
     lines

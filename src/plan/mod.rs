@@ -5,7 +5,7 @@
 mod commands;
 
 use crate::graph::{LabGraph, Object};
-use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Sysctl};
+use crate::model::{IfaceId, IfaceKind, Lab, NodeId, PortVlans, Role, Sysctl};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -64,8 +64,10 @@ impl Plan {
                 .collect();
             stages.push(Stage { title, steps });
         }
-        let ports =
-            lab.iface_ids().filter(|id| needs_port_config(lab, *id)).map(|port| Step::ConfigurePort { port });
+        let ports = lab
+            .iface_ids()
+            .filter(|id| port_work(lab, *id).is_some())
+            .map(|port| Step::ConfigurePort { port });
         let sysctls = nodes_where(lab, |n| n.sysctls.iter().any(Sysctl::names_a_device))
             .into_iter()
             .map(|node| Step::WriteSysctls { node });
@@ -127,14 +129,27 @@ fn nodes_where(lab: &Lab, keep: impl Fn(&crate::model::Node) -> bool) -> Vec<Nod
     lab.nodes.iter().enumerate().filter(|(_, n)| keep(n)).map(|(i, _)| NodeId(i)).collect()
 }
 
-/// A switch port needs work after creation when it has VLANs or hairpin, or when it is the
-/// far end of its cable (created without a master).
-fn needs_port_config(lab: &Lab, id: IfaceId) -> bool {
-    let Some(port) = lab.iface(id).kind.port() else { return false };
+/// What a switch port needs once it exists.
+pub struct PortWork<'a> {
+    /// The bridge to join: a port made as the far end of its cable was made without one.
+    pub join: Option<IfaceId>,
+    /// VLANs to set, on a VLAN-filtering bridge.
+    pub vlans: Option<&'a PortVlans>,
+    pub hairpin: bool,
+}
+
+/// The work a switch port needs after creation, `None` when it needs none.
+pub fn port_work(lab: &Lab, id: IfaceId) -> Option<PortWork<'_>> {
+    let port = lab.iface(id).kind.port()?;
     let filtering =
         port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
     let far_end = lab.cables.iter().any(|c| c.b == id);
-    (filtering && port.has_vlans()) || port.hairpin || far_end
+    let work = PortWork {
+        join: port.master.filter(|_| far_end),
+        vlans: Some(port).filter(|p| filtering && p.has_vlans()),
+        hairpin: port.hairpin,
+    };
+    (work.join.is_some() || work.vlans.is_some() || work.hairpin).then_some(work)
 }
 
 /// Written in every new namespace first: the kernel's defaults rather than the host's (a new

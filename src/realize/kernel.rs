@@ -75,27 +75,40 @@ fn to_io(e: rtnetlink::Error) -> std::io::Error {
     }
 }
 
-/// Refuses a lab whose link kinds this kernel cannot make, naming what needs them.
+/// Refuses a lab whose link kinds this kernel cannot make, naming what needs each of them.
 pub fn check(lab: &Lab) -> Result<(), Error> {
     let doing = format!("checking that this kernel can make lab `{}`", lab.name);
     let missing = missing(&lab.kernel_needs()).map_err(|e| Error::io(&doing, &e))?;
-    let Some(first) = missing.first() else { return Ok(()) };
-    let users: Vec<String> = lab
-        .iface_ids()
-        .filter(|id| lab.iface(*id).declared && KernelFeature::of(&lab.iface(*id).kind) == *first)
-        .take(3)
-        .map(|id| lab.iface_label(id))
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let lacks: Vec<String> = missing
+        .iter()
+        .map(|feature| format!("{} (needed by {})", feature.describe(), users_of(lab, *feature)))
         .collect();
-    let names: Vec<&str> = missing.iter().map(|f| f.describe()).collect();
-    let modules: Vec<&str> = missing.iter().map(|f| f.module()).collect();
-    Err(Error::new(
-        doing,
-        format!("this kernel has no {} (needed by {})", names.join(", "), users.join(", ")),
-    )
-    .hint(format!(
+    let mut modules: Vec<&str> = missing.iter().map(|f| f.module()).collect();
+    modules.dedup();
+    Err(Error::new(doing, format!("this kernel has no {}", lacks.join("; no "))).hint(format!(
         "load it (modprobe {}) or run the lab in the full kernel: lab run --sandbox FILE",
         modules.join(" ")
     )))
+}
+
+/// Up to three of the lab's interfaces that need `feature`: switches by node name, the
+/// rest as `node:iface`.
+fn users_of(lab: &Lab, feature: KernelFeature) -> String {
+    let users: Vec<String> = lab
+        .iface_ids()
+        .filter(|id| KernelFeature::of(&lab.iface(*id).kind) == feature)
+        .map(|id| match lab.iface(id).kind {
+            IfaceKind::Bridge { .. } => lab.node(id.node).name.clone(),
+            _ => lab.iface_label(id),
+        })
+        .collect();
+    match users.len() {
+        0..=3 => users.join(", "),
+        n => format!("{} and {} more", users[..3].join(", "), n - 3),
+    }
 }
 
 /// The module to load for a link kind.

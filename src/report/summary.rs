@@ -1,6 +1,6 @@
 //! The one-screen summary of a valid lab that `lab validate` prints.
 
-use crate::model::{Check, IfaceKind, Lab, Role};
+use crate::model::{Check, IfaceKind, Lab};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,11 +22,7 @@ impl Summary {
     pub fn of(lab: &Lab) -> Self {
         let mut s = Summary { name: lab.name.clone(), cables: lab.cables.len(), ..Default::default() };
         for node in &lab.nodes {
-            let role = match node.role {
-                Role::Host => "host",
-                Role::Router => "router",
-                Role::Switch => "switch",
-            };
+            let role = node.role.as_str();
             *s.nodes.entry(role).or_default() += 1;
         }
         for id in lab.iface_ids() {

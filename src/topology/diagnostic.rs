@@ -91,12 +91,6 @@ impl Source {
         let line_start = self.line_starts[line - 1];
         (line, self.text[line_start..offset].chars().count() + 1)
     }
-
-    /// `file:line:column` of a byte offset.
-    pub fn location(&self, offset: usize) -> String {
-        let (line, col) = self.line_col(offset);
-        format!("{}:{line}:{col}", self.name)
-    }
 }
 
 /// Renders diagnostics of one file for a terminal (`color`) or a log.

@@ -78,6 +78,8 @@ pub struct ExpectDoc {
     pub route: Option<S<IpNet>>,
     pub why: Option<S<String>>,
     pub timeout: Option<S<Duration>>,
+    /// Some key could not be read (already reported): a missing check may be that key.
+    pub unreadable: bool,
 }
 
 pub struct TaggedDoc {
@@ -220,8 +222,9 @@ fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) 
 }
 
 fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
+    let errors_before = sink.count_errors();
     let t = Table::new(table, span.clone(), "an [[expect]]", EXPECT_KEYS, sink);
-    ExpectDoc {
+    let mut doc = ExpectDoc {
         span,
         from: t.string("from"),
         to: t.string("to"),
@@ -240,5 +243,8 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         route: t.parsed("route", CIDR),
         why: t.string("why"),
         timeout: duration(&t, "timeout"),
-    }
+        unreadable: false,
+    };
+    doc.unreadable = sink.count_errors() > errors_before;
+    doc
 }

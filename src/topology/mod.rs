@@ -1,5 +1,6 @@
-//! Topology parsing and validation: a TOML file becomes a checked `model::Lab`, or the
-//! complete list of what is wrong with it (file:line:column, the line, and a fix).
+//! Topology parsing and validation: a TOML file becomes a checked `model::Lab`, or every
+//! problem found in it (file:line:column, the line, and a fix); a TOML syntax error stops
+//! the reading, so only the first of those is reported.
 //! No privileges, no kernel: this stage only reads text.
 
 pub mod diagnostic;
@@ -30,9 +31,10 @@ impl Checked {
     }
 }
 
-/// Reads and checks a topology file.
+/// Reads and checks a topology file; a read error names the file.
 pub fn load(path: &Path) -> std::io::Result<Checked> {
-    let text = std::fs::read_to_string(path)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
     Ok(check(Source::new(path.display().to_string(), text)))
 }
 

@@ -59,7 +59,8 @@ impl<'a, 'i> Table<'a, 'i> {
     fn type_error(&self, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
         self.sink.push(
             Diagnostic::error(value.span(), format!("`{key}` must be {expected}"))
-                .label(format!("this is {}", article(value.get_ref().type_str()))),
+                .label(format!("this is {}", article(value.get_ref().type_str())))
+                .help(format!("write it as {}", example(key, value.get_ref(), expected))),
         );
     }
 
@@ -225,15 +226,57 @@ fn integer_of(value: &Spanned<DeValue<'_>>) -> Option<S<i64>> {
     Some(Spanned::new(value.span(), n))
 }
 
+/// How a value of the expected type is written, for the help line of a type error; a
+/// number or boolean written as a string is shown unquoted.
+fn example(key: &str, found: &DeValue<'_>, expected: &str) -> String {
+    let key = if key.contains('.') { format!("\"{key}\"") } else { key.to_owned() };
+    let quoted = found.as_str().map(str::trim);
+    match expected {
+        "a string" => format!("`{key} = \"...\"`, in double quotes"),
+        "true or false" => match quoted {
+            Some(b @ ("true" | "false")) => format!("`{key} = {b}`, without quotes"),
+            _ => format!("`{key} = true` or `{key} = false`, without quotes"),
+        },
+        "an integer" => match quoted.filter(|n| n.parse::<i64>().is_ok()) {
+            Some(n) => format!("`{key} = {n}`, without quotes"),
+            None => format!("`{key} = 10`, without quotes"),
+        },
+        "an array of strings" => format!("`{key} = [\"...\", \"...\"]`"),
+        "an array of integers" => format!("`{key} = [10, 20]`, without quotes"),
+        "a table" => format!("`{key} = {{ \"...\" = \"...\" }}`"),
+        "a string or an integer" => format!("`{key} = \"1\"` or `{key} = 1`"),
+        _ => format!("one `[[....{key}]]` section per entry, e.g. `[[host.{key}]]`"),
+    }
+}
+
 fn article(type_str: &str) -> String {
     let an = matches!(type_str.chars().next(), Some('a' | 'e' | 'i' | 'o' | 'u'));
     format!("{} {type_str}", if an { "an" } else { "a" })
 }
 
+/// Words other tools (`ip link`, containerlab, netlab, Docker) use for keys of ours.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("ip", "addresses"),
+    ("ipv4", "addresses"),
+    ("ipv6", "addresses"),
+    ("address", "addresses"),
+    ("addr", "addresses"),
+    ("ip_address", "addresses"),
+    ("gw", "gateway"),
+    ("type", "kind"),
+    ("vlan", "access"),
+    ("vid", "id"),
+    ("dev", "parent"),
+    ("master", "link"),
+    ("ifname", "name"),
+];
+
 fn unknown_key(key: &str, span: Span, what: &str, known: &[&str]) -> Diagnostic {
     let diagnostic =
         Diagnostic::error(span, format!("unknown key `{key}` in {what}")).label("not a key of this table");
-    match closest(key, known.iter().copied()) {
+    let synonym =
+        SYNONYMS.iter().find(|(word, ours)| *word == key && known.contains(ours)).map(|(_, ours)| *ours);
+    match synonym.or_else(|| closest(key, known.iter().copied())) {
         Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
         None => diagnostic.help(format!("the keys of {what} are: {}", known.join(", "))),
     }
@@ -243,7 +286,7 @@ fn unknown_key(key: &str, span: Span, what: &str, known: &[&str]) -> Diagnostic 
 pub fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
     candidates
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
+        .filter(|(distance, c)| *distance < word.len() && *distance <= 2.max(c.len() / 3))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }

@@ -84,11 +84,16 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
     let kinds = kinds_present(doc);
     let kind = match kinds.as_slice() {
         [] => {
-            d.error(
-                Diagnostic::error(doc.span.clone(), "this [[expect]] does not say what to check")
-                    .label("no check")
-                    .help("add `reach = true|false`, `resolves_to = \"NODE:IFACE\"`, `promiscuous = true|false`, `mac = ...` or `route = \"PREFIX\"`"),
-            );
+            if !doc.unreadable {
+                d.error(
+                    Diagnostic::error(doc.span.clone(), "this [[expect]] does not say what to check")
+                        .label("no check")
+                        .help("add `reach = true|false`, `resolves_to = \"NODE:IFACE\"`, `promiscuous = true|false`, `mac = ...` or `route = \"PREFIX\"`"),
+                );
+            }
+            if let Some(from) = &doc.from {
+                source_node(d, from);
+            }
             return None;
         }
         [(kind, _)] => *kind,
@@ -275,7 +280,7 @@ fn route(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
     Some(Check::Route { iface, prefix: *prefix.get_ref() })
 }
 
-/// `from`: a node that has an address to send from.
+/// `from`: a node that is not a switch (whether it has an address is not checked here).
 fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
     if from.get_ref().contains(':') {
         d.error(

@@ -79,9 +79,12 @@ impl<'d> Draft<'d> {
             let names = self.lab.nodes.iter().map(|n| n.name.as_str());
             let mut d = Diagnostic::error(name.span(), format!("unknown node `{}`", name.get_ref()))
                 .label("no node has this name");
-            if let Some(best) = closest(name.get_ref(), names) {
-                d = d.help(format!("did you mean `{best}`?"));
-            }
+            let all: Vec<&str> = names.collect();
+            d = match closest(name.get_ref(), all.iter().copied()) {
+                Some(best) => d.help(format!("did you mean `{best}`?")),
+                None if all.is_empty() => d.help("declare the node as a [[host]], [[router]] or [[switch]]"),
+                None => d.help(format!("the nodes are: {}", shortened(&all))),
+            };
             self.error(d);
         }
         found
@@ -137,9 +140,18 @@ fn unknown_iface(lab: &Lab, node: NodeId, iface: &str, span: Span) -> Diagnostic
     d = match closest(iface, names.iter().copied()) {
         Some(best) => d.help(format!("did you mean `{}:{best}`?", n.name)),
         None if names.is_empty() => d.help(format!("`{}` has no interfaces yet", n.name)),
-        None => d.help(format!("the interfaces of `{}` are: {}", n.name, names.join(", "))),
+        None => d.help(format!("the interfaces of `{}` are: {}", n.name, shortened(&names))),
     };
     d
+}
+
+/// A list of names for a help line: the first twelve, then how many more.
+fn shortened(names: &[&str]) -> String {
+    const SHOWN: usize = 12;
+    match names.len() {
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{}, and {} more", names[..SHOWN].join(", "), n - SHOWN),
+    }
 }
 
 /// Human list of allowed words: "`a`, `b` or `c`".

@@ -1,0 +1,295 @@
+//! Workers of one wave: its expectations sorted into probes per namespace, run on threads
+//! that enter their namespace first, and their results filed as observations. Must not
+//! judge: what the observations mean is `judge`'s.
+
+use super::{Error, Observed, arp, capture, icmp, inspect};
+use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Proto};
+use crate::realize::netns;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long probes wait: for an answer (`timeout`), and at most in all (`deadline`).
+pub struct Settings {
+    pub timeout: Duration,
+    pub deadline: Duration,
+}
+
+/// Who does what: expectations sorted into workers by namespace.
+pub struct Plan {
+    echoes: BTreeMap<NodeId, Vec<(usize, icmp::Echo)>>,
+    asks: BTreeMap<NodeId, Vec<(usize, arp::Ask)>>,
+    looks: BTreeMap<NodeId, Vec<(usize, IfaceId, inspect::Look)>>,
+    captures: BTreeMap<IfaceId, HashSet<u16>>,
+    cookie: [u8; 8],
+    /// The longest any probe of the wave may take.
+    longest: Duration,
+}
+
+impl Plan {
+    /// The probes of the expectations `wave` (indexes into the lab's expectations).
+    pub fn new(lab: &Lab, settings: &Settings, wave: &[usize]) -> Plan {
+        let mut plan = Plan {
+            echoes: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            looks: BTreeMap::new(),
+            captures: BTreeMap::new(),
+            cookie: random(),
+            longest: Duration::ZERO,
+        };
+        let first_id = u16::from_be_bytes([plan.cookie[0], plan.cookie[1]]);
+        for &index in wave {
+            let expectation = &lab.expectations[index];
+            let timeout = expectation.timeout.unwrap_or(settings.timeout);
+            let deadline = settings.deadline.max(timeout);
+            plan.longest = plan.longest.max(deadline);
+            plan.add(lab, index, expectation, timeout, deadline, first_id.wrapping_add(index as u16));
+        }
+        plan
+    }
+
+    fn add(
+        &mut self,
+        lab: &Lab,
+        index: usize,
+        expectation: &Expectation,
+        timeout: Duration,
+        deadline: Duration,
+        id: u16,
+    ) {
+        match &expectation.check {
+            Check::Reach { from, to, reach, proto: Proto::Icmp, tagged, redirect, .. } => {
+                let echo = icmp::Echo {
+                    target: to.addr,
+                    positive: *reach,
+                    timeout,
+                    deadline,
+                    id,
+                    wants_redirect: redirect.is_some(),
+                };
+                self.echoes.entry(*from).or_default().push((index, echo));
+                if let Some(tagged) = tagged {
+                    self.captures.entry(tagged.on).or_default().insert(id);
+                }
+            }
+            Check::Reach { from, to, reach, proto: Proto::Arp, .. } => {
+                self.asks
+                    .entry(*from)
+                    .or_default()
+                    .push((index, arp::Ask { target: to.addr, positive: *reach, timeout, deadline }));
+            }
+            Check::Resolves { from, to, .. } => {
+                self.asks
+                    .entry(*from)
+                    .or_default()
+                    .push((index, arp::Ask { target: to.addr, positive: true, timeout, deadline }));
+            }
+            Check::State { iface, mac, .. } => {
+                self.look(lab, index, *iface, None);
+                if let Some(crate::model::MacOf::Iface(other)) = mac {
+                    self.look(lab, index, *other, None);
+                }
+            }
+            Check::Route { iface, prefix } => self.look(lab, index, *iface, Some(*prefix)),
+        }
+    }
+
+    fn look(&mut self, lab: &Lab, index: usize, iface: IfaceId, route: Option<ipnet::IpNet>) {
+        let look = inspect::Look { iface: lab.iface(iface).name.clone(), route };
+        self.looks.entry(iface.node).or_default().push((index, iface, look));
+    }
+
+    /// Captures first (each reports when it listens), then every probe at once. Captures
+    /// stop when the probes are done, when a worker fails, or at the latest deadline.
+    pub fn run(&self, lab: &Lab, namespaces: &[File], observed: &mut Observed) -> Result<(), Error> {
+        let stop = AtomicBool::new(false);
+        let until = Instant::now() + self.longest + Duration::from_secs(1);
+        let cookie = self.cookie;
+        std::thread::scope(|scope| {
+            let _stop_captures = StopOnDrop(&stop);
+            let captures = self.start_captures(scope, lab, namespaces, &stop, until);
+            let echoes = spawn_workers(
+                scope,
+                namespaces,
+                &self.echoes,
+                |(_, e)| e.clone(),
+                move |list| icmp::run(&list, cookie),
+            );
+            let asks =
+                spawn_workers(scope, namespaces, &self.asks, |(_, a)| a.clone(), |list| arp::run(&list));
+            let looks = spawn_workers(
+                scope,
+                namespaces,
+                &self.looks,
+                |(_, _, l)| l.clone(),
+                |list| inspect::run(&list),
+            );
+            let echoes = join_workers(echoes, "probing", lab);
+            let asks = join_workers(asks, "asking who has an address", lab);
+            let looks = join_workers(looks, "reading interfaces", lab);
+            stop.store(true, Ordering::SeqCst);
+            for (iface, handle) in captures {
+                let tags = joined(handle, "capturing", lab, iface.node)?;
+                observed.tags.entry(iface).or_default().frames.extend(tags.frames);
+            }
+            self.record(echoes, asks, looks, observed)
+        })
+    }
+
+    /// One capture per watched interface; returns once every capture listens (or failed).
+    fn start_captures<'s>(
+        &'s self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        lab: &Lab,
+        namespaces: &'s [File],
+        stop: &'s AtomicBool,
+        until: Instant,
+    ) -> Vec<(IfaceId, Worker<'s, capture::Tags>)> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let captures: Vec<_> = self
+            .captures
+            .iter()
+            .map(|(iface, ids)| {
+                let ready = ready_tx.clone();
+                let name = lab.iface(*iface).name.clone();
+                let handle = netns::spawn_in(scope, &namespaces[iface.node.0], move || {
+                    let opened = index_of(&name).and_then(capture::open);
+                    let _ = ready.send(());
+                    capture::run(&opened?, ids, stop, until)
+                });
+                (*iface, handle)
+            })
+            .collect();
+        drop(ready_tx);
+        for _ in 0..captures.len() {
+            let _ = ready_rx.recv();
+        }
+        captures
+    }
+
+    /// Files each worker's results under the expectations they answer.
+    fn record(
+        &self,
+        echoes: Vec<(NodeId, Result<Vec<icmp::Seen>, Error>)>,
+        asks: Vec<(NodeId, Result<Vec<arp::Answers>, Error>)>,
+        looks: Vec<(NodeId, Result<Vec<inspect::Seen>, Error>)>,
+        observed: &mut Observed,
+    ) -> Result<(), Error> {
+        for (node, seen) in echoes {
+            for ((index, echo), seen) in self.echoes[&node].iter().zip(seen?) {
+                observed.echo.insert(*index, (echo.clone(), seen));
+            }
+        }
+        for (node, answers) in asks {
+            for ((index, _), answers) in self.asks[&node].iter().zip(answers?) {
+                observed.answers.insert(*index, answers);
+            }
+        }
+        for (node, seen) in looks {
+            for ((index, iface, _), seen) in self.looks[&node].iter().zip(seen?) {
+                observed.looks.insert((*index, *iface), seen);
+            }
+        }
+        Ok(())
+    }
+
+    /// For each unanswered positive echo, what its source node knows of the way.
+    pub fn diagnose(&self, namespaces: &[File], observed: &mut Observed) {
+        let wanted: BTreeMap<NodeId, Vec<(usize, std::net::IpAddr)>> = self
+            .echoes
+            .iter()
+            .map(|(node, jobs)| {
+                let failed = jobs
+                    .iter()
+                    .filter(|(i, e)| {
+                        e.positive
+                            && observed
+                                .echo
+                                .get(i)
+                                .is_some_and(|(_, s)| s.reply.is_none() && s.error.is_none())
+                    })
+                    .map(|(i, e)| (*i, e.target))
+                    .collect();
+                (*node, failed)
+            })
+            .filter(|(_, failed): &(NodeId, Vec<_>)| !failed.is_empty())
+            .collect();
+        for (node, failed) in wanted {
+            let targets: Vec<_> = failed.iter().map(|(_, t)| *t).collect();
+            if let Ok(notes) = netns::run_in(&namespaces[node.0], || inspect::diagnose(&targets)) {
+                for ((index, _), note) in failed.iter().zip(notes) {
+                    if let Some(note) = note {
+                        observed.notes.insert(*index, note);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Tells the captures to stop when dropped: on every way out of a wave.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+type Worker<'s, T> = std::thread::ScopedJoinHandle<'s, std::io::Result<T>>;
+
+/// One worker per node, in its namespace, given the probes of that node's jobs.
+fn spawn_workers<'s, J, P: Send + 's, T: Send + 's>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    namespaces: &'s [File],
+    jobs: &'s BTreeMap<NodeId, Vec<J>>,
+    probe_of: impl Fn(&J) -> P,
+    work: impl Fn(Vec<P>) -> std::io::Result<T> + Copy + Send + 's,
+) -> Vec<(NodeId, Worker<'s, T>)> {
+    jobs.iter()
+        .map(|(node, jobs)| {
+            let probes: Vec<P> = jobs.iter().map(&probe_of).collect();
+            (*node, netns::spawn_in(scope, &namespaces[node.0], move || work(probes)))
+        })
+        .collect()
+}
+
+fn join_workers<T>(
+    workers: Vec<(NodeId, Worker<'_, T>)>,
+    doing: &str,
+    lab: &Lab,
+) -> Vec<(NodeId, Result<T, Error>)> {
+    workers.into_iter().map(|(node, handle)| (node, joined(handle, doing, lab, node))).collect()
+}
+
+fn joined<T>(handle: Worker<'_, T>, doing: &str, lab: &Lab, node: NodeId) -> Result<T, Error> {
+    match handle.join() {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error(format!("{doing} in {}: {e}", lab.node(node).name))),
+        Err(_) => Err(Error(format!("{doing} in {}: the worker panicked", lab.node(node).name))),
+    }
+}
+
+/// The index of an interface of the calling thread's namespace.
+fn index_of(name: &str) -> std::io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    // SAFETY: a NUL-terminated name, read by the kernel.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(std::io::Error::last_os_error()),
+        index => Ok(index),
+    }
+}
+
+fn random() -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most the buffer's length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (nanos ^ u64::from(std::process::id())).to_be_bytes();
+    }
+    bytes
+}

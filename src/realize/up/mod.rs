@@ -1,0 +1,297 @@
+//! `up`: checks the kernel, then executes the plan stage by stage, every step of a stage at
+//! once; namespaces are made by worker threads, links by netlink requests pipelined per
+//! namespace. On any failure, or SIGINT/SIGTERM, everything made so far is removed.
+//! This file owns the order of work and the namespaces; `links` and `layer3` do the steps.
+
+mod layer3;
+mod links;
+
+use super::netlink::Netlink;
+use super::state::{IfaceState, Lock, NodeState, State};
+use super::{Error, Progress, kernel, marker, netns};
+use crate::model::{IfaceId, Lab, NodeId, Sysctl};
+use crate::plan::{self, Plan, Step};
+use futures::future::join_all;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Threads that create namespaces; the kernel's netns setup scales little beyond this.
+const NAMESPACE_WORKERS: usize = 4;
+
+/// Brings a lab up and records its state; on failure nothing of it is left.
+pub async fn up(
+    lab: &Lab,
+    plan: &Plan,
+    topology: &Path,
+    source: &str,
+    progress: &Progress,
+) -> Result<State, Error> {
+    let _lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
+    refuse_if_up(lab, topology)?;
+    kernel::check(lab)?;
+    netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))?;
+    let cancel = Cancel::on_signals();
+    let mut realizer = Realizer::new(lab);
+    let outcome = realizer.run(plan, &cancel, progress).await;
+    let outcome = match outcome {
+        Ok(()) => realizer.state(topology, source).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(state) => {
+            progress.finish();
+            Ok(state)
+        }
+        Err(error) => {
+            progress.finish();
+            realizer.roll_back();
+            Err(error)
+        }
+    }
+}
+
+fn refuse_if_up(lab: &Lab, topology: &Path) -> Result<(), Error> {
+    let doing = format!("bringing up lab `{}`", lab.name);
+    if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
+        return Err(
+            Error::new(doing, "it is already up").hint(format!("bring it down first: lab down {}", lab.name))
+        );
+    }
+    let taken: Vec<String> = (0..lab.nodes.len())
+        .map(|n| lab.netns_name(NodeId(n)))
+        .filter(|name| netns::path_of(name).exists())
+        .collect();
+    if let Some(name) = taken.first() {
+        return Err(Error::new(doing, format!("{} exists already", netns::path_of(name).display())).hint(format!(
+            "if it is left from an earlier run of this lab, `lab down {}` removes it; otherwise rename the lab",
+            topology.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Set when SIGINT or SIGTERM arrives; checked between stages and before each namespace.
+#[derive(Clone)]
+struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    fn on_signals() -> Cancel {
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = flag.clone();
+        tokio::spawn(async move {
+            super::interrupted().await;
+            set.store(true, Ordering::SeqCst);
+        });
+        Cancel(flag)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.0.load(Ordering::SeqCst) {
+            return Err(
+                Error::new("bringing the lab up", "interrupted").hint("everything made so far was removed")
+            );
+        }
+        Ok(())
+    }
+}
+
+struct Namespace {
+    name: String,
+    file: File,
+    netlink: Netlink,
+}
+
+struct Realizer<'l> {
+    lab: &'l Lab,
+    namespaces: Vec<Option<Namespace>>,
+    indexes: Mutex<HashMap<IfaceId, u32>>,
+}
+
+impl<'l> Realizer<'l> {
+    fn new(lab: &'l Lab) -> Self {
+        Realizer {
+            lab,
+            namespaces: (0..lab.nodes.len()).map(|_| None).collect(),
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn run(&mut self, plan: &Plan, cancel: &Cancel, progress: &Progress) -> Result<(), Error> {
+        for stage in &plan.stages {
+            cancel.check()?;
+            progress.stage(&stage.title);
+            let nodes: Vec<NodeId> = stage
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::CreateNamespace { node } => Some(*node),
+                    _ => None,
+                })
+                .collect();
+            if !nodes.is_empty() {
+                self.create_namespaces(&nodes, cancel).await?;
+            }
+            let this = &*self;
+            let results = join_all(stage.steps.iter().map(|step| async move {
+                let result = this.step(step).await;
+                progress.advance(1);
+                result
+            }))
+            .await;
+            results.into_iter().collect::<Result<Vec<()>, Error>>()?;
+        }
+        cancel.check()
+    }
+
+    fn namespace(&self, node: NodeId) -> &Namespace {
+        self.namespaces[node.0].as_ref().expect("namespaces are made in the first stage")
+    }
+
+    async fn create_namespaces(&mut self, nodes: &[NodeId], cancel: &Cancel) -> Result<(), Error> {
+        let lab = self.lab;
+        let names: Vec<String> = nodes.iter().map(|n| lab.netns_name(*n)).collect();
+        let sysctls: Vec<(String, Vec<Sysctl>, Vec<Sysctl>)> = nodes
+            .iter()
+            .map(|n| {
+                let own = plan::namespace_sysctls(lab, *n).into_iter().cloned().collect();
+                (lab.node(*n).name.clone(), plan::baseline_sysctls(lab.node(*n).role), own)
+            })
+            .collect();
+        let rt = tokio::runtime::Handle::current();
+        let alias = marker(&lab.name);
+        let flag = cancel.0.clone();
+        let names_for_workers = names.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            netns::create_named(&names_for_workers, NAMESPACE_WORKERS, |i| {
+                if flag.load(Ordering::SeqCst) {
+                    return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
+                }
+                let (node, baseline, own) = &sysctls[i];
+                set_up_namespace(&rt, &alias, node, baseline, own)
+            })
+        })
+        .await
+        .map_err(|e| Error::new("creating namespaces", e))?;
+        let cancelled = cancel.check();
+        let mut first_error = cancelled.err();
+        for ((node, name), result) in nodes.iter().zip(names).zip(made) {
+            match result {
+                Ok((file, netlink)) => self.namespaces[node.0] = Some(Namespace { name, file, netlink }),
+                Err(e) if first_error.is_none() => {
+                    // A sysctl that failed carries its own, fuller account.
+                    let own = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
+                    first_error = Some(match own {
+                        Some(error) => Error {
+                            doing: error.doing.clone(),
+                            cause: error.cause.clone(),
+                            hint: error.hint.clone(),
+                        },
+                        None => Error::io(format!("creating namespace {name}"), &e),
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The index of an interface, asked of its namespace once and remembered.
+    async fn index(&self, iface: IfaceId) -> Result<u32, Error> {
+        if let Some(index) = self.indexes.lock().ok().and_then(|m| m.get(&iface).copied()) {
+            return Ok(index);
+        }
+        let name = &self.lab.iface(iface).name;
+        let link = self.namespace(iface.node).netlink.link(name).await.map_err(|e| {
+            Error::kernel(
+                format!("looking up {}, which lab made earlier in this run", self.lab.iface_label(iface)),
+                &e,
+                |_| None,
+            )
+        })?;
+        if let Ok(mut m) = self.indexes.lock() {
+            m.insert(iface, link.index);
+        }
+        Ok(link.index)
+    }
+
+    async fn step(&self, step: &Step) -> Result<(), Error> {
+        match *step {
+            Step::CreateNamespace { .. } => Ok(()),
+            Step::CreateLink { iface } => self.create_link(iface).await,
+            Step::ConfigurePort { port } => self.configure_port(port).await,
+            Step::WriteSysctls { node } => self.write_sysctls(node).await,
+            Step::AddAddresses { node } => self.add_addresses(node).await,
+            Step::AddRoutes { node } => self.add_routes(node).await,
+            Step::EnablePort { port } => {
+                let name = &self.lab.iface(port).name;
+                self.namespace(port.node).netlink.set_up(name).await.map_err(|e| {
+                    Error::kernel(format!("bringing up port {}", self.lab.iface_label(port)), &e, |_| None)
+                })
+            }
+        }
+    }
+
+    /// What the kernel made: every interface's index and MAC, read back once per namespace.
+    async fn state(&self, topology: &Path, source: &str) -> Result<State, Error> {
+        let lab = self.lab;
+        let reads = (0..lab.nodes.len()).map(|n| async move {
+            let ns = self.namespace(NodeId(n));
+            let links = ns
+                .netlink
+                .links()
+                .await
+                .map_err(|e| Error::kernel(format!("reading the links of {}", ns.name), &e, |_| None))?;
+            let ifaces = lab.nodes[n]
+                .ifaces
+                .iter()
+                .filter_map(|i| links.iter().find(|l| l.name == i.name))
+                .map(|l| IfaceState { name: l.name.clone(), index: l.index, mac: l.mac })
+                .collect();
+            Ok::<_, Error>(NodeState { name: lab.nodes[n].name.clone(), netns: ns.name.clone(), ifaces })
+        });
+        let nodes = join_all(reads).await.into_iter().collect::<Result<Vec<_>, Error>>()?;
+        let created =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let topology = std::fs::canonicalize(topology).unwrap_or_else(|_| topology.to_path_buf());
+        let state = State { lab: lab.name.clone(), topology, source: source.to_string(), created, nodes };
+        state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), &e))?;
+        Ok(state)
+    }
+
+    /// Removes every namespace made so far; the links inside go with them.
+    fn roll_back(&mut self) {
+        for ns in self.namespaces.iter_mut().filter_map(Option::take) {
+            let _ = netns::remove_named(&ns.name);
+        }
+        let _ = super::state::remove(&self.lab.name);
+    }
+}
+
+/// Inside a new namespace, before it has a name: the baseline sysctls (those the kernel
+/// lacks are skipped), the node's namespace-wide ones, `lo` up and marked, and the netlink
+/// socket that will act in it. A failure here leaves nothing: the namespace has no name yet.
+fn set_up_namespace(
+    rt: &tokio::runtime::Handle,
+    alias: &str,
+    node: &str,
+    baseline: &[Sysctl],
+    own: &[Sysctl],
+) -> std::io::Result<Netlink> {
+    for sysctl in baseline {
+        match std::fs::write(sysctl.proc_path(), &sysctl.value) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    for sysctl in own {
+        if let Err(e) = std::fs::write(sysctl.proc_path(), &sysctl.value) {
+            return Err(std::io::Error::other(layer3::sysctl_error(node, sysctl, &e)));
+        }
+    }
+    let netlink = Netlink::open_here(rt)?;
+    rt.block_on(netlink.mark_loopback(alias)).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(netlink)
+}
