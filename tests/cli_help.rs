@@ -7,13 +7,23 @@ fn help(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into()
 }
 
-fn long_options(text: &str) -> Vec<String> {
+/// Every `--long` and `-s` option of a usage line (`lab ...`) or an option entry (`- ...` in
+/// the docs, `  -q, --quiet` in the help), but help and version.
+fn options(text: &str) -> Vec<String> {
+    let entries: Vec<&str> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("lab ") || l.starts_with("- `") || l.starts_with('-'))
+        .collect();
+    let text = entries.join("\n");
+    let is_long = |w: &str| {
+        w.starts_with("--") && w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    };
+    let is_short = |w: &str| w.len() == 2 && w.starts_with('-') && w.as_bytes()[1].is_ascii_alphabetic();
     let mut options: Vec<String> = text
         .split(|c: char| c.is_whitespace() || matches!(c, '`' | '[' | ']' | ',' | '(' | ')' | '='))
-        .filter(|w| {
-            w.starts_with("--") && w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
-        })
-        .filter(|w| *w != "--help" && *w != "--version")
+        .filter(|w| is_long(w) || is_short(w))
+        .filter(|w| !matches!(*w, "--help" | "-h" | "--version" | "-V"))
         .map(String::from)
         .collect();
     options.sort();
@@ -39,6 +49,6 @@ fn every_command_and_option_of_the_help_is_documented_and_no_other() {
         let start = docs.find(&heading).unwrap_or_else(|| panic!("docs/cli.md has no section `{heading}`"));
         let section = &docs[start + heading.len()..];
         let section = &section[..section.find("\n## ").unwrap_or(section.len())];
-        assert_eq!(long_options(section), long_options(&help(&[command])), "options of `lab {command}`");
+        assert_eq!(options(section), options(&help(&[command])), "options of `lab {command}`");
     }
 }

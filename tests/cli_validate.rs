@@ -89,8 +89,14 @@ fn graph_prints_dot_by_default_and_other_formats_on_request() {
     assert_eq!(code, 0);
     assert!(dot.starts_with("digraph \"e4-macvlan-bridge\""), "{dot}");
     assert!(dot.contains("subgraph \"cluster_"), "one cluster per node");
-    let (_, mermaid, _) = lab(&["graph", "--format", "mermaid", "topologies/e4-macvlan-bridge.toml"]);
+    let (code, mermaid, _) = lab(&["graph", "--format", "mermaid", "topologies/e4-macvlan-bridge.toml"]);
+    assert_eq!(code, 0);
     assert!(mermaid.starts_with("flowchart LR"));
-    let (_, json, _) = lab(&["graph", "--format", "json", "topologies/e4-macvlan-bridge.toml"]);
-    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+    let (code, json, _) = lab(&["graph", "--format", "json", "topologies/e4-macvlan-bridge.toml"]);
+    assert_eq!(code, 0);
+    let graph: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(!graph["order"].as_array().unwrap().is_empty(), "{json}");
+    let (code, _, err) = lab(&["graph", "--format", "svg", "topologies/e4-macvlan-bridge.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("possible values: dot, mermaid, json"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! Parsing and validation never panic, whatever the input: arbitrary text, and the real
 //! topologies mutated (lines dropped, duplicated, swapped; tokens replaced; bytes spliced).
+//! Every problem found comes with a fix; every valid result can be drawn and planned.
 //! Bounded here; `PROPTEST_CASES=100000 cargo test --release --test fuzz` runs longer.
 
 mod common;
@@ -12,6 +13,7 @@ fn check_everything(text: &str) {
     for d in &checked.diagnostics {
         assert!(d.span.end <= text.len() && d.span.start <= d.span.end, "span out of the text: {d:?}");
         let _ = checked.source.line_col(d.span.start);
+        assert!(d.help.as_ref().is_some_and(|h| !h.is_empty()), "every problem says how to fix it: {d:?}");
     }
     let _ = lab::topology::diagnostic::render(&checked.source, &checked.diagnostics, false);
     if let Some(lab) = &checked.lab {
@@ -20,6 +22,7 @@ fn check_everything(text: &str) {
         for format in [Format::Dot, Format::Mermaid, Format::Json] {
             let _ = render(&graph, format);
         }
+        let _ = lab::plan::Plan::new(&graph).to_commands(lab);
     }
 }
 

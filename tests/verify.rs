@@ -308,6 +308,19 @@ fn lab_run_sandbox_brings_a_vlan_lab_up_in_the_full_kernel() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("3 of 3 expectations passed"), "{out}");
     assert!(err.contains("lab `e9-vlan-tagging` is down"), "{err}");
+    // Both outputs pass through as they are written: merged, they read in order.
+    let merged = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("{} run --sandbox topologies/e9-vlan-tagging.toml 2>&1", env!("CARGO_BIN_EXE_lab")),
+        ])
+        .output()
+        .unwrap();
+    let merged = String::from_utf8_lossy(&merged.stdout);
+    let at = |text: &str| merged.find(text).unwrap_or_else(|| panic!("no `{text}` in:\n{merged}"));
+    assert!(at("is up") < at("3 of 3 expectations passed"), "{merged}");
+    assert!(at("3 of 3 expectations passed") < at("is down"), "{merged}");
+    assert!(!merged.contains('\r'), "no carriage returns from the consoles: {merged:?}");
 }
 
 #[test]
@@ -342,7 +355,10 @@ kernel_test!(a_full_mesh_larger_than_the_machines_arp_table_passes, &[Veth, Brid
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
     let failed = report["outcomes"].as_array().unwrap().iter().filter(|o| o["passed"] != true).count();
     assert_eq!((code, failed), (0, 0), "{} of 2450 probes failed", failed);
-    assert!(report["waves"].as_u64().unwrap() > 1, "2450 entries cannot fit one wave");
+    let table = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3").unwrap();
+    if table.trim().parse::<u64>().unwrap() < 2450 {
+        assert!(report["waves"].as_u64().unwrap() > 1, "2450 entries cannot fit one wave");
+    }
 });
 
 kernel_test!(a_negative_check_whose_probe_cannot_run_fails, &[Veth, Bridge], {

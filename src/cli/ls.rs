@@ -1,4 +1,4 @@
-//! `lab ls`: the labs on this machine, with their node counts.
+//! `lab ls`: the labs on this machine, with their node counts and descriptions.
 
 use super::{Error, Verdict};
 use crate::realize::{self, State};
@@ -18,6 +18,7 @@ struct Row {
     topology: String,
     /// "up", or "incomplete" when namespaces exist without a state (an `up` was killed).
     status: &'static str,
+    description: String,
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
@@ -30,12 +31,16 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
                 nodes: state.nodes.len(),
                 topology: state.topology.display().to_string(),
                 status: "up",
+                description: state.description.unwrap_or_default(),
             });
         }
     }
     for (lab, namespaces) in marked {
         if !rows.iter().any(|r| r.lab == lab) {
-            rows.push(Row { lab, nodes: namespaces.len(), topology: String::new(), status: "incomplete" });
+            let nodes = namespaces.len();
+            let description =
+                "namespaces left by an `up` that was killed: remove them with `lab down`".into();
+            rows.push(Row { lab, nodes, topology: String::new(), status: "incomplete", description });
         }
     }
     if options.json {
@@ -47,9 +52,10 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         return Ok(Verdict::Pass);
     }
     let mut table = Table::new();
-    table.load_preset(NOTHING).set_header(["LAB", "NODES", "STATUS", "TOPOLOGY"]);
+    table.load_preset(NOTHING).set_header(["LAB", "NODES", "STATUS", "TOPOLOGY", "DESCRIPTION"]);
     for r in &rows {
-        table.add_row([r.lab.clone(), r.nodes.to_string(), r.status.to_string(), r.topology.clone()]);
+        let row = [&r.lab, &r.nodes.to_string(), r.status, &r.topology, &r.description];
+        table.add_row(row.map(|cell| cell.to_string()));
     }
     println!("{table}");
     Ok(Verdict::Pass)

@@ -2,12 +2,11 @@
 //! verification's verdict. `--sandbox` runs it all inside the full kernel.
 
 use super::verify::{self, Output};
-use super::{Error, Verdict, announce_down, announce_up, load_lab, runtime};
+use super::{Error, Verdict, announce_down, announce_up, load_lab, render_diagnostics, runtime};
 use crate::graph::LabGraph;
 use crate::plan::Plan;
 use crate::realize::{self, Progress};
 use crate::sandbox::{self, Sandbox};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +28,12 @@ pub struct Options {
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
     if options.sandbox && !sandbox::inside() {
+        // An invalid file is reported without booting; the run inside reports the rest.
+        let checked = crate::topology::load(&options.file)?;
+        if checked.lab.is_none() {
+            eprint!("{}", render_diagnostics(&checked));
+            return Ok(Verdict::Invalid);
+        }
         return in_sandbox();
     }
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
@@ -68,9 +73,7 @@ fn in_sandbox() -> Result<Verdict, Error> {
         std::iter::once(exe).chain(std::env::args().skip(1).filter(|a| a != "--sandbox")).collect();
     let cwd = std::env::current_dir()?;
     eprintln!("booting the full kernel (user-mode Linux)...");
-    let out = Sandbox::default().run(&args, &cwd)?;
-    std::io::stdout().write_all(&out.stdout)?;
-    std::io::stderr().write_all(&out.stderr)?;
+    let out = Sandbox { pass_through: true, ..Sandbox::default() }.run(&args, &cwd)?;
     eprintln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());
     Ok(match out.status {
         0 => Verdict::Pass,

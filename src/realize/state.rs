@@ -18,6 +18,9 @@ pub struct State {
     pub topology: PathBuf,
     /// Its text as realized (the file may change afterwards).
     pub source: String,
+    /// The topology's `description`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Seconds since the epoch.
     pub created: u64,
     pub nodes: Vec<NodeState>,

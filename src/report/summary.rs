@@ -8,6 +8,8 @@ use std::fmt::Write;
 #[derive(Serialize, Default)]
 pub struct Summary {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub nodes: BTreeMap<&'static str, usize>,
     pub cables: usize,
     pub trunks: usize,
@@ -20,7 +22,12 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(lab: &Lab) -> Self {
-        let mut s = Summary { name: lab.name.clone(), cables: lab.cables.len(), ..Default::default() };
+        let mut s = Summary {
+            name: lab.name.clone(),
+            description: lab.description.clone(),
+            cables: lab.cables.len(),
+            ..Default::default()
+        };
         for node in &lab.nodes {
             let role = node.role.as_str();
             *s.nodes.entry(role).or_default() += 1;
@@ -68,6 +75,9 @@ impl Summary {
     /// Indented lines under the file's heading.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        if let Some(description) = &self.description {
+            let _ = writeln!(out, "  about         {description}");
+        }
         let total: usize = self.nodes.values().sum();
         let _ = writeln!(out, "  nodes         {total}: {}", counts(&self.nodes));
         let mut cables = format!("{}", self.cables);

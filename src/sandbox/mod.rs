@@ -1,10 +1,12 @@
 //! A full kernel on demand: boots user-mode Linux (Debian's `user-mode-linux`) on the host's
 //! own filesystem, loads the network modules, runs one command as root inside, and returns
 //! its exit status and output. Needs neither root nor KVM. Used by `lab run --sandbox` and
-//! by the test suite when this kernel lacks a link kind.
+//! by the test suite when this kernel lacks a link kind. The command's stdout and stderr
+//! reach this process through two extra UML consoles backed by pipes, as they are written.
 
 use std::fmt::Write as _;
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,7 @@ fn io_error(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
 #[derive(Debug)]
 pub struct Output {
     pub status: i32,
+    /// Empty when the output was passed through.
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// The kernel's console: boot messages, module loading.
@@ -65,6 +68,9 @@ pub struct Sandbox {
     /// Modules of `MODULES` to leave out, as a kernel without them would be; automatic
     /// module loading is then off too.
     pub without: Vec<String>,
+    /// The command's stdout and stderr go to this process's own as they are written,
+    /// instead of into `Output`.
+    pub pass_through: bool,
 }
 
 impl Default for Sandbox {
@@ -75,7 +81,13 @@ impl Default for Sandbox {
                 env.push((key.to_string(), value));
             }
         }
-        Sandbox { memory: "1G".into(), timeout: Duration::from_secs(600), env, without: Vec::new() }
+        Sandbox {
+            memory: "1G".into(),
+            timeout: Duration::from_secs(600),
+            env,
+            without: Vec::new(),
+            pass_through: false,
+        }
     }
 }
 
@@ -124,20 +136,23 @@ impl Sandbox {
         std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755))
             .map_err(io_error("writing the boot script"))?;
         let started = Instant::now();
-        self.boot(&kernel, &dir)?;
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
+        let pass_through = self.pass_through;
+        let stdout = relay(stdout_read, pass_through.then_some(Stream::Stdout));
+        let stderr = relay(stderr_read, pass_through.then_some(Stream::Stderr));
+        let booted = self.boot(&kernel, &dir, [stdout_write, stderr_write]);
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        booted?;
         let console = std::fs::read_to_string(dir.path("console")).unwrap_or_default();
         let status = std::fs::read_to_string(dir.path("status")).ok().and_then(|s| s.trim().parse().ok());
         let Some(status) = status else { return Err(Error::Crashed(tail(&console))) };
-        Ok(Output {
-            status,
-            stdout: std::fs::read(dir.path("stdout")).unwrap_or_default(),
-            stderr: std::fs::read(dir.path("stderr")).unwrap_or_default(),
-            console,
-            elapsed: started.elapsed(),
-        })
+        Ok(Output { status, stdout, stderr, console, elapsed: started.elapsed() })
     }
 
-    fn boot(&self, kernel: &Kernel, dir: &Workdir) -> Result<(), Error> {
+    /// Runs the kernel to its end; `outputs` become its consoles 1 and 2 (fds 3 and 4).
+    fn boot(&self, kernel: &Kernel, dir: &Workdir, outputs: [OwnedFd; 2]) -> Result<(), Error> {
         let console =
             std::fs::File::create(dir.path("console")).map_err(io_error("creating the console log"))?;
         let console_err = console.try_clone().map_err(io_error("creating the console log"))?;
@@ -146,7 +161,7 @@ impl Sandbox {
             .arg(format!("mem={}", self.memory))
             .args(["root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw"])
             .arg(format!("init={}", dir.path("init").display()))
-            .args(["con=null", "con0=fd:0,fd:1"])
+            .args(["con=null", "con0=fd:0,fd:1", "con1=fd:3", "con2=fd:4"])
             .arg(format!("umid={}", dir.0.file_name().and_then(|n| n.to_str()).unwrap_or("lab")))
             .arg(format!("uml_dir={}", dir.0.display()))
             .env("LD_PRELOAD", dir.path("xstate_shim.so"))
@@ -154,17 +169,29 @@ impl Sandbox {
             .stdout(console)
             .stderr(console_err)
             .process_group(0);
-        // SAFETY: prctl is async-signal-safe. The kernel dies with the thread that started it
-        // (this one, which waits for it below), even when that is killed by SIGKILL.
+        let fds = outputs.each_ref().map(|o| o.as_raw_fd());
+        // SAFETY: prctl, fcntl and dup2 are async-signal-safe. The kernel dies with the
+        // thread that started it (this one, which waits for it below), even when that is
+        // killed by SIGKILL. The pipes are first copied above fd 10, so that placing them at
+        // 3 and 4 cannot overwrite one with the other.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                for (fd, console) in [(fds[0], 3), (fds[1], 4)] {
+                    let high = libc::fcntl(fd, libc::F_DUPFD, 10);
+                    if high < 0 || libc::dup2(high, console) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(io_error(format!("starting {}", kernel.binary.display())))?;
+        let spawned = command.spawn();
+        // The kernel holds the write ends now: the relays see the end when it stops.
+        drop(outputs);
+        let mut child = spawned.map_err(io_error(format!("starting {}", kernel.binary.display())))?;
         // Recorded so that a later run can stop this kernel should this process be killed.
         let _ = std::fs::write(dir.path("group"), child.id().to_string());
         let signals = Signals::catch();
@@ -213,9 +240,19 @@ impl Sandbox {
             let _ = writeln!(s, "export {key}={}", quote(value));
         }
         let _ = writeln!(s, "cd {} || exit 1", quote(&cwd.display().to_string()));
+        // Consoles 1 and 2 carry the command's output, raw (no \r added, no echo). The
+        // command writes into pipes, not to the consoles, so that it does not take itself
+        // for a program on a terminal.
+        s.push_str("mkdir /run/lab-dev && mount -t devtmpfs dev /run/lab-dev || poweroff -f\n");
+        s.push_str(
+            "stty -F /run/lab-dev/tty1 raw -echo && stty -F /run/lab-dev/tty2 raw -echo || poweroff -f\n",
+        );
         let args: Vec<String> = command.iter().map(|a| quote(a)).collect();
-        let _ = writeln!(s, "{} > {d}/stdout 2> {d}/stderr < /dev/null", args.join(" "));
-        let _ = writeln!(s, "echo $? > {d}/status");
+        let _ = writeln!(
+            s,
+            "{{ {{ {} < /dev/null; echo $? > {d}/status; }} | cat > /run/lab-dev/tty1; }} 2>&1 | cat > /run/lab-dev/tty2",
+            args.join(" ")
+        );
         s.push_str("poweroff -f\n");
         s
     }
@@ -259,6 +296,50 @@ impl Drop for Signals {
             let _ = unsafe { nix::sys::signal::sigaction(*signal, old) };
         }
     }
+}
+
+/// A pipe, both ends closed on exec.
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| io_error("making the output pipes")(io::Error::from(e)))
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Copies one output of the command as it comes: to this process's own `to`, or, without
+/// one, into memory (returned at the end).
+fn relay(from: OwnedFd, to: Option<Stream>) -> std::thread::JoinHandle<Vec<u8>> {
+    let mut from = std::fs::File::from(from);
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let n = match from.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let _ = match to {
+                Some(Stream::Stdout) => write_through(&mut io::stdout().lock(), &buffer[..n]),
+                Some(Stream::Stderr) => write_through(&mut io::stderr().lock(), &buffer[..n]),
+                None => {
+                    kept.extend_from_slice(&buffer[..n]);
+                    Ok(())
+                }
+            };
+        }
+        kept
+    })
+}
+
+fn write_through(to: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    to.write_all(bytes)?;
+    to.flush()
 }
 
 /// Single-quoted for sh.

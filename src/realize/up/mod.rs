@@ -256,7 +256,14 @@ impl<'l> Realizer<'l> {
         let created =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let topology = std::fs::canonicalize(topology).unwrap_or_else(|_| topology.to_path_buf());
-        let state = State { lab: lab.name.clone(), topology, source: source.to_string(), created, nodes };
+        let state = State {
+            lab: lab.name.clone(),
+            topology,
+            source: source.to_string(),
+            description: lab.description.clone(),
+            created,
+            nodes,
+        };
         state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), &e))?;
         Ok(state)
     }
