@@ -340,7 +340,7 @@ kernel_test!(a_second_up_of_a_lab_that_is_up_is_refused, &[Veth, Bridge], {
     let path = write_topology("t-twice", text);
     let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("it is already up\n  help: bring it down first: lab down t-twice"), "{err}");
+    assert!(err.contains("it is already up: bring it down first: lab down t-twice"), "{err}");
 });
 
 kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
@@ -352,7 +352,7 @@ kernel_test!(a_failure_half_way_leaves_nothing_behind, &[Veth, Bridge], {
     let (code, _, err) = lab(&["up", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("writing sysctl net.ipv4.conf.eth0.no_such_key=1 in a: no such file or directory\n  help: this kernel has no such key"),
+        err.contains("writing sysctl net.ipv4.conf.eth0.no_such_key=1 in a: no such file or directory: this kernel has no such key"),
         "{err}"
     );
     assert!(gone("t-fail"), "the namespaces and cables made before the failure were removed");
@@ -412,7 +412,7 @@ kernel_test!(an_interrupted_up_rolls_back, &[Veth, Bridge], {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("interrupted\n  help: everything made so far was removed"), "{err}");
+    assert!(err.contains("interrupted: everything made so far was removed"), "{err}");
     assert!(gone("t-sigint"));
 });
 
