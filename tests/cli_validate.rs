@@ -100,3 +100,16 @@ fn graph_prints_dot_by_default_and_other_formats_on_request() {
     assert_eq!(code, 2);
     assert!(err.contains("possible values: dot, mermaid, json"), "{err}");
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
+    let dir = std::env::temp_dir().join(format!("lab-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.toml");
+    std::fs::write(&path, b"name = \"t\"\ndescription = \"caf\xe9\"\n").unwrap();
+    let (code, _, err) = lab(&["validate", path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 2);
+    assert!(err.contains("the file is not UTF-8 text"), "{err}");
+    assert!(err.contains("latin1.toml:2:19"), "{err}");
+}

@@ -52,11 +52,12 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
                 &data["private"],
                 &data["vepa"],
                 &data["vlan_filtering"],
+                &data["macaddr_data"],
             ];
             let up = link["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "UP"));
             lines.push(format!(
-                "{ns} link {} {} {kind_data:?} master={} up={up}",
-                link["ifname"], link["linkinfo"]["info_kind"], link["master"]
+                "{ns} link {} {} {kind_data:?} master={} up={up} mtu={}",
+                link["ifname"], link["linkinfo"]["info_kind"], link["master"], link["mtu"]
             ));
         }
         for address in witness("ip", &["-n", &ns, "-j", "address", "show"]).as_array().unwrap() {
@@ -75,6 +76,18 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
                 ));
             }
         }
+        for sysctl in &node.sysctls {
+            let read = Command::new("ip")
+                .args(["netns", "exec", &ns, "cat"])
+                .arg(sysctl.proc_path())
+                .output()
+                .unwrap();
+            lines.push(format!(
+                "{ns} sysctl {} {}",
+                sysctl.key,
+                String::from_utf8_lossy(&read.stdout).trim()
+            ));
+        }
         if node.role == lab::model::Role::Switch {
             let vlans: Value = witness("bridge", &["-n", &ns, "-j", "vlan", "show"]);
             lines.push(format!("{ns} vlans {vlans}"));
@@ -84,11 +97,51 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
     lines
 }
 
+/// Corners of the printed commands: source MACs (one `macaddr set`), a device name with a
+/// dot in a sysctl, interfaces named like `ip` keywords, QinQ, ipvlan flags, MTUs, dummies.
+const CORNERS: &str = r#"name = "t-corners"
+[[switch]]
+name = "sw"
+[[host]]
+name = "a"
+sysctl = { "net.ipv4.conf.up.20.rp_filter" = 2 }
+  [[host.iface]]
+  name = "up"
+  link = "sw"
+  trunk = [20]
+  mtu = 1400
+  [[host.iface]]
+  kind = "vlan"
+  parent = "up"
+  id = 20
+  protocol = "802.1ad"
+  addresses = ["10.20.0.1/24"]
+  [[host.iface]]
+  name = "dev"
+  kind = "macvlan"
+  parent = "up"
+  mode = "source"
+  source_macs = ["02:00:00:00:00:01", "02:00:00:00:00:02"]
+  [[host.iface]]
+  name = "d0"
+  kind = "dummy"
+  mtu = 9000
+  [[host.iface]]
+  name = "iv"
+  kind = "ipvlan"
+  parent = "d0"
+  mode = "l2"
+  flag = "private"
+  addresses = ["10.30.0.1/24"]
+"#;
+
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up, ALL, {
+    let corners = common::kernel::write_topology("t-corners", CORNERS);
     for file in [
         "topologies/e9-vlan-tagging.toml",
         "topologies/e3-macvlan-vepa-after.toml",
         "topologies/d6-ipvlan-dual-stack-l2.toml",
+        corners.to_str().unwrap(),
     ] {
         let model = lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap();
         let script = dry_run(file);

@@ -175,8 +175,8 @@ fn interface_names_over_15_bytes() {
 }
 
 #[test]
-fn interface_names_with_slash_colon_or_space() {
-    for (name, shown) in [("a/b", "'/'"), ("a:b", "':'"), ("a b", "' '")] {
+fn interface_names_with_slash_colon_space_or_percent() {
+    for (name, shown) in [("a/b", "'/'"), ("a:b", "':'"), ("a b", "' '"), ("eth%d", "'%'")] {
         let text = SWITCHED.replace("name = \"eth0\"", &format!("name = \"{name}\""));
         assert_error(&text, "7:8", &format!("the interface name `{name}` contains {shown}"));
     }
@@ -473,6 +473,8 @@ fn gateway_together_with_default_dev() {
     assert_error(&text, "10:15", "`gateway` and `default_dev` both add a default route");
 }
 
+/// Legal (the format allows addresses on any interface) but useless: a warning, and the
+/// port's `mtu` and `mac` are checked like any other.
 #[test]
 fn addresses_on_a_switch_port() {
     let text = r#"name = "t"
@@ -485,7 +487,14 @@ addresses = ["10.0.0.1/24"]
 [[switch]]
 name = "sw2"
 "#;
-    assert_error(text, "7:14", "a switch port has no addresses or routes");
+    assert_warning(text, "7:14", "an address or route on a switch port");
+    let bad = text.replace("addresses = [\"10.0.0.1/24\"]", "mtu = 5\nmac = \"01:00:5e:00:00:01\"");
+    assert_error(&bad, "7:7", "MTU 5 is outside 68..65535");
+    assert_error(
+        &bad,
+        "8:7",
+        "the MAC 01:00:5e:00:00:01 is a multicast address (lowest bit of the first byte set)",
+    );
 }
 
 // ---- expectations ----------------------------------------------------------------------
@@ -628,4 +637,60 @@ fn a_child_larger_than_its_parent() {
     let raised = with_children("[[host.iface]]\nname = \"mv\"\nkind = \"macvlan\"\nmode = \"bridge\"\nparent = \"eth0\"\nmtu = 9000\n")
         .replacen("link = \"sw1\"", "link = \"sw1\"\nmtu = 9000", 1);
     assert_clean(&raised);
+}
+
+// ---- what the kernel would refuse at `up` ------------------------------------------------
+
+#[test]
+fn a_key_of_the_wrong_type_is_not_also_missing() {
+    let text = SWITCHED.to_string() + "[[host.iface]]\nkind = \"vlan\"\nparent = \"eth0\"\nid = \"10\"\n";
+    assert_error(&text, "13:6", "`id` must be an integer");
+    let found = diagnostics(&text);
+    assert_eq!(found.len(), 1, "one problem, said once: {found:?}");
+}
+
+#[test]
+fn ipv6_addresses_the_kernel_refuses_on_a_device() {
+    for (address, problem) in [
+        ("::1/128", "is the loopback address"),
+        ("ff02::1/16", "is a multicast address"),
+        ("::/64", "is the unspecified address"),
+    ] {
+        let text = SWITCHED.replace("\"10.0.0.1/24\"", &format!("\"10.0.0.1/24\", \"{address}\""));
+        let ip = address.split('/').next().unwrap();
+        assert_error(&text, "9:29", &format!("{ip} {problem}"));
+    }
+}
+
+#[test]
+fn a_gateway_that_is_the_interfaces_own_or_broadcast_address() {
+    let own = SWITCHED.to_string() + "gateway = \"10.0.0.1\"\n";
+    assert_error(&own, "10:11", "10.0.0.1 is this interface's own address");
+    let broadcast = SWITCHED.to_string() + "gateway = \"10.0.0.255\"\n";
+    assert_error(&broadcast, "10:11", "10.0.0.255 is the broadcast address of 10.0.0.0/24");
+}
+
+#[test]
+fn routes_through_an_interface_that_is_down() {
+    let down = SWITCHED.to_string() + "up = false\n";
+    assert_error(&(down.clone() + "gateway = \"10.0.0.254\"\n"), "11:11", "`h1:eth0` is down (`up = false`)");
+    let route = format!("{down}[[host.routes]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\n");
+    assert_error(&route, "13:7", "`h1:eth0` is down (`up = false`)");
+}
+
+#[test]
+fn a_link_local_next_hop_without_dev() {
+    let text = SWITCHED.replace("\"10.0.0.1/24\"", "\"10.0.0.1/24\", \"2001:db8::1/64\"")
+        + "[[host.routes]]\nto = \"2001:db9::/32\"\nvia = \"fe80::1\"\n";
+    assert_error(&text, "12:7", "the link-local next hop fe80::1 needs a `dev`");
+}
+
+#[test]
+fn a_prefix_routed_twice_or_already_connected() {
+    let twice = format!(
+        "{SWITCHED}[[host.routes]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.253\"\n[[host.routes]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.252\"\n"
+    );
+    assert_error(&twice, "13:1", "a second route to 10.9.0.0/16 in this node");
+    let connected = format!("{SWITCHED}[[host.routes]]\nto = \"10.0.0.0/24\"\nvia = \"10.0.0.254\"\n");
+    assert_error(&connected, "10:1", "10.0.0.0/24 is connected on `eth0` already");
 }

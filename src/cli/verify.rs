@@ -20,7 +20,7 @@ pub struct Options {
 #[derive(clap::Args, Clone)]
 pub struct Output {
     /// How long a probe waits for an answer (overrides the file's [verify] timeout).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     pub timeout: Option<Duration>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
@@ -28,6 +28,16 @@ pub struct Output {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => {
+            Err("a timeout of zero would let no probe wait; write e.g. 1s or 300ms".into())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write e.g. 1s or 300ms")),
+    }
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {

@@ -2,7 +2,7 @@
 //! `lab up --dry-run` and for people learning what each key does.
 
 use super::{Plan, Step};
-use crate::model::{Destination, IfaceId, IfaceKind, Lab, NodeId};
+use crate::model::{Destination, IfaceId, IfaceKind, Lab, Mac, NodeId, Sysctl};
 use std::fmt::Write;
 
 pub fn render(plan: &Plan, lab: &Lab) -> String {
@@ -31,12 +31,11 @@ fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
             lines.extend(
                 baseline
                     .iter()
-                    .map(|s| format!("ip netns exec {} sysctl -e -w {}={}", ns(lab, node), s.key, s.value)),
+                    .map(|s| format!("ip netns exec {} sysctl -e -w {}", ns(lab, node), sysctl_arg(s))),
             );
             let own = super::namespace_sysctls(lab, node);
             lines.extend(
-                own.iter()
-                    .map(|s| format!("ip netns exec {} sysctl -w {}={}", ns(lab, node), s.key, s.value)),
+                own.iter().map(|s| format!("ip netns exec {} sysctl -w {}", ns(lab, node), sysctl_arg(s))),
             );
             lines.push(format!("ip -n {} link set lo up alias lab={}", ns(lab, node), lab.name));
             lines
@@ -44,11 +43,11 @@ fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
         Step::CreateLink { iface } => vec![link_command(lab, iface)],
         Step::ConfigurePort { port } => port_commands(lab, port),
         Step::EnablePort { port } => {
-            vec![format!("ip -n {} link set {} up", ns(lab, port.node), lab.iface(port).name)]
+            vec![format!("ip -n {} link set dev {} up", ns(lab, port.node), lab.iface(port).name)]
         }
         Step::WriteSysctls { node } => super::device_sysctls(lab, node)
             .into_iter()
-            .map(|s| format!("ip netns exec {} sysctl -w {}={}", ns(lab, node), s.key, s.value))
+            .map(|s| format!("ip netns exec {} sysctl -w {}", ns(lab, node), sysctl_arg(s)))
             .collect(),
         Step::AddAddresses { node } => {
             let n = lab.node(node);
@@ -107,13 +106,26 @@ fn common(lab: &Lab, id: IfaceId) -> String {
     s
 }
 
+/// `KEY=VALUE` for sysctl(8); a device name with dots is written in the `/` form, which
+/// sysctl(8) does not split (`net/ipv4/conf/eth1.19/rp_filter`).
+fn sysctl_arg(sysctl: &Sysctl) -> String {
+    match sysctl.device() {
+        Some(device) if device.contains('.') => {
+            let path = sysctl.proc_path();
+            let relative = path.strip_prefix("/proc/sys").unwrap_or(&path);
+            format!("{}={}", relative.display(), sysctl.value)
+        }
+        _ => format!("{}={}", sysctl.key, sysctl.value),
+    }
+}
+
 fn link_command(lab: &Lab, id: IfaceId) -> String {
     let iface = lab.iface(id);
     let here = ns(lab, id.node);
     match &iface.kind {
         IfaceKind::Bridge { vlan_filtering } => {
             format!(
-                "ip -n {here} link add {} up type bridge vlan_filtering {}",
+                "ip -n {here} link add name {} up type bridge vlan_filtering {}",
                 iface.name,
                 u8::from(*vlan_filtering)
             )
@@ -125,7 +137,7 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
             // The peer is made down (the kernel cannot open it before the pair is joined)
             // and brought up from its own namespace.
             let mut command = format!(
-                "ip -n {here} link add {}{}{} type veth peer name {}{} netns {}",
+                "ip -n {here} link add name {}{}{} type veth peer name {}{} netns {}",
                 iface.name,
                 master.unwrap_or_default(),
                 common(lab, id),
@@ -134,7 +146,7 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
                 ns(lab, peer.node)
             );
             if peer_iface.up && !super::is_switch_port(lab, *peer) {
-                command += &format!("\nip -n {} link set {} up", ns(lab, peer.node), peer_iface.name);
+                command += &format!("\nip -n {} link set dev {} up", ns(lab, peer.node), peer_iface.name);
             }
             command
         }
@@ -142,13 +154,17 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
             child_command(lab, id, *parent, &format!("vlan protocol {} id {vid}", protocol.as_str()))
         }
         IfaceKind::Macvlan { parent, mode, source_macs } => {
-            let macs: String = source_macs.iter().map(|m| format!(" macaddr add {m}")).collect();
+            let macs: Vec<String> = source_macs.iter().map(Mac::to_string).collect();
+            let macs =
+                if macs.is_empty() { String::new() } else { format!(" macaddr set {}", macs.join(" ")) };
             child_command(lab, id, *parent, &format!("macvlan mode {}{macs}", mode.as_str()))
         }
         IfaceKind::Ipvlan { parent, mode, flag } => {
             child_command(lab, id, *parent, &format!("ipvlan mode {} {}", mode.as_str(), flag.as_str()))
         }
-        IfaceKind::Dummy => format!("ip -n {here} link add {}{} type dummy", iface.name, common(lab, id)),
+        IfaceKind::Dummy => {
+            format!("ip -n {here} link add name {}{} type dummy", iface.name, common(lab, id))
+        }
     }
 }
 
@@ -161,7 +177,8 @@ fn child_command(lab: &Lab, id: IfaceId, parent: IfaceId, kind: &str) -> String 
     let (made_as, settings, rename) = match super::temporary_name(lab, id) {
         Some(temporary) => {
             let up = if iface.up { " up" } else { "" };
-            let rename = format!("\nip -n {} link set {temporary} name {}{up}", ns(lab, id.node), iface.name);
+            let rename =
+                format!("\nip -n {} link set dev {temporary} name {}{up}", ns(lab, id.node), iface.name);
             (temporary, settings(lab, id), rename)
         }
         None => (iface.name.clone(), common(lab, id), String::new()),
@@ -179,7 +196,7 @@ fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {
     let Some(work) = super::port_work(lab, id) else { return Vec::new() };
     let mut lines = Vec::new();
     if let Some(master) = work.join {
-        lines.push(format!("ip -n {here} link set {name} master {}", lab.iface(master).name));
+        lines.push(format!("ip -n {here} link set dev {name} master {}", lab.iface(master).name));
     }
     if let Some(vlans) = work.vlans {
         if let Some(access) = vlans.access {

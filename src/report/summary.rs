@@ -79,9 +79,10 @@ impl Summary {
             let _ = writeln!(out, "  about         {description}");
         }
         let total: usize = self.nodes.values().sum();
-        let _ = writeln!(out, "  nodes         {total}: {}", counts(&self.nodes));
+        let by_role = if total == 0 { String::new() } else { format!(": {}", counts(&self.nodes)) };
+        let _ = writeln!(out, "  nodes         {total}{by_role}");
         let mut cables = format!("{}", self.cables);
-        let ports: Vec<String> = [(self.trunks, "trunk"), (self.hairpins, "hairpin port")]
+        let ports: Vec<String> = [(self.trunks, "trunk port"), (self.hairpins, "hairpin port")]
             .iter()
             .filter(|(n, _)| *n > 0)
             .map(|(n, what)| plural(*n, what))

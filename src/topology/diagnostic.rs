@@ -81,7 +81,8 @@ impl Source {
         Source { name: name.into(), text, line_starts }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column of a byte offset. The column counts bytes, as the rendered
+    /// report (miette) does, so that both name the same place.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
@@ -89,7 +90,7 @@ impl Source {
         }
         let line = self.line_starts.partition_point(|start| *start <= offset);
         let line_start = self.line_starts[line - 1];
-        (line, self.text[line_start..offset].chars().count() + 1)
+        (line, offset - line_start + 1)
     }
 }
 

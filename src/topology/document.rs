@@ -60,6 +60,16 @@ pub struct IfaceDoc {
     pub mac: Option<S<Mac>>,
     pub mtu: Option<S<i64>>,
     pub up: Option<S<bool>>,
+    /// Every key written, readable or not: a key of the wrong type is reported as such,
+    /// never also as missing.
+    pub written: Vec<String>,
+}
+
+impl IfaceDoc {
+    /// Whether `key` is written, even with a value that could not be read.
+    pub fn has(&self, key: &str) -> bool {
+        self.written.iter().any(|k| k == key)
+    }
 }
 
 pub struct ExpectDoc {
@@ -146,7 +156,8 @@ pub fn read(root: &DeTable<'_>, span: Span, sink: &Sink) -> Document {
     }
     nodes.sort_by_key(|n| n.span.start);
     Document {
-        name: top.required_string("name", "name = \"my-lab\" at the top of the file"),
+        name: top
+            .required_string("name", "add `name = \"my-lab\"` at the top of the file, before any [[...]]"),
         description: top.string("description"),
         verify: top.table("verify").map(|(s, t)| read_verify(t, s, sink)).unwrap_or_default(),
         nodes,
@@ -170,7 +181,7 @@ fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDo
         Role::Router => "a [[router]]",
         Role::Switch => "a [[switch]]",
     };
-    let t = Table::new(table, span.clone(), what, NODE_KEYS, sink);
+    let t = Table::new(table, span.clone(), what, NODE_KEYS, sink).at(role.as_str());
     let iface_what = match role {
         Role::Host => "a host interface",
         Role::Router => "a router interface",
@@ -179,7 +190,7 @@ fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDo
     NodeDoc {
         role,
         span,
-        name: t.required_string("name", "name = \"...\""),
+        name: t.required_string("name", "add `name = \"...\"`, unique in the lab"),
         sysctl: t.scalar_entries("sysctl"),
         routes: t.tables("routes").into_iter().map(|(s, r)| read_route(r, s, sink)).collect(),
         ifaces: t.tables("iface").into_iter().map(|(s, i)| read_iface(i, s, iface_what, sink)).collect(),
@@ -190,7 +201,7 @@ fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {
     let t = Table::new(table, span.clone(), "a route", ROUTE_KEYS, sink);
     RouteDoc {
         span,
-        to: t.required_string("to", "to = \"10.1.0.0/16\" or to = \"default\""),
+        to: t.required_string("to", "add `to = \"10.1.0.0/16\"` or `to = \"default\"`"),
         via: t.parsed("via", IP),
         dev: t.string("dev"),
     }
@@ -218,6 +229,7 @@ fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) 
         mac: t.parsed("mac", MAC),
         mtu: t.integer("mtu"),
         up: t.bool("up"),
+        written: t.keys(),
     }
 }
 
@@ -233,7 +245,11 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         ttl: t.integer("ttl"),
         tagged: t.table("tagged").map(|(s, tagged)| {
             let t = Table::new(tagged, s.clone(), "`tagged`", TAGGED_KEYS, sink);
-            TaggedDoc { span: s, on: t.required_string("on", "on = \"NODE:IFACE\""), vlan: t.integer("vlan") }
+            TaggedDoc {
+                span: s,
+                on: t.required_string("on", "add `on = \"NODE:IFACE\"`"),
+                vlan: t.integer("vlan"),
+            }
         }),
         redirect: t.parsed("redirect", IP),
         resolves_to: t.string("resolves_to"),

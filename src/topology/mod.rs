@@ -31,11 +31,25 @@ impl Checked {
     }
 }
 
-/// Reads and checks a topology file; a read error names the file.
+/// Reads and checks a topology file; a read error names the file, and a file that is not
+/// UTF-8 text is a diagnostic at its first bad byte.
 pub fn load(path: &Path) -> std::io::Result<Checked> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
-    Ok(check(Source::new(path.display().to_string(), text)))
+    let name = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(check(Source::new(name, text))),
+        Err(e) => Ok(not_utf8(name, e)),
+    }
+}
+
+fn not_utf8(name: String, error: std::string::FromUtf8Error) -> Checked {
+    let at = error.utf8_error().valid_up_to();
+    let source = Source::new(name, String::from_utf8_lossy(error.as_bytes()).into_owned());
+    let diagnostic = Diagnostic::error(at..at + 1, "the file is not UTF-8 text")
+        .label("this byte is not UTF-8")
+        .help("TOML files are UTF-8: save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
+    Checked { source, lab: None, diagnostics: vec![diagnostic] }
 }
 
 /// Checks topology text; `source.name` is how messages name the file.

@@ -27,11 +27,13 @@ impl Sink {
     }
 }
 
-/// One table of the file: `what` names it in messages ("a host interface").
+/// One table of the file: `what` names it in messages ("a host interface"), `path` is
+/// where it sits ("host", "" for the top), for examples of its sub-tables.
 pub struct Table<'a, 'i> {
     table: &'a DeTable<'i>,
     pub span: Span,
     what: &'static str,
+    path: &'static str,
     sink: &'a Sink,
 }
 
@@ -49,7 +51,18 @@ impl<'a, 'i> Table<'a, 'i> {
                 sink.push(unknown_key(key.get_ref(), key.span(), what, known));
             }
         }
-        Table { table, span, what, sink }
+        Table { table, span, what, path: "", sink }
+    }
+
+    /// Sets where the table sits in the file ("host", "router", ...).
+    pub fn at(mut self, path: &'static str) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The keys written in the table.
+    pub fn keys(&self) -> Vec<String> {
+        self.table.iter().map(|(k, _)| k.get_ref().to_string()).collect()
     }
 
     fn value(&self, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
@@ -60,7 +73,7 @@ impl<'a, 'i> Table<'a, 'i> {
         self.sink.push(
             Diagnostic::error(value.span(), format!("`{key}` must be {expected}"))
                 .label(format!("this is {}", article(value.get_ref().type_str())))
-                .help(format!("write it as {}", example(key, value.get_ref(), expected))),
+                .help(format!("write it as {}", example(self.path, key, value.get_ref(), expected))),
         );
     }
 
@@ -75,13 +88,13 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
-    /// A string that must be present; `hint` shows how to write it.
-    pub fn required_string(&self, key: &str, hint: &str) -> Option<S<String>> {
+    /// A string that must be present; `help` says how to add it.
+    pub fn required_string(&self, key: &str, help: &str) -> Option<S<String>> {
         if self.value(key).is_none() {
             self.sink.push(
                 Diagnostic::error(self.span.clone(), format!("{} needs a `{key}`", self.what))
                     .label(format!("`{key}` missing here"))
-                    .help(format!("add `{hint}`")),
+                    .help(help),
             );
         }
         self.string(key)
@@ -228,7 +241,7 @@ fn integer_of(value: &Spanned<DeValue<'_>>) -> Option<S<i64>> {
 
 /// How a value of the expected type is written, for the help line of a type error; a
 /// number or boolean written as a string is shown unquoted.
-fn example(key: &str, found: &DeValue<'_>, expected: &str) -> String {
+fn example(path: &str, key: &str, found: &DeValue<'_>, expected: &str) -> String {
     let key = if key.contains('.') { format!("\"{key}\"") } else { key.to_owned() };
     let quoted = found.as_str().map(str::trim);
     match expected {
@@ -245,7 +258,8 @@ fn example(key: &str, found: &DeValue<'_>, expected: &str) -> String {
         "an array of integers" => format!("`{key} = [10, 20]`, without quotes"),
         "a table" => format!("`{key} = {{ \"...\" = \"...\" }}`"),
         "a string or an integer" => format!("`{key} = \"1\"` or `{key} = 1`"),
-        _ => format!("one `[[....{key}]]` section per entry, e.g. `[[host.{key}]]`"),
+        _ if path.is_empty() => format!("one `[[{key}]]` section per entry"),
+        _ => format!("`{key} = [{{ ... }}]`, or one `[[{path}.{key}]]` section per entry"),
     }
 }
 

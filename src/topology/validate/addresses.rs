@@ -33,12 +33,14 @@ fn interface_settings(d: &mut Draft<'_>) {
             ];
             if let Some(span) = l3.into_iter().flatten().next() {
                 d.error(
-                    Diagnostic::error(span, "a switch port has no addresses or routes")
-                        .label("switches forward frames; they do not route")
-                        .help("give the address to a [[router]] interface on this switch instead"),
+                    Diagnostic::warning(span, "an address or route on a switch port")
+                        .label("the port belongs to the bridge: frames arriving on it are switched, not delivered to this address")
+                        .help("to give the segment a gateway or a host, put the address on a [[router]] or [[host]] interface linked to this switch"),
                 );
             }
-            continue;
+        }
+        for address in &doc.addresses {
+            check_address(d, address);
         }
         let addresses = doc.addresses.iter().map(|a| *a.get_ref()).collect();
         let mtu = doc.mtu.as_ref().and_then(|m| mtu(d, m));
@@ -63,6 +65,26 @@ fn mtu(d: &Draft<'_>, value: &Spanned<i64>) -> Option<u32> {
             None
         }
     }
+}
+
+/// IPv6 addresses the kernel refuses on a device; every IPv4 address is accepted.
+fn check_address(d: &Draft<'_>, address: &Spanned<IpNet>) {
+    let IpNet::V6(net) = address.get_ref() else { return };
+    let ip = net.addr();
+    let problem = if ip.is_loopback() {
+        "is the loopback address"
+    } else if ip.is_multicast() {
+        "is a multicast address"
+    } else if ip.is_unspecified() {
+        "is the unspecified address"
+    } else {
+        return;
+    };
+    d.error(
+        Diagnostic::error(address.span(), format!("{ip} {problem}"))
+            .label("the kernel refuses it for a device")
+            .help("give the interface a unicast address, like \"2001:db8::1/64\""),
+    );
 }
 
 fn check_mac(d: &Draft<'_>, mac: &Spanned<Mac>) {
@@ -178,6 +200,10 @@ fn interface_routes(d: &mut Draft<'_>, node: NodeId, defaults: &mut Defaults) {
             );
         }
         if let Some(dev) = default_dev {
+            if !d.lab.iface(id).up {
+                refuse_down(d, id, dev.span());
+                continue;
+            }
             for v6 in families(d, id) {
                 defaults.claim(d, v6, dev.span());
                 push_route(d, node, Route { to: Destination::Default { v6 }, via: None, dev: Some(index) });
@@ -212,6 +238,13 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
             return;
         }
     }
+    if !iface.up {
+        refuse_down(d, id, gateway.span());
+        return;
+    }
+    if !check_next_hop(d, &iface.addresses, gateway) {
+        return;
+    }
     if !on_link(&iface.addresses, *gateway.get_ref()) {
         let subnets: Vec<String> = iface.addresses.iter().map(|a| a.trunc().to_string()).collect();
         d.error(
@@ -233,20 +266,84 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
     }
 }
 
+/// A next hop may not be one of the interface's own addresses, nor (IPv4) a subnet's
+/// broadcast address: the kernel refuses both.
+fn check_next_hop(d: &Draft<'_>, addresses: &[IpNet], hop: &Spanned<IpAddr>) -> bool {
+    let ip = *hop.get_ref();
+    let problem = addresses.iter().find_map(|net| {
+        if net.addr() == ip {
+            Some(format!("{ip} is this interface's own address"))
+        } else if matches!(net, IpNet::V4(v4) if v4.prefix_len() < 31 && IpAddr::V4(v4.broadcast()) == ip) {
+            Some(format!("{ip} is the broadcast address of {}", net.trunc()))
+        } else {
+            None
+        }
+    });
+    let Some(problem) = problem else { return true };
+    d.error(
+        Diagnostic::error(hop.span(), problem)
+            .label("the kernel refuses this next hop")
+            .help("the next hop is another machine on the subnet: the router's address"),
+    );
+    false
+}
+
+/// A route through an interface that is down: the kernel refuses it.
+fn refuse_down(d: &Draft<'_>, id: IfaceId, span: Span) {
+    d.error(
+        Diagnostic::error(span, format!("`{}` is down (`up = false`)", d.lab.iface_label(id)))
+            .label("the kernel adds no route through a device that is down")
+            .help("remove `up = false`, or route through another interface"),
+    );
+}
+
 /// Whether an address is directly reachable from these interface addresses.
 fn on_link(addresses: &[IpNet], ip: IpAddr) -> bool {
-    let link_local_v6 = matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
-    link_local_v6 || addresses.iter().any(|net| net.contains(&ip))
+    is_link_local(ip) || addresses.iter().any(|net| net.contains(&ip))
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 fn node_routes(d: &mut Draft<'_>, node: NodeId, defaults: &mut Defaults) {
+    let mut prefixes: HashMap<IpNet, Span> = HashMap::new();
     for doc in &d.node_doc(node).routes {
         for route in node_route(d, node, doc) {
-            if let Destination::Default { v6 } = route.to {
-                defaults.claim(d, v6, doc.span.clone());
+            match route.to {
+                Destination::Default { v6 } => defaults.claim(d, v6, doc.span.clone()),
+                Destination::Net(net) => claim_prefix(d, node, net, doc.span.clone(), &mut prefixes),
             }
             push_route(d, node, route);
         }
+    }
+}
+
+/// A prefix is routed once per node, and an IPv4 prefix never where the node is connected
+/// (the kernel made that route already, with the same metric).
+fn claim_prefix(d: &Draft<'_>, node: NodeId, net: IpNet, span: Span, seen: &mut HashMap<IpNet, Span>) {
+    if let Some(first) = seen.get(&net) {
+        d.error(
+            Diagnostic::error(span, format!("a second route to {net} in this node"))
+                .label("second route")
+                .related(first.clone(), "first route")
+                .help("the kernel refuses a second route to one prefix: keep one"),
+        );
+        return;
+    }
+    seen.insert(net, span.clone());
+    let connected = d
+        .lab
+        .node(node)
+        .ifaces
+        .iter()
+        .find(|i| i.up && matches!(net, IpNet::V4(_)) && i.addresses.iter().any(|a| a.trunc() == net));
+    if let Some(iface) = connected {
+        d.error(
+            Diagnostic::error(span, format!("{net} is connected on `{}` already", iface.name))
+                .label("the kernel made this route with the address")
+                .help("remove this route: the node reaches that subnet directly"),
+        );
     }
 }
 
@@ -254,6 +351,10 @@ fn node_route(d: &Draft<'_>, node: NodeId, doc: &RouteDoc) -> Vec<Route> {
     let Some(to) = &doc.to else { return Vec::new() };
     let dev = match &doc.dev {
         Some(dev) => match d.resolve_iface(dev, Some(node)) {
+            Some(id) if !d.lab.iface(id).up => {
+                refuse_down(d, id, dev.span());
+                return Vec::new();
+            }
             Some(id) => Some(id),
             None => return Vec::new(),
         },
@@ -340,11 +441,26 @@ fn check_via(
         );
         return false;
     }
+    if dev.is_none() && is_link_local(*via.get_ref()) {
+        d.error(
+            Diagnostic::error(via.span(), format!("the link-local next hop {} needs a `dev`", via.get_ref()))
+                .label("fe80::/10 is on every link: which one?")
+                .help("add `dev = \"IFACE\"`: the interface the next hop is on"),
+        );
+        return false;
+    }
     let ifaces: Vec<IfaceId> = match dev {
         Some(dev) => vec![dev],
-        None => (0..d.lab.node(node).ifaces.len()).map(|index| IfaceId { node, index }).collect(),
+        None => (0..d.lab.node(node).ifaces.len())
+            .map(|index| IfaceId { node, index })
+            .filter(|i| d.lab.iface(*i).up)
+            .collect(),
     };
-    let reachable = ifaces.iter().any(|i| on_link(&d.lab.iface(*i).addresses, *via.get_ref()));
+    let addresses: Vec<IpNet> = ifaces.iter().flat_map(|i| d.lab.iface(*i).addresses.clone()).collect();
+    if !check_next_hop(d, &addresses, via) {
+        return false;
+    }
+    let reachable = on_link(&addresses, *via.get_ref());
     if !reachable {
         d.error(
             Diagnostic::error(via.span(), format!("no connected subnet of `{}` reaches {}", d.lab.node(node).name, via.get_ref()))

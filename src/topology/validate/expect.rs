@@ -19,7 +19,7 @@ pub fn check(d: &mut Draft<'_>) {
 
 fn verify_settings(d: &mut Draft<'_>) {
     let settings = &d.doc.verify;
-    if let Some(timeout) = &settings.timeout {
+    if let Some(timeout) = settings.timeout.as_ref().filter(|t| not_zero(d, t)) {
         d.lab.verify.timeout = *timeout.get_ref();
     }
     if let Some(deadline) = &settings.deadline {
@@ -34,6 +34,19 @@ fn verify_settings(d: &mut Draft<'_>) {
                 .help("make `deadline` at least as long as `timeout`"),
         );
     }
+}
+
+/// A timeout of zero would pass every negative expectation without waiting for anything.
+fn not_zero(d: &Draft<'_>, timeout: &Spanned<std::time::Duration>) -> bool {
+    if !timeout.get_ref().is_zero() {
+        return true;
+    }
+    d.error(
+        Diagnostic::error(timeout.span(), "a timeout of zero")
+            .label("no probe could wait for its answer")
+            .help("write a duration like \"1s\" or \"300ms\""),
+    );
+    false
 }
 
 /// The kinds an entry can be, by the keys that only that kind has.
@@ -124,7 +137,7 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         line: d.source.line_col(doc.span.start).0,
         check,
         why: doc.why.as_ref().map(|w| w.get_ref().clone()),
-        timeout: doc.timeout.as_ref().map(|t| *t.get_ref()),
+        timeout: doc.timeout.as_ref().filter(|t| not_zero(d, t)).map(|t| *t.get_ref()),
     })
 }
 
@@ -311,6 +324,17 @@ fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
     if let Ok(addr) = written.parse::<IpAddr>() {
         let iface = d.lab.iface_ids().find(|id| d.lab.iface(*id).addresses.iter().any(|a| a.addr() == addr));
         return Some(Target { addr, iface, written });
+    }
+    if let Ok(net) = written.parse::<ipnet::IpNet>() {
+        d.error(
+            Diagnostic::error(to.span(), format!("`to` is one address, not the prefix {net}"))
+                .label("a probe goes to one address")
+                .help(format!(
+                    "write an address, like \"{}\", or a node",
+                    net.hosts().next().unwrap_or(net.addr())
+                )),
+        );
+        return None;
     }
     let candidates: Vec<IfaceId> = if written.contains(':') {
         vec![d.resolve_iface(to, None)?]

@@ -17,11 +17,13 @@ pub fn check(d: &mut Draft<'_>) {
         veths.iter().map(|(id, doc)| (*id, port_options(d, doc))).collect();
     for (id, doc) in veths {
         let Some(link) = &doc.link else {
-            d.error(
-                Diagnostic::error(doc.span.clone(), "a veth interface needs a `link`")
-                    .label("a cable to where?")
-                    .help("add `link = \"SWITCH\"` or `link = \"NODE:IFACE\"`"),
-            );
+            if !doc.has("link") {
+                d.error(
+                    Diagnostic::error(doc.span.clone(), "a veth interface needs a `link`")
+                        .label("a cable to where?")
+                        .help("add `link = \"SWITCH\"` or `link = \"NODE:IFACE\"`"),
+                );
+            }
             continue;
         };
         let ends = Ends { bridges: &bridges, options: &options };
@@ -298,7 +300,7 @@ fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<Strin
         d.error(
             Diagnostic::error(link.span(), format!("the interface name `{name}` {problem}"))
                 .label("cannot be the far end of a cable")
-                .help(format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:` or spaces")),
+                .help(format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:`, `%` or spaces")),
         );
         return None;
     }

@@ -96,17 +96,37 @@ impl<'d> Draft<'d> {
             (Some((node, iface)), _) => (self.resolve_node(&S::new(text.span(), node.to_owned()))?, iface),
             (None, Some(home)) => (home, text.get_ref().as_str()),
             (None, None) => {
+                let written = text.get_ref();
+                let help = match self.lab.node_id(written) {
+                    Some(node) => {
+                        let first = self.lab.node(node).ifaces.first().map_or("IFACE", |i| i.name.as_str());
+                        format!(
+                            "`{written}` is a node: name one of its interfaces, like \"{written}:{first}\""
+                        )
+                    }
+                    None => format!("write it as \"NODE:{written}\""),
+                };
                 self.error(
                     Diagnostic::error(text.span(), "an interface must be written `NODE:IFACE`")
                         .label("no node given")
-                        .help(format!("write it as \"NODE:{}\"", text.get_ref())),
+                        .help(help),
                 );
                 return None;
             }
         };
         let found = self.lab.iface_id(node, iface);
         if found.is_none() {
-            self.error(unknown_iface(&self.lab, node, iface, text.span()));
+            let mut d = unknown_iface(&self.lab, node, iface, text.span());
+            if let Some(other) = self.lab.node_id(iface) {
+                let other = self.lab.node(other);
+                d = d.help(format!(
+                    "`{iface}` is a {}, not an interface of `{}`: name an interface, like \"{}:IFACE\"",
+                    other.role.as_str(),
+                    self.lab.node(node).name,
+                    other.name
+                ));
+            }
+            self.error(d);
         }
         found
     }

@@ -130,6 +130,7 @@ fn iface_name(
     let name = match (&iface.name, kind) {
         (Some(name), _) => name.clone(),
         (None, Some(DeclaredKind::Vlan)) => default_vlan_name(iface)?,
+        (None, _) if iface.has("name") => return None,
         (None, _) => {
             d.error(
                 Diagnostic::error(iface.span.clone(), "this interface has no `name`")
@@ -142,7 +143,7 @@ fn iface_name(
     let given = iface.name.is_some();
     if let Err(problem) = valid_iface_name(name.get_ref()) {
         let help = if given {
-            format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:` or spaces")
+            format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:`, `%` or spaces")
         } else {
             "the default name is PARENT.ID; give this interface a shorter `name`".to_string()
         };
@@ -174,7 +175,8 @@ fn default_vlan_name(iface: &IfaceDoc) -> Option<Spanned<String>> {
     Some(Spanned::new(iface.span.clone(), format!("{parent_name}.{}", id.get_ref())))
 }
 
-/// What the kernel's dev_valid_name() accepts.
+/// What the kernel's dev_valid_name() accepts, without `%` (which the kernel reads as a
+/// template: `eth%d` becomes `eth0`, and the name asked for never exists).
 pub fn valid_iface_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
@@ -185,7 +187,7 @@ pub fn valid_iface_name(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err("is not a device name".into());
     }
-    if let Some(bad) = name.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace()) {
+    if let Some(bad) = name.chars().find(|c| matches!(c, '/' | ':' | '%') || c.is_whitespace()) {
         return Err(format!("contains {bad:?}"));
     }
     Ok(())
