@@ -3,7 +3,7 @@
 //! what it saw. Kernel tests run natively when this kernel can, else in the sandbox.
 
 mod common;
-use common::kernel::{ALL, UpLab, lab, write_topology};
+use common::kernel::{ALL, UpLab, lab, witness, write_topology};
 use lab::model::KernelFeature::*;
 use lab::model::{Check, Lab, MacOf, Proto};
 use serde_json::Value;
@@ -378,4 +378,36 @@ kernel_test!(verify_refuses_a_file_edited_since_up, &[Veth, Bridge, Macvlan], {
     assert_eq!(code, 2);
     assert!(err.contains("has changed since lab `t-edited` was brought up"), "{err}");
     assert_eq!(lab(&["verify", "--json", &up.name]).0, 1, "by name it checks the lab as it is");
+});
+
+// docs/format.md: an address on a switch interface is legal but reaches nothing, since the
+// port belongs to the bridge. Its MTU is applied like any other.
+kernel_test!(an_address_on_a_switch_port_is_not_reached, &[Veth, Bridge], {
+    let up = UpLab::up(
+        r#"name = "t-swaddr"
+[[switch]]
+name = "sw1"
+  [[switch.iface]]
+  name = "up1"
+  link = "sw2"
+  mtu = 1400
+  addresses = ["10.77.0.1/24"]
+[[switch]]
+name = "sw2"
+[[host]]
+name = "h"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw2"
+  addresses = ["10.77.0.2/24"]
+[[expect]]
+from = "h"
+to = "10.77.0.1"
+reach = false
+"#,
+    );
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 0, "{outcomes:?}");
+    let link = witness("ip", &["-n", "t-swaddr-sw1", "-j", "link", "show", "up1"]);
+    assert_eq!(link[0]["mtu"], 1400);
 });
