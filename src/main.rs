@@ -9,10 +9,12 @@ fn main() -> ExitCode {
     match lab::cli::run(args) {
         Ok(verdict) => verdict.into(),
         Err(error) => {
-            eprintln!("error: {error}");
+            use std::io::Write;
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {error}");
             let mut source = error.source();
             while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
+                let _ = writeln!(stderr, "  caused by: {cause}");
                 source = cause.source();
             }
             lab::cli::Verdict::Invalid.into()

@@ -113,3 +113,12 @@ fn a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
     assert!(err.contains("the file is not UTF-8 text"), "{err}");
     assert!(err.contains("latin1.toml:2:19"), "{err}");
 }
+
+#[test]
+fn a_lab_argument_that_is_neither_a_file_nor_a_lab_name_is_refused() {
+    for arg in ["bad/name", "", "../x"] {
+        let (code, _, err) = lab(&["down", arg]);
+        assert_eq!(code, 2, "{arg}");
+        assert!(err.contains("is neither a topology file nor a lab name"), "{err}");
+    }
+}

@@ -15,6 +15,16 @@ fn the_plan_of_the_vlan_tagging_lab_reads_as_ip_and_bridge_commands() {
 }
 
 #[test]
+fn a_temporary_name_is_one_that_neither_node_uses() {
+    let path = std::env::temp_dir().join(format!("lab-corners-{}.toml", std::process::id()));
+    std::fs::write(&path, CORNERS).unwrap();
+    let plan = dry_run(path.to_str().unwrap());
+    std::fs::remove_file(&path).unwrap();
+    assert!(plan.contains("link add link up name lab2x0n1 netns t-corners-c"), "{plan}");
+    assert!(plan.contains("ip -n t-corners-c link set dev lab2x0n1 name up up"), "{plan}");
+}
+
+#[test]
 fn children_of_another_node_are_made_from_the_parents_namespace_into_their_own() {
     let plan = dry_run("topologies/e3-macvlan-vepa-after.toml");
     assert!(
@@ -98,7 +108,8 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
 }
 
 /// Corners of the printed commands: source MACs (one `macaddr set`), a device name with a
-/// dot in a sysctl, interfaces named like `ip` keywords, QinQ, ipvlan flags, MTUs, dummies.
+/// dot in a sysctl, interfaces named like `ip` keywords, QinQ, ipvlan flags, MTUs, dummies,
+/// and a moved child whose temporary name would be taken (node c is 2, its child 0).
 const CORNERS: &str = r#"name = "t-corners"
 [[switch]]
 name = "sw"
@@ -133,6 +144,17 @@ sysctl = { "net.ipv4.conf.up.20.rp_filter" = 2 }
   mode = "l2"
   flag = "private"
   addresses = ["10.30.0.1/24"]
+  [[host.iface]]
+  name = "lab2x0"
+  kind = "dummy"
+[[host]]
+name = "c"
+  [[host.iface]]
+  name = "up"
+  kind = "macvlan"
+  parent = "a:up"
+  mode = "bridge"
+  addresses = ["10.20.0.9/24"]
 "#;
 
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up, ALL, {

@@ -694,3 +694,30 @@ fn a_prefix_routed_twice_or_already_connected() {
     let connected = format!("{SWITCHED}[[host.routes]]\nto = \"10.0.0.0/24\"\nvia = \"10.0.0.254\"\n");
     assert_error(&connected, "10:1", "10.0.0.0/24 is connected on `eth0` already");
 }
+
+#[test]
+fn a_passthru_child_with_its_own_mac() {
+    let text = SWITCHED.to_string()
+        + "[[host.iface]]\nname = \"pt\"\nkind = \"macvlan\"\nparent = \"eth0\"\nmode = \"passthru\"\nmac = \"02:00:00:00:00:aa\"\n";
+    assert_error(&text, "15:7", "a passthru macvlan child cannot have its own MAC");
+}
+
+#[test]
+fn an_expectation_to_a_broadcast_or_multicast_address() {
+    for (to, problem) in [
+        ("10.0.0.255", "the broadcast address of 10.0.0.0/24"),
+        ("255.255.255.255", "the limited broadcast address"),
+        ("ff02::1", "the multicast address ff02::1"),
+    ] {
+        let text = with_expect(&format!("from = \"h1\"\nto = \"{to}\"\nreach = false\n"));
+        assert_error(&text, "18:6", &format!("`to` is {problem}"));
+    }
+}
+
+#[test]
+fn ipv6_turned_off_where_an_ipv6_address_is_given() {
+    let text = SWITCHED
+        .replace("name = \"h1\"", "name = \"h1\"\nsysctl = { \"net.ipv6.conf.eth0.disable_ipv6\" = 1 }")
+        .replace("\"10.0.0.1/24\"", "\"10.0.0.1/24\", \"2001:db8::1/64\"");
+    assert_error(&text, "6:12", "IPv6 is turned off where `eth0` has an IPv6 address");
+}

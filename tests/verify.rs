@@ -411,3 +411,18 @@ reach = false
     let link = witness("ip", &["-n", "t-swaddr-sw1", "-j", "link", "show", "up1"]);
     assert_eq!(link[0]["mtu"], 1400);
 });
+
+// `lab run FILE | head -1`: the reader goes away after one line; the run still ends and
+// tears the lab down, and nothing panics.
+kernel_test!(lab_run_tears_down_when_its_reader_goes_away, &[Veth, Bridge, Macvlan], {
+    let script = format!("{} run topologies/m-macvlan.toml 2>&1 | head -1", env!("CARGO_BIN_EXE_lab"));
+    let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    let first = String::from_utf8_lossy(&out.stdout);
+    assert!(first.starts_with("lab `m-macvlan` is up"), "{first}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while common::kernel::namespaces().iter().any(|n| n.starts_with("m-macvlan-")) {
+        assert!(std::time::Instant::now() < deadline, "lab run left its namespaces");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(lab::realize::state::labs().iter().all(|l| l != "m-macvlan"), "no state is left");
+});

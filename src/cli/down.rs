@@ -16,7 +16,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let (name, nodes) = lab_name_of(&options.lab)?;
     let report = realize::down(&name, &nodes, &Progress::new(0, options.quiet))?;
     for foreign in &report.foreign {
-        eprintln!("left alone: namespace {foreign} is not marked as made by lab `{name}`");
+        stderrln!("left alone: namespace {foreign} is not marked as made by lab `{name}`");
     }
     announce_down(&name, &report);
     Ok(Verdict::Pass)

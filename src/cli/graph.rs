@@ -33,6 +33,6 @@ impl From<Drawing> for Format {
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
     let Some((lab, _)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
-    print!("{}", render(&LabGraph::new(&lab), options.format.into()));
+    stdout!("{}", render(&LabGraph::new(&lab), options.format.into()));
     Ok(Verdict::Pass)
 }

@@ -44,11 +44,11 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         }
     }
     if options.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        stdoutln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Verdict::Pass);
     }
     if rows.is_empty() {
-        eprintln!("no lab is up");
+        stderrln!("no lab is up");
         return Ok(Verdict::Pass);
     }
     let mut table = Table::new();
@@ -57,6 +57,6 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         let row = [&r.lab, &r.nodes.to_string(), r.status, &r.topology, &r.description];
         table.add_row(row.map(|cell| cell.to_string()));
     }
-    println!("{table}");
+    stdoutln!("{table}");
     Ok(Verdict::Pass)
 }

@@ -1,6 +1,36 @@
 //! The command line: one file per verb, each thin (check options, call the library, print).
 //! `main` prints an error once; the exit code carries the verdict: 0 pass, 1 fail, 2 error.
 
+/// `print!` and `eprint!` that go on when the reader has gone away (`lab run FILE | head`):
+/// no output is worth leaving a lab half-done.
+macro_rules! stdout {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! stdoutln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! stderr {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! stderrln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod down;
 mod exec;
 mod graph;
@@ -80,15 +110,15 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
 pub fn announce_up(state: &crate::realize::State, started: std::time::Instant) {
     let nodes = state.nodes.len();
     let plural = if nodes == 1 { "" } else { "s" };
-    eprintln!("lab `{}` is up: {nodes} node{plural} in {:.2} s", state.lab, started.elapsed().as_secs_f64());
+    stderrln!("lab `{}` is up: {nodes} node{plural} in {:.2} s", state.lab, started.elapsed().as_secs_f64());
 }
 
 /// "lab `x` is down: 4 namespaces removed", or that it was not up.
 pub fn announce_down(lab: &str, report: &crate::realize::DownReport) {
     match report.removed.len() {
-        0 => eprintln!("lab `{lab}` is not up: nothing to remove"),
-        1 => eprintln!("lab `{lab}` is down: 1 namespace removed"),
-        n => eprintln!("lab `{lab}` is down: {n} namespaces removed"),
+        0 => stderrln!("lab `{lab}` is not up: nothing to remove"),
+        1 => stderrln!("lab `{lab}` is down: 1 namespace removed"),
+        n => stderrln!("lab `{lab}` is down: {n} namespaces removed"),
     }
 }
 
@@ -111,6 +141,11 @@ impl<'a> LabArg<'a> {
             Ok(LabArg::File(path))
         } else if arg.ends_with(".toml") {
             Err(format!("no topology file {arg}; give a lab name or an existing file").into())
+        } else if let Some(problem) = crate::topology::lab_name_problem(arg) {
+            Err(format!(
+                "`{arg}` is neither a topology file nor a lab name: the name {problem}; see `lab ls`"
+            )
+            .into())
         } else {
             Ok(LabArg::Name(arg))
         }
@@ -127,7 +162,7 @@ pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
     match checked.lab {
         Some(lab) => Ok((lab.name.clone(), lab.nodes.iter().map(|n| n.name.clone()).collect())),
         None => {
-            eprint!("{}", render_diagnostics(&checked));
+            stderr!("{}", render_diagnostics(&checked));
             Err(format!("{arg} is not a valid topology").into())
         }
     }
@@ -137,7 +172,7 @@ pub fn lab_name_of(arg: &str) -> Result<(String, Vec<String>), Error> {
 /// checked), or `None` after printing why not.
 pub fn load_lab(path: &std::path::Path) -> Result<Option<(crate::model::Lab, String)>, Error> {
     let checked = crate::topology::load(path)?;
-    eprint!("{}", render_diagnostics(&checked));
+    stderr!("{}", render_diagnostics(&checked));
     Ok(checked.lab.map(|lab| (lab, checked.source.text)))
 }
 

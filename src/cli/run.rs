@@ -31,7 +31,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         // An invalid file is reported without booting; the run inside reports the rest.
         let checked = crate::topology::load(&options.file)?;
         if checked.lab.is_none() {
-            eprint!("{}", render_diagnostics(&checked));
+            stderr!("{}", render_diagnostics(&checked));
             return Ok(Verdict::Invalid);
         }
         return in_sandbox();
@@ -49,14 +49,14 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let flag = interrupted.clone();
     rt.spawn(async move {
         realize::interrupted().await;
-        eprintln!("interrupted: the lab is torn down as soon as the probes end");
+        stderrln!("interrupted: the lab is torn down as soon as the probes end");
         flag.store(true, Ordering::SeqCst);
     });
     let verdict = verify::check(&lab, &state, &options.output);
     let down = realize::down(&lab.name, &[], &Progress::hidden());
     match &down {
         Ok(report) => announce_down(&lab.name, report),
-        Err(e) => eprintln!("error: {e}"),
+        Err(e) => stderrln!("error: {e}"),
     }
     let verdict = verdict?;
     down?;
@@ -72,9 +72,9 @@ fn in_sandbox() -> Result<Verdict, Error> {
     let args: Vec<String> =
         std::iter::once(exe).chain(std::env::args().skip(1).filter(|a| a != "--sandbox")).collect();
     let cwd = std::env::current_dir()?;
-    eprintln!("booting the full kernel (user-mode Linux)...");
+    stderrln!("booting the full kernel (user-mode Linux)...");
     let out = Sandbox { pass_through: true, ..Sandbox::default() }.run(&args, &cwd)?;
-    eprintln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());
+    stderrln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());
     Ok(match out.status {
         0 => Verdict::Pass,
         1 => Verdict::Fail,

@@ -22,7 +22,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
     if options.dry_run {
-        print!("{}", plan.to_commands(&lab));
+        stdout!("{}", plan.to_commands(&lab));
         return Ok(Verdict::Pass);
     }
     let progress = Progress::new(plan.steps(), options.quiet);

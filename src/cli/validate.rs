@@ -34,12 +34,12 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let all_valid = loaded.iter().all(|(_, c)| c.as_ref().is_ok_and(|c| c.lab.is_some()));
     if options.json {
         let reports: Vec<FileReport> = loaded.iter().map(|(file, c)| report(file, c)).collect();
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        stdoutln!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         for (_, c) in &loaded {
             match c {
                 Ok(checked) => print_file(checked),
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => stderrln!("error: {e}"),
             }
         }
     }
@@ -66,7 +66,7 @@ fn report<'a>(file: &Path, loaded: &'a std::io::Result<topology::Checked>) -> Fi
 }
 
 fn print_file(checked: &topology::Checked) {
-    eprint!("{}", render_diagnostics(checked));
+    stderr!("{}", render_diagnostics(checked));
     let warnings = match checked.warnings() {
         0 => String::new(),
         1 => ", 1 warning".into(),
@@ -74,15 +74,15 @@ fn print_file(checked: &topology::Checked) {
     };
     match &checked.lab {
         Some(lab) => {
-            println!("{}: lab `{}` is valid{warnings}", checked.source.name, lab.name);
-            print!("{}", Summary::of(lab).to_text());
+            stdoutln!("{}: lab `{}` is valid{warnings}", checked.source.name, lab.name);
+            stdout!("{}", Summary::of(lab).to_text());
         }
         None => {
             let errors = match checked.errors() {
                 1 => "1 error".into(),
                 n => format!("{n} errors"),
             };
-            println!("{}: {errors}{warnings}", checked.source.name);
+            stdoutln!("{}: {errors}{warnings}", checked.source.name);
         }
     }
 }

@@ -54,10 +54,10 @@ pub fn check(lab: &Lab, state: &State, output: &Output) -> Result<Verdict, Error
 
 fn print(verification: &Verification, output: &Output) -> Result<(), Error> {
     if output.json {
-        println!("{}", serde_json::to_string_pretty(verification)?);
+        stdoutln!("{}", serde_json::to_string_pretty(verification)?);
     } else {
         let width = terminal_width();
-        print!("{}", report::table::render(verification, width));
+        stdout!("{}", report::table::render(verification, width));
     }
     if let Some(path) = &output.junit {
         std::fs::write(path, report::junit::render(verification)?)
@@ -83,7 +83,7 @@ fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
 fn up_from_file(arg: &str, path: &Path) -> Result<Option<(Lab, State)>, Error> {
     let Some((lab, text)) = load_lab(path)? else { return Ok(None) };
     let Some(state) = State::load(&lab.name)? else {
-        eprintln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
+        stderrln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
         return Ok(None);
     };
     if state.source != text {
@@ -99,7 +99,7 @@ fn up_from_file(arg: &str, path: &Path) -> Result<Option<(Lab, State)>, Error> {
 /// A lab by name, checked against the topology recorded when it came up.
 fn up_by_name(name: &str) -> Result<Option<(Lab, State)>, Error> {
     let Some(state) = State::load(name)? else {
-        eprintln!("error: lab `{name}` is not up (no state in /run/lab/{name}); start it with `lab up FILE`");
+        stderrln!("error: lab `{name}` is not up (no state in /run/lab/{name}); start it with `lab up FILE`");
         return Ok(None);
     };
     let recorded = crate::topology::Source::new(state.topology.display().to_string(), state.source.clone());

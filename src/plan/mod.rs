@@ -188,12 +188,17 @@ pub fn device_sysctls(lab: &Lab, node: NodeId) -> Vec<&Sysctl> {
 
 /// A child is made from its parent's namespace, where the kernel first looks its name up: a
 /// child named like one of the parent node's interfaces (`eth0` in a container whose host has
-/// an `eth0`) is made under this name and renamed in its own namespace.
+/// an `eth0`) is made under this name, one that neither node uses, and renamed in its own
+/// namespace.
 pub fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
     let parent = lab.iface(iface).kind.parent()?;
-    let name = &lab.iface(iface).name;
-    let clashes = iface.node != parent.node && lab.node(parent.node).ifaces.iter().any(|i| &i.name == name);
-    clashes.then(|| format!("lab{}x{}", iface.node.0, iface.index))
+    let used_in = |node: NodeId, name: &str| lab.node(node).ifaces.iter().any(|i| i.name == name);
+    if iface.node == parent.node || !used_in(parent.node, &lab.iface(iface).name) {
+        return None;
+    }
+    let taken = |candidate: &str| used_in(parent.node, candidate) || used_in(iface.node, candidate);
+    let base = format!("lab{}x{}", iface.node.0, iface.index);
+    (0..).map(|n| if n == 0 { base.clone() } else { format!("{base}n{n}") }).find(|c| !taken(c))
 }
 
 /// A switch's end of a cable: created down, brought up in the last stage.

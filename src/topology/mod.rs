@@ -9,6 +9,7 @@ mod reader;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Severity, Source};
+pub use validate::lab_name_problem;
 
 use crate::model::Lab;
 use std::path::Path;

@@ -42,10 +42,14 @@ impl Realizer<'_> {
                 let doing = format!("adding address {address} to {}", lab.iface_label(id));
                 requests.push(async move {
                     netlink.add_address(kernel_index, *address).await.map_err(|e| {
-                        Error::kernel(doing, &e, |errno| {
-                            (errno == libc::EADDRINUSE).then(|| {
-                                "another ipvlan child of the same parent already has this address".to_string()
-                            })
+                        Error::kernel(doing, &e, |errno| match errno {
+                            libc::EADDRINUSE => Some(
+                                "another ipvlan child of the same parent already has this address".into(),
+                            ),
+                            libc::EACCES if address.addr().is_ipv6() => {
+                                Some("IPv6 is disabled on this interface (disable_ipv6)".into())
+                            }
+                            _ => None,
                         })
                     })
                 });

@@ -31,6 +31,13 @@ fn interface_settings(d: &mut Draft<'_>) {
                 doc.gateway.as_ref().map(|g| g.span()),
                 doc.default_dev.as_ref().map(|g| g.span()),
             ];
+            if let Some(v6) = doc.addresses.iter().find(|a| matches!(a.get_ref(), IpNet::V6(_))) {
+                d.error(
+                    Diagnostic::error(v6.span(), "an IPv6 address on a switch interface")
+                        .label("a switch's namespace has IPv6 off: it forwards frames and needs no address")
+                        .help("give the address to a [[router]] or [[host]] interface on this switch"),
+                );
+            }
             if let Some(span) = l3.into_iter().flatten().next() {
                 d.error(
                     Diagnostic::warning(span, "an address or route on a switch port")

@@ -103,6 +103,13 @@ fn macvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
         ),
         _ => {}
     }
+    if let (Some(mac), MacvlanMode::Passthru) = (&doc.mac, mode) {
+        d.error(
+            Diagnostic::error(mac.span(), "a passthru macvlan child cannot have its own MAC")
+                .label("passthru takes over its parent: the kernel gives the child the parent's MAC")
+                .help("set `mac` on the parent instead, or use another mode"),
+        );
+    }
     Some(IfaceKind::Macvlan { parent: parent?, mode, source_macs })
 }
 

@@ -322,6 +322,14 @@ fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
 fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
     let written = to.get_ref().clone();
     if let Ok(addr) = written.parse::<IpAddr>() {
+        if let Some(problem) = many_hosts(d, addr) {
+            d.error(
+                Diagnostic::error(to.span(), format!("`to` is {problem}"))
+                    .label("not one host: hosts ignore echoes to it (icmp_echo_ignore_broadcasts), or all answer")
+                    .help("probe one host's address, or a node"),
+            );
+            return None;
+        }
         let iface = d.lab.iface_ids().find(|id| d.lab.iface(*id).addresses.iter().any(|a| a.addr() == addr));
         return Some(Target { addr, iface, written });
     }
@@ -354,6 +362,23 @@ fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
             None
         }
     }
+}
+
+/// Whether an address stands for many hosts: multicast, the limited broadcast, or the
+/// broadcast address of one of the lab's IPv4 subnets.
+fn many_hosts(d: &Draft<'_>, addr: IpAddr) -> Option<String> {
+    if addr.is_multicast() {
+        return Some(format!("the multicast address {addr}"));
+    }
+    if addr == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        return Some("the limited broadcast address".into());
+    }
+    d.lab.iface_ids().flat_map(|id| d.lab.iface(id).addresses.clone()).find_map(|net| match net {
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 && IpAddr::V4(v4.broadcast()) == addr => {
+            Some(format!("the broadcast address of {}", net.trunc()))
+        }
+        _ => None,
+    })
 }
 
 /// `NODE:IFACE` (that interface's MAC once up) or a literal MAC.

@@ -8,6 +8,7 @@ mod expect;
 mod kinds;
 mod links;
 mod names;
+pub use names::lab_name_problem;
 mod sysctl;
 
 use super::diagnostic::{Diagnostic, Source, Span};

@@ -194,6 +194,11 @@ pub fn valid_iface_name(name: &str) -> Result<(), String> {
 }
 
 /// Lab and node names: safe as file names and as parts of namespace names.
+/// What is wrong with a lab name given on the command line, if anything.
+pub fn lab_name_problem(name: &str) -> Option<String> {
+    safe_name(name, MAX_LAB_NAME).err()
+}
+
 pub fn safe_name(name: &str, max: usize) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());

@@ -27,10 +27,40 @@ pub fn check(d: &mut Draft<'_>) {
         }
         for (key, value) in &d.node_doc(node).sysctl {
             if key_is_safe(d, node, key) && value_is_clean(d, value) {
+                ipv6_kept_where_addressed(d, node, key, value);
                 sysctls.push(Sysctl::new(key.get_ref().as_str(), value.get_ref().as_str()));
             }
         }
         d.lab.nodes[n].sysctls = sysctls;
+    }
+}
+
+/// `disable_ipv6` on an interface that has an IPv6 address: the kernel would refuse the
+/// address (EACCES).
+fn ipv6_kept_where_addressed(
+    d: &Draft<'_>,
+    node: NodeId,
+    key: &toml::Spanned<String>,
+    value: &toml::Spanned<String>,
+) {
+    let sysctl = Sysctl::new(key.get_ref().as_str(), value.get_ref().as_str());
+    let Some(device) = sysctl.device().filter(|_| key.get_ref().ends_with(".disable_ipv6")) else { return };
+    if value.get_ref().trim() == "0" {
+        return;
+    }
+    let every = device == "all" || device == "default";
+    let addressed = d.lab.node(node).ifaces.iter().find(|i| {
+        (every || i.name == device) && i.addresses.iter().any(|a| matches!(a, ipnet::IpNet::V6(_)))
+    });
+    if let Some(iface) = addressed {
+        d.error(
+            Diagnostic::error(
+                key.span(),
+                format!("IPv6 is turned off where `{}` has an IPv6 address", iface.name),
+            )
+            .label("the kernel refuses IPv6 addresses on a device with IPv6 disabled")
+            .help("remove the IPv6 address, or this sysctl"),
+        );
     }
 }
 
