@@ -119,7 +119,7 @@ sysctl = { "net.ipv4.conf.up.20.rp_filter" = 2 }
   [[host.iface]]
   name = "up"
   link = "sw"
-  trunk = [20]
+  trunk = [1, 20]
   mtu = 1400
   [[host.iface]]
   kind = "vlan"

@@ -426,3 +426,53 @@ kernel_test!(lab_run_tears_down_when_its_reader_goes_away, &[Veth, Bridge, Macvl
     }
     assert!(lab::realize::state::labs().iter().all(|l| l != "m-macvlan"), "no state is left");
 });
+
+// docs/format.md: a switch-to-switch cable's options configure the far switch too only when
+// that switch has VLANs of its own; an unmanaged (VLAN-less) switch keeps plain ports. So an
+// access link from a VLAN switch to an unmanaged one carries that VLAN, and only that one.
+kernel_test!(an_access_link_to_an_unmanaged_switch_carries_one_vlan, &[Veth, BridgeVlanFiltering], {
+    let up = UpLab::up(
+        r#"name = "t-unmanaged"
+[[switch]]
+name = "core"
+  [[switch.iface]]
+  name = "to-edge"
+  link = "edge"
+  access = 10
+[[switch]]
+name = "edge"
+[[host]]
+name = "h10"
+  [[host.iface]]
+  name = "eth0"
+  link = "core"
+  access = 10
+  addresses = ["10.10.0.1/24"]
+[[host]]
+name = "h20"
+  [[host.iface]]
+  name = "eth0"
+  link = "core"
+  access = 20
+  addresses = ["10.10.0.2/24"]
+[[host]]
+name = "e"
+  [[host.iface]]
+  name = "eth0"
+  link = "edge"
+  addresses = ["10.10.0.3/24"]
+[[expect]]
+from = "e"
+to = "h10"
+reach = true
+[[expect]]
+from = "e"
+to = "h20"
+reach = false
+"#,
+    );
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 0, "{outcomes:?}");
+    let edge = witness("ip", &["-n", "t-unmanaged-edge", "-d", "-j", "link", "show", "br0"]);
+    assert_eq!(edge[0]["linkinfo"]["info_data"]["vlan_filtering"], 0, "the edge switch stays plain");
+});

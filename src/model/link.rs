@@ -85,6 +85,11 @@ impl PortVlans {
     pub fn has_vlans(&self) -> bool {
         self.access.is_some() || !self.trunk.is_empty()
     }
+
+    /// Whether the port is in VLAN 1, the bridge's default: otherwise it is taken off.
+    pub fn keeps_default_vlan(&self) -> bool {
+        self.access == Some(1) || self.trunk.contains(&1)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

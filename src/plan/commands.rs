@@ -205,7 +205,9 @@ fn port_commands(lab: &Lab, id: IfaceId) -> Vec<String> {
         for vid in &vlans.trunk {
             lines.push(format!("bridge -n {here} vlan add dev {name} vid {vid}"));
         }
-        lines.push(format!("bridge -n {here} vlan del dev {name} vid 1"));
+        if !vlans.keeps_default_vlan() {
+            lines.push(format!("bridge -n {here} vlan del dev {name} vid 1"));
+        }
     }
     if work.hairpin {
         lines.push(format!("bridge -n {here} link set dev {name} hairpin on"));

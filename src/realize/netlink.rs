@@ -2,7 +2,7 @@
 //! opened inside that namespace, so every request acts there. Requests on one socket are
 //! pipelined (many in flight, answered in order).
 
-use crate::model::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, VlanProtocol};
+use crate::model::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, PortVlans, VlanProtocol};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
@@ -231,16 +231,16 @@ impl Netlink {
 
     /// `bridge vlan add dev PORT vid ACCESS pvid untagged` or `vid TRUNK...`, then
     /// `bridge vlan del dev PORT vid 1`.
-    pub async fn set_port_vlans(&self, port: u32, access: Option<u16>, trunk: &[u16]) -> Result<(), Error> {
+    pub async fn set_port_vlans(&self, port: u32, vlans: &PortVlans) -> Result<(), Error> {
         let mut add = LinkBridgeVlan::new(port);
-        if let Some(access) = access {
+        if let Some(access) = vlans.access {
             add = add.vlan(access, BridgeVlanInfoFlags::Pvid | BridgeVlanInfoFlags::Untagged);
         }
-        for vid in trunk {
+        for vid in &vlans.trunk {
             add = add.vlan(*vid, BridgeVlanInfoFlags::empty());
         }
         self.set(add.build()).await?;
-        if access != Some(1) && !trunk.contains(&1) {
+        if !vlans.keeps_default_vlan() {
             let default_vlan = LinkBridgeVlan::new(port).vlan(1, BridgeVlanInfoFlags::empty()).build();
             self.handle.link().del_with_message(default_vlan).execute().await?;
         }

@@ -108,7 +108,7 @@ impl Realizer<'_> {
         }
         if let Some(vlans) = work.vlans {
             netlink
-                .set_port_vlans(index, vlans.access, &vlans.trunk)
+                .set_port_vlans(index, vlans)
                 .await
                 .map_err(|e| Error::kernel(format!("setting the VLANs of port {label}"), &e, |_| None))?;
         }

@@ -7,7 +7,7 @@ use super::super::reader::closest;
 use super::names::{BRIDGE_NAME, MAX_IFACE_NAME, valid_iface_name};
 use super::{DeclaredKind, Draft, vlan_id};
 use crate::model::{Cable, Iface, IfaceId, IfaceKind, NodeId, PortVlans, Role};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use toml::Spanned;
 
 pub fn check(d: &mut Draft<'_>) {
@@ -15,6 +15,7 @@ pub fn check(d: &mut Draft<'_>) {
     let veths = d.declared_of(DeclaredKind::Veth);
     let options: HashMap<IfaceId, Options> =
         veths.iter().map(|(id, doc)| (*id, port_options(d, doc))).collect();
+    let vlan_aware = vlan_aware_switches(d, &veths, &options);
     for (id, doc) in veths {
         let Some(link) = &doc.link else {
             if !doc.has("link") {
@@ -26,7 +27,7 @@ pub fn check(d: &mut Draft<'_>) {
             }
             continue;
         };
-        let ends = Ends { bridges: &bridges, options: &options };
+        let ends = Ends { bridges: &bridges, options: &options, vlan_aware: &vlan_aware };
         match link.get_ref().split_once(':') {
             None => cable_to_switch(d, id, link, &ends),
             Some((node, iface)) => cable_to_iface(d, id, link, node, iface, &ends),
@@ -54,16 +55,58 @@ fn add_iface(d: &mut Draft<'_>, node: NodeId, name: String, kind: IfaceKind) -> 
     IfaceId { node, index: ifaces.len() - 1 }
 }
 
-/// What cable ends need to know: each switch's bridge and each veth's port options.
+/// Switches that have port options of their own: written on their own interfaces, or on a
+/// host's or router's cable to them. Options written on another switch's end of a
+/// switch-to-switch cable do not count: they configure that other switch.
+fn vlan_aware_switches(
+    d: &Draft<'_>,
+    veths: &[(IfaceId, &IfaceDoc)],
+    options: &HashMap<IfaceId, Options>,
+) -> HashSet<NodeId> {
+    let mut aware = HashSet::new();
+    for (id, doc) in veths {
+        if options[id].span.is_none() {
+            continue;
+        }
+        if d.role(id.node) == Role::Switch {
+            aware.insert(id.node);
+            continue;
+        }
+        let far = doc.link.as_ref().map(|l| l.get_ref().split(':').next().unwrap_or_default().to_owned());
+        if let Some(far) = far.and_then(|name| d.lab.node_id(&name)).filter(|n| d.role(*n) == Role::Switch) {
+            aware.insert(far);
+        }
+    }
+    aware
+}
+
+/// What cable ends need to know: each switch's bridge, each veth's port options, and which
+/// switches have VLANs of their own.
 struct Ends<'a> {
     bridges: &'a [Option<IfaceId>],
     options: &'a HashMap<IfaceId, Options>,
+    vlan_aware: &'a HashSet<NodeId>,
 }
 
 impl Ends<'_> {
     /// The port an interface is, when its node is a switch, with these VLANs.
     fn port(&self, d: &Draft<'_>, node: NodeId, vlans: &PortVlans) -> Option<PortVlans> {
         (d.role(node) == Role::Switch).then(|| PortVlans { master: self.bridges[node.0], ..vlans.clone() })
+    }
+
+    /// The options of an end that has none of its own, given the other end's: the same,
+    /// unless both ends are switches and this one has no VLANs elsewhere, in which case its
+    /// end is a plain port (an unmanaged switch passes frames on, tags and all).
+    fn inherited<'v>(
+        &self,
+        d: &Draft<'_>,
+        node: NodeId,
+        other: NodeId,
+        vlans: &'v PortVlans,
+    ) -> Option<&'v PortVlans> {
+        let switch_to_plain_switch =
+            d.role(node) == Role::Switch && d.role(other) == Role::Switch && !self.vlan_aware.contains(&node);
+        (!switch_to_plain_switch).then_some(vlans)
     }
 
     fn options_of(&self, id: IfaceId) -> Option<&Options> {
@@ -134,7 +177,8 @@ fn cable_to_switch(d: &mut Draft<'_>, id: IfaceId, link: &Spanned<String>, ends:
     let Some(switch) = find_switch(d, id.node, link) else { return };
     let port_name = port_name(d, switch, id);
     let vlans = &ends.options[&id].vlans;
-    let far_vlans = ends.port(d, switch, vlans);
+    let plain = PortVlans::default();
+    let far_vlans = ends.port(d, switch, ends.inherited(d, switch, id.node, vlans).unwrap_or(&plain));
     let port = add_iface(d, switch, port_name, IfaceKind::Veth { peer: id, port: far_vlans });
     let own = ends.port(d, id.node, vlans);
     d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Veth { peer: port, port: own };
@@ -211,9 +255,16 @@ fn cable_to_iface(
         },
     };
     // Options on one end configure the switch end(s); an end's own options win.
+    let plain = PortVlans::default();
     let own_vlans = &ends.options[&id].vlans;
-    let far_vlans = ends.options_of(far).map_or(own_vlans, |o| &o.vlans);
-    let near_vlans = ends.options_of(id).map_or(far_vlans, |o| &o.vlans);
+    let far_vlans = match ends.options_of(far) {
+        Some(o) => &o.vlans,
+        None => ends.inherited(d, far_node, id.node, own_vlans).unwrap_or(&plain),
+    };
+    let near_vlans = match ends.options_of(id) {
+        Some(o) => &o.vlans,
+        None => ends.inherited(d, id.node, far_node, far_vlans).unwrap_or(&plain),
+    };
     let own = ends.port(d, id.node, near_vlans);
     let far_port = ends.port(d, far_node, far_vlans);
     d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Veth { peer: far, port: own };
