@@ -476,3 +476,41 @@ reach = false
     let edge = witness("ip", &["-n", "t-unmanaged-edge", "-d", "-j", "link", "show", "br0"]);
     assert_eq!(edge[0]["linkinfo"]["info_data"]["vlan_filtering"], 0, "the edge switch stays plain");
 });
+
+// A verdict does not depend on the other expectations of the file, nor on an earlier verify:
+// d never answers ARP, so c cannot reach d, even though d's own probe to c (whose ARP
+// request teaches c d's MAC) is in the same file and ran before.
+kernel_test!(expectations_of_silence_are_not_spoiled_by_other_probes, &[Veth, Bridge], {
+    let up = UpLab::up(
+        r#"name = "t-silence"
+[[switch]]
+name = "sw"
+[[host]]
+name = "c"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["10.17.0.1/24"]
+[[host]]
+name = "d"
+sysctl = { "net.ipv4.conf.all.arp_ignore" = 8 }
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["10.17.0.2/24"]
+[[expect]]
+from = "d"
+to = "c"
+reach = true
+[[expect]]
+from = "c"
+to = "d"
+reach = false
+why = "d never answers ARP: c cannot resolve it"
+"#,
+    );
+    for run in 1..=3 {
+        let (code, outcomes) = verify_json(&up.name);
+        assert_eq!(code, 0, "run {run}: {outcomes:?}");
+    }
+});

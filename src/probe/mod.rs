@@ -3,7 +3,7 @@
 //! ARP/ND workers per source node, captures on watched trunks (started first), netlink
 //! inspections. Observations are judged against the expectations in `judge`. Sends and
 //! reads packets only: never changes a lab's configuration, apart from flushing its
-//! neighbour entries between waves.
+//! neighbour entries before each wave (see `waves`).
 
 mod arp;
 mod capture;
@@ -48,10 +48,8 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
     };
     let waves = waves::split(lab, waves::Room::now());
     let mut observed = Observed::default();
-    for (number, wave) in waves.iter().enumerate() {
-        if number > 0 {
-            waves::flush(&namespaces);
-        }
+    for wave in &waves {
+        waves::flush(&namespaces);
         let plan = Plan::new(lab, &settings, wave);
         plan.run(lab, &namespaces, &mut observed)?;
         plan.diagnose(&namespaces, &mut observed);

@@ -2,7 +2,13 @@
 //! machine, shared by every namespace and capped by `gc_thresh3` (1024 by default), which
 //! only the host's own namespace may change. A probe makes up to two entries (one at each
 //! end); a full mesh of 50 hosts needs 2450. So probes run in waves that fit the room left,
-//! and the lab's learned entries are flushed between waves. Small labs are one wave.
+//! and the lab's learned entries are flushed before each wave.
+//!
+//! What a probe teaches a neighbour table can let another through: an ARP request from d
+//! makes c learn d's MAC, so c reaches d even where d never answers ARP. So expectations of
+//! silence (`reach = false`) run in waves of their own, before the others, each wave from
+//! empty tables: a verdict does not depend on which other expectations the file has, nor on
+//! an earlier `verify`.
 
 use crate::model::{Check, Expectation, Lab, NodeId};
 use crate::realize::{Netlink, netns};
@@ -68,13 +74,30 @@ fn entries(lab: &Lab, expectation: &Expectation) -> Vec<(NodeId, Peer, bool)> {
     .collect()
 }
 
-/// Expectation indexes in waves whose probes fit the room.
+/// Expectation indexes in waves: expectations of silence first, then the rest, each in
+/// waves whose probes fit the room.
 pub fn split(lab: &Lab, room: Room) -> Vec<Vec<usize>> {
+    let (silent, rest): (Vec<usize>, Vec<usize>) =
+        (0..lab.expectations.len()).partition(|i| expects_silence(&lab.expectations[*i]));
+    let mut waves = fill(lab, &silent, room);
+    waves.extend(fill(lab, &rest, room));
+    if waves.is_empty() {
+        waves.push(Vec::new());
+    }
+    waves
+}
+
+fn expects_silence(expectation: &Expectation) -> bool {
+    matches!(expectation.check, Check::Reach { reach: false, .. })
+}
+
+/// `expectations` in waves whose neighbour entries fit the room.
+fn fill(lab: &Lab, expectations: &[usize], room: Room) -> Vec<Vec<usize>> {
     let mut waves = Vec::new();
     let mut wave = Vec::new();
     let mut made: HashSet<(NodeId, Peer, bool)> = HashSet::new();
-    for (index, expectation) in lab.expectations.iter().enumerate() {
-        let needs = entries(lab, expectation);
+    for &index in expectations {
+        let needs = entries(lab, &lab.expectations[index]);
         let fits = |made: &HashSet<(NodeId, Peer, bool)>| {
             let new: Vec<_> = needs.iter().filter(|n| !made.contains(n)).collect();
             let v4 = made.iter().filter(|e| !e.2).count() + new.iter().filter(|e| !e.2).count();
@@ -88,14 +111,14 @@ pub fn split(lab: &Lab, room: Room) -> Vec<Vec<usize>> {
         made.extend(needs);
         wave.push(index);
     }
-    if !wave.is_empty() || waves.is_empty() {
+    if !wave.is_empty() {
         waves.push(wave);
     }
     waves
 }
 
-/// Flushes what the lab's namespaces learned (`ip neigh flush all` in each), so that the
-/// next wave has room.
+/// Flushes what the lab's namespaces learned (`ip neigh flush all` in each), so that a
+/// wave has room and starts from empty tables.
 pub fn flush(namespaces: &[File]) {
     netns::run_in_each(namespaces, 4, |_| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
