@@ -514,3 +514,72 @@ why = "d never answers ARP: c cannot resolve it"
         assert_eq!(code, 0, "run {run}: {outcomes:?}");
     }
 });
+
+// An echo to the subnet-router anycast address is answered by the router from its unicast
+// address, as `ping` shows; the reply counts, and the table says who answered.
+kernel_test!(a_reply_from_another_address_counts_and_is_named, &[Veth, Bridge], {
+    let up = UpLab::up(
+        r#"name = "t-anycast"
+[[switch]]
+name = "sw"
+[[router]]
+name = "r"
+  [[router.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["2001:db8:9::1/64"]
+[[host]]
+name = "a"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["2001:db8:9::2/64"]
+[[expect]]
+from = "a"
+to = "2001:db8:9::"
+reach = true
+"#,
+    );
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 0, "{outcomes:?}");
+    let observed = outcomes[0]["observed"].as_str().unwrap();
+    assert!(observed.starts_with("reply from 2001:db8:9::1 in"), "{observed}");
+});
+
+// QinQ: a frame on the outer interface carries both tags (802.1ad outside, 802.1Q inside),
+// and either can be watched there.
+kernel_test!(both_tags_of_qinq_are_seen_on_the_outer_interface, &[Veth, Vlan], {
+    let mut text = String::from("name = \"t-qinq\"\n");
+    for (node, peer, last) in [("h1", "h2", 1), ("h2", "h1", 2)] {
+        text += &format!(
+            r#"[[host]]
+name = "{node}"
+  [[host.iface]]
+  name = "eth0"
+  link = "{peer}:eth0"
+  [[host.iface]]
+  name = "s100"
+  kind = "vlan"
+  parent = "eth0"
+  id = 100
+  protocol = "802.1ad"
+  [[host.iface]]
+  name = "c10"
+  kind = "vlan"
+  parent = "s100"
+  id = 10
+  addresses = ["192.168.10.{last}/24"]
+"#
+        );
+    }
+    for vlan in [100, 10] {
+        text += &format!(
+            "[[expect]]\nfrom = \"h1\"\nto = \"h2:c10\"\nreach = true\ntagged = {{ on = \"h1:eth0\", vlan = {vlan} }}\n"
+        );
+    }
+    let up = UpLab::up(&text);
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 0, "{outcomes:?}");
+    let observed = outcomes[1]["observed"].as_str().unwrap();
+    assert!(observed.contains("100+10"), "the stack of tags is shown: {observed}");
+});

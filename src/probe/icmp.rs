@@ -1,7 +1,8 @@
 //! ICMP echo from inside one node: every echo of that node goes out on one raw socket per
 //! family, resent every timeout while a positive expectation waits for its deadline. A reply
-//! counts only with the probe's identifier, its source the target, and the run's cookie;
-//! redirects and unreachables are matched through the original echo they quote.
+//! counts only with the probe's identifier, the run's cookie and the probe's index, from
+//! whichever address answers (an anycast target answers from a unicast address, as `ping`
+//! shows); redirects and unreachables are matched through the original echo they quote.
 
 use super::socket::{BATCH, Received, Socket, wait_any};
 use pnet::packet::Packet;
@@ -39,6 +40,8 @@ pub struct Reply {
     /// TTL or hop limit the reply arrived with.
     pub ttl: Option<u8>,
     pub rtt: Duration,
+    /// Who answered.
+    pub from: IpAddr,
 }
 
 /// What happened to one echo.
@@ -289,11 +292,11 @@ fn record(probes: &mut [Probe<'_>], by_id: &HashMap<u16, usize>, heard: Heard, c
             let Some(&index) = by_id.get(&id) else { return };
             let probe = &mut probes[index];
             let ours = data.len() >= 12 && data[..8] == cookie && data[8..12] == (index as u32).to_be_bytes();
-            if !ours || from != probe.echo.target || probe.seen.reply.is_some() {
+            if !ours || probe.seen.reply.is_some() {
                 return;
             }
             let rtt = probe.sent_at.get(usize::from(sequence)).map_or(Duration::ZERO, |at| at.elapsed());
-            probe.seen.reply = Some(Reply { ttl, rtt });
+            probe.seen.reply = Some(Reply { ttl, rtt, from });
             let now = Instant::now();
             probe.answered_at = Some(now);
             probe.next_send = now + REDIRECT_RETRY;

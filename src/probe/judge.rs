@@ -137,7 +137,9 @@ impl Echo<'_> {
         match &seen.reply {
             Some(reply) => {
                 let ttl = reply.ttl.map(|t| format!(", TTL {t}")).unwrap_or_default();
-                observed.push(format!("reply in {:.1} ms{ttl}", reply.rtt.as_secs_f64() * 1000.0));
+                let from =
+                    if reply.from == echo.target { String::new() } else { format!(" from {}", reply.from) };
+                observed.push(format!("reply{from} in {:.1} ms{ttl}", reply.rtt.as_secs_f64() * 1000.0));
             }
             None => {
                 let waited = if self.reach { echo.deadline } else { echo.timeout };

@@ -434,14 +434,7 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
 /// VLANs that travel tagged over an interface: its sub-interfaces' ids and the trunk VLANs
 /// of the port at either end of its cable.
 fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
-    let mut vlans: Vec<u16> = d
-        .lab
-        .iface_ids()
-        .filter_map(|id| match d.kind(id) {
-            IfaceKind::Vlan { parent, id, .. } if *parent == iface => Some(*id),
-            _ => None,
-        })
-        .collect();
+    let mut vlans = stacked_vlans(d, iface);
     if let IfaceKind::Veth { peer, port } = d.kind(iface) {
         let peer_port = d.kind(*peer).port();
         for p in [port.as_ref(), peer_port].into_iter().flatten() {
@@ -451,4 +444,17 @@ fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
     vlans.sort_unstable();
     vlans.dedup();
     vlans
+}
+
+/// The ids of the VLAN sub-interfaces on an interface, and of those stacked on them (the
+/// inner tags of QinQ): every tag its frames can carry.
+fn stacked_vlans(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
+    d.lab
+        .iface_ids()
+        .filter_map(|id| match d.kind(id) {
+            IfaceKind::Vlan { parent, id: vid, .. } if *parent == iface => Some((id, *vid)),
+            _ => None,
+        })
+        .flat_map(|(child, vid)| std::iter::once(vid).chain(stacked_vlans(d, child)))
+        .collect()
 }
