@@ -721,3 +721,35 @@ fn ipv6_turned_off_where_an_ipv6_address_is_given() {
         .replace("\"10.0.0.1/24\"", "\"10.0.0.1/24\", \"2001:db8::1/64\"");
     assert_error(&text, "6:12", "IPv6 is turned off where `eth0` has an IPv6 address");
 }
+
+/// A stacking loop is reported, and the checks that walk stacks (here the tags an interface
+/// carries, for `tagged`) do not follow it forever.
+#[test]
+fn vlans_stacked_in_a_loop_with_a_tag_expectation() {
+    let text = r#"name = "t"
+[[host]]
+name = "h"
+  [[host.iface]]
+  name = "a"
+  kind = "vlan"
+  parent = "b"
+  id = 5
+  [[host.iface]]
+  name = "b"
+  kind = "vlan"
+  parent = "a"
+  id = 6
+[[host]]
+name = "g"
+  [[host.iface]]
+  name = "eth0"
+  kind = "dummy"
+  addresses = ["10.0.0.1/24"]
+[[expect]]
+from = "g"
+to = "10.0.0.1"
+reach = true
+tagged = { on = "h:a", vlan = 5 }
+"#;
+    assert_error(text, "4:3", "`h:a` is stacked on itself through its parents");
+}

@@ -434,7 +434,7 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
 /// VLANs that travel tagged over an interface: its sub-interfaces' ids and the trunk VLANs
 /// of the port at either end of its cable.
 fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
-    let mut vlans = stacked_vlans(d, iface);
+    let mut vlans = stacked_vlans(d, iface, &mut vec![iface]);
     if let IfaceKind::Veth { peer, port } = d.kind(iface) {
         let peer_port = d.kind(*peer).port();
         for p in [port.as_ref(), peer_port].into_iter().flatten() {
@@ -447,14 +447,25 @@ fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
 }
 
 /// The ids of the VLAN sub-interfaces on an interface, and of those stacked on them (the
-/// inner tags of QinQ): every tag its frames can carry.
-fn stacked_vlans(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
-    d.lab
+/// inner tags of QinQ): every tag its frames can carry. `path` guards against a stacking
+/// loop, which is reported elsewhere.
+fn stacked_vlans(d: &Draft<'_>, iface: IfaceId, path: &mut Vec<IfaceId>) -> Vec<u16> {
+    let children: Vec<(IfaceId, u16)> = d
+        .lab
         .iface_ids()
         .filter_map(|id| match d.kind(id) {
             IfaceKind::Vlan { parent, id: vid, .. } if *parent == iface => Some((id, *vid)),
             _ => None,
         })
-        .flat_map(|(child, vid)| std::iter::once(vid).chain(stacked_vlans(d, child)))
-        .collect()
+        .collect();
+    let mut vlans = Vec::new();
+    for (child, vid) in children {
+        vlans.push(vid);
+        if !path.contains(&child) {
+            path.push(child);
+            vlans.extend(stacked_vlans(d, child, path));
+            path.pop();
+        }
+    }
+    vlans
 }
