@@ -21,7 +21,7 @@ fn main() {
     println!("{:<34} {:>10} {:>10} {:>16}", "one switch, N hosts", "up (s)", "down (s)", "ip -batch (s)");
     for hosts in [100, 1000] {
         let (text, lab) = topology_of(hosts);
-        let path = std::env::temp_dir().join(format!("lab-bench-{hosts}.toml"));
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-bench-{hosts}.toml"));
         std::fs::write(&path, &text).unwrap();
         let batch: Vec<Duration> = (0..RUNS).map(|_| ip_batch(hosts)).collect();
         let (mut ups, mut downs) = (Vec::new(), Vec::new());
@@ -85,7 +85,7 @@ fn ip_batch(hosts: usize) -> Duration {
 }
 
 fn run_batch(commands: &str) {
-    let path = std::env::temp_dir().join("lab-bench-batch");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab-bench-batch");
     std::fs::write(&path, commands).unwrap();
     let status = Command::new("ip").args(["-batch", path.to_str().unwrap()]).status().expect("ip runs");
     assert!(status.success());

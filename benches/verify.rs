@@ -24,7 +24,7 @@ fn main() {
 
 fn measure(rt: &tokio::runtime::Runtime, title: &str, text: &str) {
     let lab = topology::check(Source::new("bench", text.to_string())).lab.expect("valid");
-    let path = std::env::temp_dir().join("lab-bench-verify.toml");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab-bench-verify.toml");
     std::fs::write(&path, text).unwrap();
     let state = rt
         .block_on(realize::up(&lab, &Plan::new(&LabGraph::new(&lab)), &path, text, &Progress::hidden()))
