@@ -43,7 +43,7 @@ fn children_of_another_node_are_made_from_the_parents_namespace_into_their_own()
 }
 
 mod common;
-use common::kernel::{ALL, lab, witness};
+use common::kernel::{ALL, lab, read_in, witness};
 use serde_json::Value;
 
 /// What a lab is, without what the kernel picks at random (MACs, indexes): per node, each
@@ -87,16 +87,8 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
             }
         }
         for sysctl in &node.sysctls {
-            let read = Command::new("ip")
-                .args(["netns", "exec", &ns, "cat"])
-                .arg(sysctl.proc_path())
-                .output()
-                .unwrap();
-            lines.push(format!(
-                "{ns} sysctl {} {}",
-                sysctl.key,
-                String::from_utf8_lossy(&read.stdout).trim()
-            ));
+            let value = read_in(&ns, &sysctl.proc_path().to_string_lossy());
+            lines.push(format!("{ns} sysctl {} {value}", sysctl.key));
         }
         if node.role == lab::model::Role::Switch {
             let vlans: Value = witness("bridge", &["-n", &ns, "-j", "vlan", "show"]);

@@ -60,15 +60,18 @@ pub struct IfaceDoc {
     pub mac: Option<S<Mac>>,
     pub mtu: Option<S<i64>>,
     pub up: Option<S<bool>>,
-    /// Every key written, readable or not: a key of the wrong type is reported as such,
-    /// never also as missing.
-    pub written: Vec<String>,
+    pub written: Written,
 }
 
-impl IfaceDoc {
+/// Every key written in a table, readable or not: a key of the wrong type is reported as
+/// such, never also as missing.
+#[derive(Default)]
+pub struct Written(Vec<String>);
+
+impl Written {
     /// Whether `key` is written, even with a value that could not be read.
     pub fn has(&self, key: &str) -> bool {
-        self.written.iter().any(|k| k == key)
+        self.0.iter().any(|k| k == key)
     }
 }
 
@@ -88,8 +91,7 @@ pub struct ExpectDoc {
     pub route: Option<S<IpNet>>,
     pub why: Option<S<String>>,
     pub timeout: Option<S<Duration>>,
-    /// Some key could not be read (already reported): a missing check may be that key.
-    pub unreadable: bool,
+    pub written: Written,
 }
 
 pub struct TaggedDoc {
@@ -229,14 +231,13 @@ fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) 
         mac: t.parsed("mac", MAC),
         mtu: t.integer("mtu"),
         up: t.bool("up"),
-        written: t.keys(),
+        written: Written(t.keys()),
     }
 }
 
 fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
-    let errors_before = sink.count_errors();
     let t = Table::new(table, span.clone(), "an [[expect]]", EXPECT_KEYS, sink);
-    let mut doc = ExpectDoc {
+    ExpectDoc {
         span,
         from: t.string("from"),
         to: t.string("to"),
@@ -259,8 +260,6 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         route: t.parsed("route", CIDR),
         why: t.string("why"),
         timeout: duration(&t, "timeout"),
-        unreadable: false,
-    };
-    doc.unreadable = sink.count_errors() > errors_before;
-    doc
+        written: Written(t.keys()),
+    }
 }

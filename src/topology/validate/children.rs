@@ -47,7 +47,7 @@ fn vlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
     let parent = parent(d, id, doc);
     let vid = match &doc.id {
         Some(vid) => vlan_id(d, vid, "VLAN id"),
-        None if doc.has("id") => None,
+        None if doc.written.has("id") => None,
         None => {
             d.error(
                 Diagnostic::error(doc.span.clone(), "a vlan interface needs an `id`")
@@ -183,7 +183,7 @@ fn word<T: Copy>(d: &Draft<'_>, value: &Spanned<String>, key: &str, words: &[(&s
 /// Resolves `parent`: an interface of the same node, or `NODE:IFACE`.
 fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceId> {
     let Some(text) = &doc.parent else {
-        if !doc.has("parent") {
+        if !doc.written.has("parent") {
             d.error(
                 Diagnostic::error(doc.span.clone(), "this interface needs a `parent`")
                     .label("stacked on what?")

@@ -46,8 +46,8 @@ pub fn declared_kind(d: &Draft<'_>, doc: &IfaceDoc, role: Role) -> Option<Declar
     let kind = match (&doc.kind, &doc.link) {
         (Some(kind), _) => parse_kind(d, kind)?,
         (None, Some(_)) => DeclaredKind::Veth,
-        (None, None) if doc.has("kind") => return None,
-        (None, None) if doc.has("link") => DeclaredKind::Veth,
+        (None, None) if doc.written.has("kind") => return None,
+        (None, None) if doc.written.has("link") => DeclaredKind::Veth,
         (None, None) => {
             d.error(
                 Diagnostic::error(doc.span.clone(), "this interface has neither `kind` nor `link`")

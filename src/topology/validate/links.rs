@@ -18,7 +18,7 @@ pub fn check(d: &mut Draft<'_>) {
     let vlan_aware = vlan_aware_switches(d, &veths, &options);
     for (id, doc) in veths {
         let Some(link) = &doc.link else {
-            if !doc.has("link") {
+            if !doc.written.has("link") {
                 d.error(
                     Diagnostic::error(doc.span.clone(), "a veth interface needs a `link`")
                         .label("a cable to where?")

@@ -130,7 +130,7 @@ fn iface_name(
     let name = match (&iface.name, kind) {
         (Some(name), _) => name.clone(),
         (None, Some(DeclaredKind::Vlan)) => default_vlan_name(iface)?,
-        (None, _) if iface.has("name") => return None,
+        (None, _) if iface.written.has("name") => return None,
         (None, _) => {
             d.error(
                 Diagnostic::error(iface.span.clone(), "this interface has no `name`")
