@@ -106,8 +106,9 @@ impl<'l> LabGraph<'l> {
     }
 
     /// Realization in stages: every object of a stage can be made at once, once the
-    /// stages before it are done. Namespaces come first, then bridges and cables, then
-    /// sub-interfaces, then the children stacked on those.
+    /// stages before it are done. Namespaces come first, then bridges (and point-to-point
+    /// cables), then the cables into a switch, then sub-interfaces and the children stacked
+    /// on those, each after its parent.
     pub fn creation_stages(&self) -> Vec<Vec<Object>> {
         let mut deps: DiGraphMap<Object, ()> = DiGraphMap::new();
         for n in 0..self.lab.nodes.len() {

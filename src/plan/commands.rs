@@ -98,9 +98,8 @@ fn settings(lab: &Lab, id: IfaceId) -> String {
 
 /// Settings every created link carries: address, MTU, and up (switch ports come up last).
 fn common(lab: &Lab, id: IfaceId) -> String {
-    let iface = lab.iface(id);
     let mut s = settings(lab, id);
-    if iface.up && !super::is_switch_port(lab, id) {
+    if super::up_when_made(lab, id) {
         s.push_str(" up");
     }
     s
@@ -145,7 +144,7 @@ fn link_command(lab: &Lab, id: IfaceId) -> String {
                 settings(lab, *peer),
                 ns(lab, peer.node)
             );
-            if peer_iface.up && !super::is_switch_port(lab, *peer) {
+            if super::up_when_made(lab, *peer) {
                 command += &format!("\nip -n {} link set dev {} up", ns(lab, peer.node), peer_iface.name);
             }
             command

@@ -201,6 +201,12 @@ pub fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
     (0..).map(|n| if n == 0 { base.clone() } else { format!("{base}n{n}") }).find(|c| !taken(c))
 }
 
+/// Whether an interface is set up as it is made: unless it asks to stay down, or is a switch
+/// port, which comes up in the last stage.
+pub fn up_when_made(lab: &Lab, id: IfaceId) -> bool {
+    lab.iface(id).up && !is_switch_port(lab, id)
+}
+
 /// A switch's end of a cable: created down, brought up in the last stage.
 pub fn is_switch_port(lab: &Lab, id: IfaceId) -> bool {
     lab.node(id.node).role == Role::Switch && lab.iface(id).kind.port().is_some()

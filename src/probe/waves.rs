@@ -96,19 +96,23 @@ fn fill(lab: &Lab, expectations: &[usize], room: Room) -> Vec<Vec<usize>> {
     let mut waves = Vec::new();
     let mut wave = Vec::new();
     let mut made: HashSet<(NodeId, Peer, bool)> = HashSet::new();
+    // Entries in `made`, IPv4 and IPv6.
+    let (mut v4, mut v6) = (0, 0);
     for &index in expectations {
         let needs = entries(lab, &lab.expectations[index]);
-        let fits = |made: &HashSet<(NodeId, Peer, bool)>| {
-            let new: Vec<_> = needs.iter().filter(|n| !made.contains(n)).collect();
-            let v4 = made.iter().filter(|e| !e.2).count() + new.iter().filter(|e| !e.2).count();
-            let v6 = made.iter().filter(|e| e.2).count() + new.iter().filter(|e| e.2).count();
-            v4 <= room.v4 && v6 <= room.v6
+        let new = |made: &HashSet<_>, ipv6: bool| {
+            needs.iter().filter(|n| n.2 == ipv6 && !made.contains(*n)).count()
         };
-        if !wave.is_empty() && !fits(&made) {
+        if !wave.is_empty() && (v4 + new(&made, false) > room.v4 || v6 + new(&made, true) > room.v6) {
             waves.push(std::mem::take(&mut wave));
             made.clear();
+            (v4, v6) = (0, 0);
         }
-        made.extend(needs);
+        for need in needs {
+            if made.insert(need) {
+                if need.2 { v6 += 1 } else { v4 += 1 }
+            }
+        }
         wave.push(index);
     }
     if !wave.is_empty() {

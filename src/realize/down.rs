@@ -94,17 +94,10 @@ fn marks(names: &[String]) -> Vec<Mark> {
             Err(e) => marks.push(Mark::Unreadable(e.to_string())),
         }
     }
-    let files: Vec<std::fs::File> =
-        opened.iter().map(|(_, f)| f).filter_map(|f| f.try_clone().ok()).collect();
-    if files.len() != opened.len() {
-        for (i, _) in &opened {
-            marks[*i] = Mark::Unreadable("too many open files".into());
-        }
-        return marks;
-    }
+    let (indexes, files): (Vec<usize>, Vec<std::fs::File>) = opened.into_iter().unzip();
     let aliases = netns::run_in_each(&files, WORKERS, |_| read_loopback_alias());
-    for ((i, _), alias) in opened.iter().zip(aliases) {
-        marks[*i] = match alias {
+    for (i, alias) in indexes.into_iter().zip(aliases) {
+        marks[i] = match alias {
             Ok(Some(alias)) => match marked_for(&alias) {
                 Some(lab) => Mark::Lab(lab.to_string()),
                 None => Mark::Unmarked,

@@ -11,7 +11,7 @@ pub mod state;
 mod up;
 
 pub use down::{DownReport, down, marked_namespaces};
-pub use netlink::{LinkState, Netlink, RouteEntry, RouteTo};
+pub use netlink::{LinkState, Netlink};
 pub use progress::Progress;
 pub use state::State;
 pub use up::up;

@@ -213,7 +213,8 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
-    /// Every entry of a table whose values are strings or integers (sysctl values).
+    /// Every entry of a table whose values are strings, integers or booleans (sysctl values;
+    /// a boolean is written as 1 or 0).
     pub fn scalar_entries(&self, key: &str) -> Vec<(S<String>, S<String>)> {
         let Some((_, table)) = self.table(key) else { return Vec::new() };
         let mut entries = Vec::new();

@@ -15,7 +15,7 @@ impl Realizer<'_> {
         LinkSettings {
             mac: i.mac,
             mtu: i.mtu,
-            up: i.up && !crate::plan::is_switch_port(self.lab, iface),
+            up: plan::up_when_made(self.lab, iface),
             netns: (iface.node != from).then(|| self.namespace(iface.node).file.as_raw_fd()),
             master: None,
         }

@@ -1,6 +1,6 @@
 //! `up`: checks the kernel, then executes the plan stage by stage, every step of a stage at
 //! once; namespaces are made by worker threads, links by netlink requests pipelined per
-//! namespace. On any failure, or SIGINT/SIGTERM, everything made so far is removed.
+//! namespace. On any failure, or SIGINT/SIGTERM/SIGHUP, everything made so far is removed.
 //! This file owns the order of work and the namespaces; `links` and `layer3` do the steps.
 
 mod layer3;
@@ -17,6 +17,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// Threads that create namespaces; the kernel's netns setup scales little beyond this.
 const NAMESPACE_WORKERS: usize = 4;
@@ -73,7 +74,7 @@ fn refuse_if_up(lab: &Lab, topology: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Set when SIGINT or SIGTERM arrives; checked between stages and before each namespace.
+/// Set when SIGINT, SIGTERM or SIGHUP arrives; checked between stages and before each namespace.
 #[derive(Clone)]
 struct Cancel(Arc<AtomicBool>);
 
@@ -107,7 +108,9 @@ struct Namespace {
 struct Realizer<'l> {
     lab: &'l Lab,
     namespaces: Vec<Option<Namespace>>,
-    indexes: Mutex<HashMap<IfaceId, u32>>,
+    /// Each interface's index, asked once: concurrent steps that need the same one (every
+    /// cable into a switch needs its bridge) wait on the one request.
+    indexes: Mutex<HashMap<IfaceId, Arc<OnceCell<u32>>>>,
 }
 
 impl<'l> Realizer<'l> {
@@ -200,21 +203,22 @@ impl<'l> Realizer<'l> {
 
     /// The index of an interface, asked of its namespace once and remembered.
     async fn index(&self, iface: IfaceId) -> Result<u32, Error> {
-        if let Some(index) = self.indexes.lock().ok().and_then(|m| m.get(&iface).copied()) {
-            return Ok(index);
-        }
-        let name = &self.lab.iface(iface).name;
-        let link = self.namespace(iface.node).netlink.link(name).await.map_err(|e| {
-            Error::kernel(
-                format!("looking up {}, which lab made earlier in this run", self.lab.iface_label(iface)),
-                &e,
-                |_| None,
-            )
-        })?;
-        if let Ok(mut m) = self.indexes.lock() {
-            m.insert(iface, link.index);
-        }
-        Ok(link.index)
+        let cell = match self.indexes.lock() {
+            Ok(mut cells) => cells.entry(iface).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let index = cell.get_or_try_init(|| async {
+            let name = &self.lab.iface(iface).name;
+            let link = self.namespace(iface.node).netlink.link(name).await.map_err(|e| {
+                Error::kernel(
+                    format!("looking up {}, which lab made earlier in this run", self.lab.iface_label(iface)),
+                    &e,
+                    |_| None,
+                )
+            })?;
+            Ok::<_, Error>(link.index)
+        });
+        index.await.copied()
     }
 
     async fn step(&self, step: &Step) -> Result<(), Error> {

@@ -280,7 +280,7 @@ fn check_next_hop(d: &Draft<'_>, addresses: &[IpNet], hop: &Spanned<IpAddr>) -> 
     let problem = addresses.iter().find_map(|net| {
         if net.addr() == ip {
             Some(format!("{ip} is this interface's own address"))
-        } else if matches!(net, IpNet::V4(v4) if v4.prefix_len() < 31 && IpAddr::V4(v4.broadcast()) == ip) {
+        } else if super::broadcast_of(net) == Some(ip) {
             Some(format!("{ip} is the broadcast address of {}", net.trunc()))
         } else {
             None

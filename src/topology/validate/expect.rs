@@ -74,9 +74,8 @@ const CHECK_KEYS: [&str; 9] =
     ["reach", "proto", "ttl", "tagged", "redirect", "resolves_to", "promiscuous", "mac", "route"];
 
 fn kinds_present(doc: &ExpectDoc) -> Vec<(Kind, Span)> {
-    let span = |v: Option<Span>| v;
     let candidates = [
-        (Kind::Reach, span(doc.reach.as_ref().map(|v| v.span()))),
+        (Kind::Reach, doc.reach.as_ref().map(|v| v.span())),
         (Kind::Reach, doc.proto.as_ref().map(|v| v.span())),
         (Kind::Reach, doc.ttl.as_ref().map(|v| v.span())),
         (Kind::Reach, doc.tagged.as_ref().map(|v| v.span.clone())),
@@ -378,12 +377,11 @@ fn many_hosts(d: &Draft<'_>, addr: IpAddr) -> Option<String> {
     if addr == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
         return Some("the limited broadcast address".into());
     }
-    d.lab.iface_ids().flat_map(|id| d.lab.iface(id).addresses.clone()).find_map(|net| match net {
-        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 && IpAddr::V4(v4.broadcast()) == addr => {
-            Some(format!("the broadcast address of {}", net.trunc()))
-        }
-        _ => None,
-    })
+    d.lab
+        .iface_ids()
+        .flat_map(|id| d.lab.iface(id).addresses.iter())
+        .find(|net| super::broadcast_of(net) == Some(addr))
+        .map(|net| format!("the broadcast address of {}", net.trunc()))
 }
 
 /// `NODE:IFACE` (that interface's MAC once up) or a literal MAC.

@@ -227,12 +227,12 @@ fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<No
 
 /// A switch-side port name: `<node>-<iface>` when it fits, else `p<N>`.
 fn port_name(d: &Draft<'_>, switch: NodeId, far: IfaceId) -> String {
-    let taken = |name: &str| d.lab.node(switch).ifaces.iter().any(|i| i.name == name);
+    let taken: HashSet<&str> = d.lab.node(switch).ifaces.iter().map(|i| i.name.as_str()).collect();
     let wanted = format!("{}-{}", d.lab.node(far.node).name, d.lab.iface(far).name);
-    if wanted.len() <= MAX_IFACE_NAME && valid_iface_name(&wanted).is_ok() && !taken(&wanted) {
+    if valid_iface_name(&wanted).is_ok() && !taken.contains(wanted.as_str()) {
         return wanted;
     }
-    (1..).map(|n| format!("p{n}")).find(|name| !taken(name)).unwrap_or_default()
+    (1..).map(|n| format!("p{n}")).find(|name| !taken.contains(name.as_str())).unwrap_or_default()
 }
 
 fn cable_to_iface(

@@ -175,6 +175,14 @@ fn shortened(names: &[&str]) -> String {
     }
 }
 
+/// The broadcast address of an IPv4 subnet that has one (not /31 or /32).
+fn broadcast_of(net: &ipnet::IpNet) -> Option<std::net::IpAddr> {
+    match net {
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 31 => Some(std::net::IpAddr::V4(v4.broadcast())),
+        _ => None,
+    }
+}
+
 /// Human list of allowed words: "`a`, `b` or `c`".
 pub(super) fn one_of(words: &[&str]) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
