@@ -2,6 +2,7 @@
 
 use super::{Error, Verdict};
 use crate::realize::{self, State};
+use crate::report::printable;
 use comfy_table::{Table, presets::NOTHING};
 
 #[derive(clap::Args)]
@@ -29,9 +30,9 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
             rows.push(Row {
                 lab,
                 nodes: state.nodes.len(),
-                topology: state.topology.display().to_string(),
+                topology: printable(&state.topology.display().to_string()).into_owned(),
                 status: "up",
-                description: state.description.unwrap_or_default(),
+                description: printable(&state.description.unwrap_or_default()).into_owned(),
             });
         }
     }

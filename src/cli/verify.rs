@@ -35,6 +35,10 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Ok(d) if d.is_zero() => {
             Err("a timeout of zero would let no probe wait; write e.g. 1s or 300ms".into())
         }
+        Ok(d) if d > crate::topology::MAX_TIMEOUT => Err(format!(
+            "a timeout longer than {} is too long to wait for a probe; write e.g. 1s or 300ms",
+            humantime::format_duration(crate::topology::MAX_TIMEOUT)
+        )),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e}; write e.g. 1s or 300ms")),
     }

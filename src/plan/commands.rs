@@ -19,7 +19,7 @@ pub fn render(plan: &Plan, lab: &Lab) -> String {
 }
 
 fn ns(lab: &Lab, node: NodeId) -> String {
-    lab.netns_name(node)
+    quote(&lab.netns_name(node))
 }
 
 fn step_commands(lab: &Lab, step: &Step) -> Vec<String> {
@@ -105,17 +105,25 @@ fn common(lab: &Lab, id: IfaceId) -> String {
     s
 }
 
-/// `KEY=VALUE` for sysctl(8); a device name with dots is written in the `/` form, which
-/// sysctl(8) does not split (`net/ipv4/conf/eth1.19/rp_filter`).
+/// `KEY=VALUE` for sysctl(8), quoted for the shell; a device name with dots is written in
+/// the `/` form, which sysctl(8) does not split (`net/ipv4/conf/eth1.19/rp_filter`).
 fn sysctl_arg(sysctl: &Sysctl) -> String {
-    match sysctl.device() {
+    let arg = match sysctl.device() {
         Some(device) if device.contains('.') => {
             let path = sysctl.proc_path();
             let relative = path.strip_prefix("/proc/sys").unwrap_or(&path);
             format!("{}={}", relative.display(), sysctl.value)
         }
         _ => format!("{}={}", sysctl.key, sysctl.value),
-    }
+    };
+    quote(&arg)
+}
+
+/// A word for sh: as it is when it holds nothing the shell would read, else single-quoted.
+pub fn quote(word: &str) -> String {
+    let plain =
+        !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,:/=@+%".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
 }
 
 fn link_command(lab: &Lab, id: IfaceId) -> String {

@@ -1,9 +1,9 @@
 //! Errors and warnings about a topology file, located by byte span and rendered once:
 //! a miette report for people (file:line:column, the line, a marker, a fix), or JSON.
 
-use miette::{LabeledSpan, NamedSource};
+use miette::LabeledSpan;
 use serde::Serialize;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 pub type Span = std::ops::Range<usize>;
 
@@ -81,6 +81,11 @@ impl Source {
         Source { name: name.into(), text, line_starts }
     }
 
+    /// 0-based index of the line that holds a byte offset.
+    fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|start| *start <= offset) - 1
+    }
+
     /// 1-based line and column of a byte offset. The column counts bytes, as the rendered
     /// report (miette) does, so that both name the same place.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
@@ -94,19 +99,65 @@ impl Source {
     }
 }
 
-/// Renders diagnostics of one file for a terminal (`color`) or a log.
+/// At most this many diagnostics are rendered for people; JSON carries them all.
+pub const RENDERED: usize = 200;
+
+/// Renders diagnostics of one file for a terminal (`color`) or a log: the first `RENDERED`,
+/// then how many more there are. Each one costs the lines it shows, not the file's size.
 pub fn render(source: &Source, diagnostics: &[Diagnostic], color: bool) -> String {
-    let named = NamedSource::new(&source.name, source.text.clone());
     let theme =
         if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for diagnostic in diagnostics {
-        let view = MietteView { diagnostic, source: &named };
+    // Control characters of the file are shown as `?`: they would act on the terminal.
+    let shown = Source::new(source.name.clone(), crate::report::printable(&source.text));
+    for diagnostic in diagnostics.iter().take(RENDERED) {
+        let printable = |t: &str| crate::report::printable(t).into_owned();
+        let diagnostic = &Diagnostic {
+            message: printable(&diagnostic.message),
+            label: printable(&diagnostic.label),
+            help: diagnostic.help.as_deref().map(printable),
+            related: diagnostic.related.iter().map(|(s, l)| (s.clone(), printable(l))).collect(),
+            ..diagnostic.clone()
+        };
+        let view = MietteView { diagnostic, source: &shown };
         // Writing into a String cannot fail.
         let _ = handler.render_report(&mut out, &view);
     }
+    if let Some(more) = diagnostics.len().checked_sub(RENDERED).filter(|n| *n > 0) {
+        let _ =
+            writeln!(out, "... and {more} more not shown here (`lab validate --json FILE` lists every one)");
+    }
     out
+}
+
+impl miette::SourceCode for Source {
+    /// The lines around a span, found through the line index: miette's own reader for
+    /// text scans from the start of the file, which is quadratic over many diagnostics.
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let start = span.offset().min(self.text.len());
+        let end = (span.offset() + span.len()).min(self.text.len());
+        let first_line = self.line_index(start).saturating_sub(context_lines_before);
+        let after_last = self.line_index(end.saturating_sub(1).max(start)) + context_lines_after + 2;
+        let window_start = self.line_starts[first_line];
+        let window_end = self.line_starts.get(after_last).copied().unwrap_or(self.text.len());
+        let window = &self.text.as_bytes()[window_start..window_end];
+        let inner = (start - window_start, end - start).into();
+        let contents = window.read_span(&inner, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            (contents.span().offset() + window_start, contents.span().len()).into(),
+            contents.line() + first_line,
+            contents.column(),
+            contents.line_count() + first_line,
+        )))
+    }
 }
 
 /// The JSON form of a diagnostic, with the location resolved.
@@ -136,7 +187,7 @@ pub fn to_json<'a>(source: &'a Source, diagnostic: &'a Diagnostic) -> JsonDiagno
 
 struct MietteView<'a> {
     diagnostic: &'a Diagnostic,
-    source: &'a NamedSource<String>,
+    source: &'a Source,
 }
 
 impl fmt::Debug for MietteView<'_> {

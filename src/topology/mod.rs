@@ -9,7 +9,7 @@ mod reader;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Severity, Source};
-pub use validate::lab_name_problem;
+pub use validate::{MAX_DEADLINE, MAX_TIMEOUT, lab_name_problem};
 
 use crate::model::Lab;
 use std::path::Path;
@@ -32,16 +32,43 @@ impl Checked {
     }
 }
 
+/// The largest topology file read: far above any real lab (10,000 hosts take about 1 MiB).
+pub const MAX_FILE_SIZE: u64 = 8 << 20;
+
 /// Reads and checks a topology file; a read error names the file, and a file that is not
 /// UTF-8 text is a diagnostic at its first bad byte.
 pub fn load(path: &Path) -> std::io::Result<Checked> {
-    let bytes = std::fs::read(path)
+    let bytes = read_capped(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
     let name = path.display().to_string();
     match String::from_utf8(bytes) {
         Ok(text) => Ok(check(Source::new(name, text))),
         Err(e) => Ok(not_utf8(name, e)),
     }
+}
+
+/// The bytes of a regular file of at most `MAX_FILE_SIZE` bytes. Opened without blocking,
+/// so that a FIFO or a device is refused rather than waited on or read forever.
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a topology is a .toml file)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {} MiB, the most lab reads", MAX_FILE_SIZE >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn not_utf8(name: String, error: std::string::FromUtf8Error) -> Checked {

@@ -114,9 +114,21 @@ impl<'a, 'i> Table<'a, 'i> {
     pub fn integer(&self, key: &str) -> Option<S<i64>> {
         let value = self.value(key)?;
         integer_of(value).or_else(|| {
-            self.type_error(key, value, "an integer");
+            self.integer_error(key, value);
             None
         })
+    }
+
+    /// A value that is not an integer, or one too large for any setting.
+    fn integer_error(&self, key: &str, value: &Spanned<DeValue<'_>>) {
+        if value.get_ref().as_integer().is_none() {
+            return self.type_error(key, value, "an integer");
+        }
+        self.sink.push(
+            Diagnostic::error(value.span(), format!("`{key}` is too large"))
+                .label("out of range for any setting")
+                .help("write a value in the range the key's documentation gives"),
+        );
     }
 
     /// A string parsed into `T`; `expected` says what a good value looks like.
@@ -178,6 +190,7 @@ impl<'a, 'i> Table<'a, 'i> {
         for item in array.iter() {
             match integer_of(item) {
                 Some(n) => items.push(n),
+                None if item.get_ref().as_integer().is_some() => self.integer_error(key, item),
                 None => self.type_error(key, item, "an array of integers"),
             }
         }

@@ -5,7 +5,7 @@ use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::IfaceDoc;
 use super::{DeclaredKind, Draft, one_of, vlan_id};
 use crate::model::{IfaceId, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, Role, VlanProtocol};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use toml::Spanned;
 
 pub fn check(d: &mut Draft<'_>) {
@@ -28,14 +28,14 @@ pub fn check(d: &mut Draft<'_>) {
         }
     }
     let children = children_by_parent(d);
-    if !parents_form_cycle(d) {
-        for (parent, kids) in &children {
-            check_parent_accepts(d, *parent, kids);
-            check_mtu(d, *parent, kids);
-        }
-        for kids in children_by_lower_device(d, &children).values() {
-            check_siblings(d, kids);
-        }
+    let Some(order) = parents_first(d) else { return };
+    let mtus = effective_mtus(d, &order);
+    for (parent, kids) in &children {
+        check_parent_accepts(d, *parent, kids);
+        check_mtu(d, *parent, kids, &mtus);
+    }
+    for kids in children_by_lower_device(d, &order).values() {
+        check_siblings(d, kids);
     }
 }
 
@@ -230,64 +230,76 @@ fn children_by_parent(d: &Draft<'_>) -> BTreeMap<IfaceId, Vec<IfaceId>> {
     children
 }
 
-fn parents_form_cycle(d: &Draft<'_>) -> bool {
-    let mut found = false;
-    let longest_chain = d.lab.iface_ids().count();
+/// Every interface, parents before their children; `None` (after reporting each interface
+/// on a cycle) when parents form a cycle. Linear: each interface is walked up once.
+fn parents_first(d: &Draft<'_>) -> Option<Vec<IfaceId>> {
+    let mut depth: HashMap<IfaceId, usize> = HashMap::new();
+    let mut on_cycle = Vec::new();
     for start in d.lab.iface_ids() {
-        let mut at = start;
-        for _ in 0..=longest_chain {
-            match d.kind(at).parent() {
-                Some(parent) if parent == start => {
-                    d.error(
-                        Diagnostic::error(
-                            d.iface_span(start),
-                            format!(
-                                "`{}` is stacked on itself through its parents",
-                                d.lab.iface_label(start)
-                            ),
-                        )
-                        .label("parents form a cycle")
-                        .help("every chain of `parent` must end at a cable end or a dummy"),
-                    );
-                    found = true;
-                    break;
-                }
-                Some(parent) => at = parent,
-                None => break,
+        let mut path = Vec::new();
+        let mut at = Some(start);
+        // Walk up to an interface whose depth is known, or to the top, or back into the path.
+        let base = loop {
+            match at {
+                None => break 0,
+                Some(id) if depth.contains_key(&id) => break depth[&id] + 1,
+                Some(id) => match path.iter().position(|p| *p == id) {
+                    Some(first) => {
+                        for member in path.drain(first..) {
+                            depth.insert(member, 0);
+                            on_cycle.push(member);
+                        }
+                        break 0;
+                    }
+                    None => {
+                        path.push(id);
+                        at = d.kind(id).parent();
+                    }
+                },
             }
+        };
+        for (n, id) in path.iter().rev().enumerate() {
+            depth.insert(*id, base + n);
         }
     }
-    found
+    for &id in &on_cycle {
+        d.error(
+            Diagnostic::error(
+                d.iface_span(id),
+                format!("`{}` is stacked on itself through its parents", d.lab.iface_label(id)),
+            )
+            .label("parents form a cycle")
+            .help("every chain of `parent` must end at a cable end or a dummy"),
+        );
+    }
+    if !on_cycle.is_empty() {
+        return None;
+    }
+    let mut order: Vec<IfaceId> = d.lab.iface_ids().collect();
+    order.sort_by_key(|id| depth[id]);
+    Some(order)
 }
 
 /// The kernel stacks macvlan on a macvlan's lower device, and ipvlan on an ipvlan's: group
-/// children by the device they really attach to.
-fn children_by_lower_device(
-    d: &Draft<'_>,
-    children: &BTreeMap<IfaceId, Vec<IfaceId>>,
-) -> BTreeMap<IfaceId, Vec<IfaceId>> {
+/// children by the device they really attach to. `order` has parents first.
+fn children_by_lower_device(d: &Draft<'_>, order: &[IfaceId]) -> BTreeMap<IfaceId, Vec<IfaceId>> {
+    let mut lower: HashMap<IfaceId, IfaceId> = HashMap::new();
     let mut grouped: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
-    for kids in children.values() {
-        for &kid in kids {
-            grouped.entry(lower_device(d, kid)).or_default().push(kid);
-        }
+    for &child in order {
+        let Some(parent) = d.kind(child).parent() else { continue };
+        let same_kind = matches!(
+            (d.kind(child), d.kind(parent)),
+            (IfaceKind::Macvlan { .. }, IfaceKind::Macvlan { .. })
+                | (IfaceKind::Ipvlan { .. }, IfaceKind::Ipvlan { .. })
+        );
+        let device = if same_kind { lower.get(&parent).copied().unwrap_or(parent) } else { parent };
+        lower.insert(child, device);
+        grouped.entry(device).or_default().push(child);
+    }
+    for kids in grouped.values_mut() {
+        kids.sort();
     }
     grouped
-}
-
-fn lower_device(d: &Draft<'_>, child: IfaceId) -> IfaceId {
-    let mut lower = d.kind(child).parent().unwrap_or(child);
-    loop {
-        let same_kind = match (d.kind(child), d.kind(lower)) {
-            (IfaceKind::Macvlan { .. }, IfaceKind::Macvlan { parent, .. })
-            | (IfaceKind::Ipvlan { .. }, IfaceKind::Ipvlan { parent, .. }) => Some(*parent),
-            _ => None,
-        };
-        match same_kind {
-            Some(parent) => lower = parent,
-            None => return lower,
-        }
-    }
 }
 
 /// Stackings the kernel refuses: macvlan or VLAN on an ipvlan child.
@@ -308,19 +320,21 @@ fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
     }
 }
 
-/// The MTU an interface will have: its own (as written), else its parent's, else 1500.
-fn effective_mtu(d: &Draft<'_>, id: IfaceId) -> i64 {
-    let written = d.declared.get(&id).and_then(|doc| doc.mtu.as_ref()).map(|m| *m.get_ref());
-    match (written, d.kind(id).parent()) {
-        (Some(mtu), _) => mtu,
-        (None, Some(parent)) => effective_mtu(d, parent),
-        (None, None) => 1500,
+/// The MTU each interface will have: its own (as written), else its parent's, else 1500.
+/// `order` has parents first.
+fn effective_mtus(d: &Draft<'_>, order: &[IfaceId]) -> HashMap<IfaceId, i64> {
+    let mut mtus = HashMap::new();
+    for &id in order {
+        let written = d.declared.get(&id).and_then(|doc| doc.mtu.as_ref()).map(|m| *m.get_ref());
+        let inherited = d.kind(id).parent().and_then(|p| mtus.get(&p).copied());
+        mtus.insert(id, written.or(inherited).unwrap_or(1500));
     }
+    mtus
 }
 
 /// The kernel refuses a sub-interface or child with a larger MTU than its parent (EINVAL).
-fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
-    let limit = effective_mtu(d, parent);
+fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId], mtus: &HashMap<IfaceId, i64>) {
+    let limit = mtus[&parent];
     for &kid in kids {
         let Some(mtu) = d.declared.get(&kid).and_then(|doc| doc.mtu.as_ref()) else { continue };
         if *mtu.get_ref() > limit {

@@ -7,7 +7,9 @@ use super::{Draft, vlan_id};
 use crate::model::{
     Check, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target,
 };
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::time::Duration;
 use toml::Spanned;
 
 pub fn check(d: &mut Draft<'_>) {
@@ -19,10 +21,10 @@ pub fn check(d: &mut Draft<'_>) {
 
 fn verify_settings(d: &mut Draft<'_>) {
     let settings = &d.doc.verify;
-    if let Some(timeout) = settings.timeout.as_ref().filter(|t| not_zero(d, t)) {
+    if let Some(timeout) = settings.timeout.as_ref().filter(|t| usable_timeout(d, t)) {
         d.lab.verify.timeout = *timeout.get_ref();
     }
-    if let Some(deadline) = &settings.deadline {
+    if let Some(deadline) = settings.deadline.as_ref().filter(|t| within(d, t, "a deadline", MAX_DEADLINE)) {
         d.lab.verify.deadline = *deadline.get_ref();
     }
     if d.lab.verify.deadline < d.lab.verify.timeout {
@@ -36,15 +38,32 @@ fn verify_settings(d: &mut Draft<'_>) {
     }
 }
 
-/// A timeout of zero would pass every negative expectation without waiting for anything.
-fn not_zero(d: &Draft<'_>, timeout: &Spanned<std::time::Duration>) -> bool {
+/// The longest probe timeout and deadline: a probe that needs longer is not a probe.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MAX_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A timeout of zero would pass every negative expectation without waiting for anything;
+/// one over `MAX_TIMEOUT` is a mistake.
+fn usable_timeout(d: &Draft<'_>, timeout: &Spanned<Duration>) -> bool {
     if !timeout.get_ref().is_zero() {
-        return true;
+        return within(d, timeout, "a timeout", MAX_TIMEOUT);
     }
     d.error(
         Diagnostic::error(timeout.span(), "a timeout of zero")
             .label("no probe could wait for its answer")
             .help("write a duration like \"1s\" or \"300ms\""),
+    );
+    false
+}
+
+fn within(d: &Draft<'_>, value: &Spanned<Duration>, what: &str, max: Duration) -> bool {
+    if *value.get_ref() <= max {
+        return true;
+    }
+    d.error(
+        Diagnostic::error(value.span(), format!("{what} longer than {}", humantime::format_duration(max)))
+            .label("too long to wait for a probe")
+            .help(format!("write a duration of at most {}, like \"1s\"", humantime::format_duration(max))),
     );
     false
 }
@@ -140,8 +159,8 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         number,
         line: d.source.line_col(doc.span.start).0,
         check,
-        why: doc.why.as_ref().map(|w| w.get_ref().clone()),
-        timeout: doc.timeout.as_ref().filter(|t| not_zero(d, t)).map(|t| *t.get_ref()),
+        why: doc.why.as_ref().map(|w| crate::report::printable(w.get_ref()).into_owned()),
+        timeout: doc.timeout.as_ref().filter(|t| usable_timeout(d, t)).map(|t| *t.get_ref()),
     })
 }
 
@@ -334,7 +353,7 @@ fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
             );
             return None;
         }
-        let iface = d.lab.iface_ids().find(|id| d.lab.iface(*id).addresses.iter().any(|a| a.addr() == addr));
+        let iface = d.addresses().get(&addr).copied();
         return Some(Target { addr, iface, written });
     }
     if let Ok(net) = written.parse::<ipnet::IpNet>() {
@@ -377,11 +396,7 @@ fn many_hosts(d: &Draft<'_>, addr: IpAddr) -> Option<String> {
     if addr == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
         return Some("the limited broadcast address".into());
     }
-    d.lab
-        .iface_ids()
-        .flat_map(|id| d.lab.iface(id).addresses.iter())
-        .find(|net| super::broadcast_of(net) == Some(addr))
-        .map(|net| format!("the broadcast address of {}", net.trunc()))
+    d.broadcasts().get(&addr).map(|net| format!("the broadcast address of {}", net.trunc()))
 }
 
 /// `NODE:IFACE` (that interface's MAC once up) or a literal MAC.
@@ -437,7 +452,7 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
 /// VLANs that travel tagged over an interface: its sub-interfaces' ids and the trunk VLANs
 /// of the port at either end of its cable.
 fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
-    let mut vlans = stacked_vlans(d, iface, &mut vec![iface]);
+    let mut vlans = stacked_vlans(d, iface);
     if let IfaceKind::Veth { peer, port } = d.kind(iface) {
         let peer_port = d.kind(*peer).port();
         for p in [port.as_ref(), peer_port].into_iter().flatten() {
@@ -450,24 +465,27 @@ fn vlans_carried(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
 }
 
 /// The ids of the VLAN sub-interfaces on an interface, and of those stacked on them (the
-/// inner tags of QinQ): every tag its frames can carry. `path` guards against a stacking
-/// loop, which is reported elsewhere.
-fn stacked_vlans(d: &Draft<'_>, iface: IfaceId, path: &mut Vec<IfaceId>) -> Vec<u16> {
-    let children: Vec<(IfaceId, u16)> = d
-        .lab
-        .iface_ids()
-        .filter_map(|id| match d.kind(id) {
-            IfaceKind::Vlan { parent, id: vid, .. } if *parent == iface => Some((id, *vid)),
-            _ => None,
-        })
-        .collect();
+/// inner tags of QinQ): every tag its frames can carry. Each interface is visited once, so a
+/// stacking loop (reported elsewhere) ends the walk.
+fn stacked_vlans(d: &Draft<'_>, iface: IfaceId) -> Vec<u16> {
+    let vlan_children = d.vlan_children.get_or_init(|| {
+        let mut children: HashMap<IfaceId, Vec<(IfaceId, u16)>> = HashMap::new();
+        for id in d.lab.iface_ids() {
+            if let IfaceKind::Vlan { parent, id: vid, .. } = d.kind(id) {
+                children.entry(*parent).or_default().push((id, *vid));
+            }
+        }
+        children
+    });
     let mut vlans = Vec::new();
-    for (child, vid) in children {
-        vlans.push(vid);
-        if !path.contains(&child) {
-            path.push(child);
-            vlans.extend(stacked_vlans(d, child, path));
-            path.pop();
+    let mut seen = HashSet::from([iface]);
+    let mut next = vec![iface];
+    while let Some(at) = next.pop() {
+        for &(child, vid) in vlan_children.get(&at).into_iter().flatten() {
+            vlans.push(vid);
+            if seen.insert(child) {
+                next.push(child);
+            }
         }
     }
     vlans

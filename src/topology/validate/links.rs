@@ -3,8 +3,7 @@
 
 use super::super::diagnostic::Diagnostic;
 use super::super::document::IfaceDoc;
-use super::super::reader::closest;
-use super::names::{BRIDGE_NAME, MAX_IFACE_NAME, valid_iface_name};
+use super::names::{BRIDGE_NAME, IFACE_NAME_RULE, valid_iface_name};
 use super::{DeclaredKind, Draft, vlan_id};
 use crate::model::{Cable, Iface, IfaceId, IfaceKind, NodeId, PortVlans, Role};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -35,7 +34,31 @@ pub fn check(d: &mut Draft<'_>) {
     }
     for bridge in bridges.into_iter().flatten() {
         decide_vlan_filtering(d, bridge);
+        check_port_count(d, bridge);
     }
+}
+
+/// The most ports a Linux bridge holds (BR_MAX_PORTS - 1: port number 0 is reserved); the
+/// next one is refused with EXFULL.
+pub const MAX_BRIDGE_PORTS: usize = 1023;
+
+fn check_port_count(d: &Draft<'_>, bridge: IfaceId) {
+    let ports = d.lab.node(bridge.node).ifaces.iter().filter(|i| i.kind.port().is_some()).count();
+    if ports <= MAX_BRIDGE_PORTS {
+        return;
+    }
+    let switch = d.lab.node(bridge.node);
+    d.error(
+        Diagnostic::error(
+            d.node_doc(bridge.node).name.as_ref().map_or(d.node_doc(bridge.node).span.clone(), |n| n.span()),
+            format!(
+                "switch `{}` has {ports} ports, more than a Linux bridge holds ({MAX_BRIDGE_PORTS})",
+                switch.name
+            ),
+        )
+        .label("the kernel refuses the 1024th port (exchange full)")
+        .help("spread the cables over several switches, joined to each other by a cable"),
+    );
 }
 
 /// One bridge per switch, named `br0`; indexed by node.
@@ -50,9 +73,10 @@ fn add_bridges(d: &mut Draft<'_>) -> Vec<Option<IfaceId>> {
 }
 
 fn add_iface(d: &mut Draft<'_>, node: NodeId, name: String, kind: IfaceKind) -> IfaceId {
-    let ifaces = &mut d.lab.nodes[node.0].ifaces;
-    ifaces.push(Iface { name, kind, addresses: Vec::new(), mac: None, mtu: None, up: true, declared: false });
-    IfaceId { node, index: ifaces.len() - 1 }
+    d.add_iface(
+        node,
+        Iface { name, kind, addresses: Vec::new(), mac: None, mtu: None, up: true, declared: false },
+    )
 }
 
 /// Switches that have port options of their own: written on their own interfaces, or on a
@@ -73,7 +97,7 @@ fn vlan_aware_switches(
             continue;
         }
         let far = doc.link.as_ref().map(|l| l.get_ref().split(':').next().unwrap_or_default().to_owned());
-        if let Some(far) = far.and_then(|name| d.lab.node_id(&name)).filter(|n| d.role(*n) == Role::Switch) {
+        if let Some(far) = far.and_then(|name| d.node_id(&name)).filter(|n| d.role(*n) == Role::Switch) {
             aware.insert(far);
         }
     }
@@ -188,7 +212,7 @@ fn cable_to_switch(d: &mut Draft<'_>, id: IfaceId, link: &Spanned<String>, ends:
 /// `link = "SWITCH"`: the node must exist and be a switch other than this one.
 fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<NodeId> {
     let name = link.get_ref();
-    match d.lab.node_id(name) {
+    match d.node_id(name) {
         Some(node) if node == home => {
             d.error(
                 Diagnostic::error(link.span(), "a cable cannot go from a switch to itself")
@@ -210,10 +234,9 @@ fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<No
             None
         }
         None => {
-            let switches = d.lab.nodes.iter().filter(|n| n.role == Role::Switch).map(|n| n.name.as_str());
             let mut e = Diagnostic::error(link.span(), format!("unknown switch `{name}`"))
                 .label("no switch has this name");
-            e = match closest(name, switches) {
+            e = match d.closest(name, d.switches.len(), d.switch_names()) {
                 Some(best) => e.help(format!("did you mean `{best}`?")),
                 None => e.help(format!(
                     "add a [[switch]] named `{name}`, or write `link = \"NODE:IFACE\"` for a point-to-point cable"
@@ -225,14 +248,16 @@ fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<No
     }
 }
 
-/// A switch-side port name: `<node>-<iface>` when it fits, else `p<N>`.
+/// A switch-side port name: `<node>-<iface>` when it fits, else `p<N>` (counted from the
+/// switch's number of interfaces, so that finding a free one stays cheap).
 fn port_name(d: &Draft<'_>, switch: NodeId, far: IfaceId) -> String {
-    let taken: HashSet<&str> = d.lab.node(switch).ifaces.iter().map(|i| i.name.as_str()).collect();
+    let taken = |name: &str| d.iface_id(switch, name).is_some();
     let wanted = format!("{}-{}", d.lab.node(far.node).name, d.lab.iface(far).name);
-    if valid_iface_name(&wanted).is_ok() && !taken.contains(wanted.as_str()) {
+    if valid_iface_name(&wanted).is_ok() && !taken(&wanted) {
         return wanted;
     }
-    (1..).map(|n| format!("p{n}")).find(|name| !taken.contains(name.as_str())).unwrap_or_default()
+    let first = d.lab.node(switch).ifaces.len();
+    (first..).map(|n| format!("p{n}")).find(|name| !taken(name)).unwrap_or_default()
 }
 
 fn cable_to_iface(
@@ -245,7 +270,7 @@ fn cable_to_iface(
 ) {
     let Some(far_node) = d.resolve_node(&Spanned::new(link.span(), node.to_owned())) else { return };
     check_options_reach_a_switch(d, id, far_node, ends);
-    let far = match d.lab.iface_id(far_node, iface) {
+    let far = match d.iface_id(far_node, iface) {
         Some(far) if !far_end_agrees(d, id, far, link) => return,
         Some(far) if far < id => return, // the cable was made from the other end
         Some(far) => far,
@@ -351,7 +376,7 @@ fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<Strin
         d.error(
             Diagnostic::error(link.span(), format!("the interface name `{name}` {problem}"))
                 .label("cannot be the far end of a cable")
-                .help(format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:`, `%` or spaces")),
+                .help(IFACE_NAME_RULE),
         );
         return None;
     }

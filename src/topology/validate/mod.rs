@@ -8,6 +8,7 @@ mod expect;
 mod kinds;
 mod links;
 mod names;
+pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
 mod sysctl;
 
@@ -18,6 +19,9 @@ use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Verify};
 pub(super) use kinds::DeclaredKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+/// Name comparisons spent on suggestions per file, at most.
+const SUGGESTION_BUDGET: usize = 2_000_000;
 
 /// Checks a document; the lab is returned only when no error was found.
 pub fn validate(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
@@ -41,20 +45,49 @@ pub(super) struct Draft<'d> {
     pub declared: HashMap<IfaceId, &'d IfaceDoc>,
     /// The kind each declared entry asks for, when it names a known one.
     pub kinds: HashMap<IfaceId, DeclaredKind>,
+    /// Interface indexes by node and name, kept as interfaces are added.
+    names: HashMap<(NodeId, String), usize>,
+    /// Nodes by name (the first of two with one name), and the switches.
+    pub node_names: HashMap<String, NodeId>,
+    pub switches: Vec<NodeId>,
+    /// Name comparisons left for "did you mean" suggestions: a file with thousands of
+    /// unknown names gets suggestions for the first ones, and stays fast.
+    suggestions: std::cell::Cell<usize>,
+    /// Each interface's VLAN sub-interfaces and their ids; made on first use, once every
+    /// kind is set (by the expectations phase).
+    pub vlan_children: std::cell::OnceCell<HashMap<IfaceId, Vec<(IfaceId, u16)>>>,
+    /// The interface of each address, and the IPv4 subnets by broadcast address; made on
+    /// first use, once every address is set (by the expectations phase).
+    addresses: std::cell::OnceCell<HashMap<std::net::IpAddr, IfaceId>>,
+    broadcasts: std::cell::OnceCell<HashMap<std::net::IpAddr, ipnet::IpNet>>,
 }
 
 impl<'d> Draft<'d> {
     fn new(doc: &'d Document, source: &'d Source, sink: &'d Sink) -> Self {
         let lab = Lab {
             name: String::new(),
-            description: doc.description.as_ref().map(|d| d.get_ref().clone()),
+            description: doc.description.as_ref().map(|d| crate::report::printable(d.get_ref()).into_owned()),
             source: PathBuf::from(&source.name),
             nodes: Vec::new(),
             cables: Vec::new(),
             expectations: Vec::new(),
             verify: Verify::default(),
         };
-        Draft { doc, source, sink, lab, declared: HashMap::new(), kinds: HashMap::new() }
+        Draft {
+            doc,
+            source,
+            sink,
+            lab,
+            declared: HashMap::new(),
+            kinds: HashMap::new(),
+            names: HashMap::new(),
+            node_names: HashMap::new(),
+            switches: Vec::new(),
+            suggestions: std::cell::Cell::new(SUGGESTION_BUDGET),
+            vlan_children: std::cell::OnceCell::new(),
+            addresses: std::cell::OnceCell::new(),
+            broadcasts: std::cell::OnceCell::new(),
+        }
     }
 
     pub fn error(&self, diagnostic: Diagnostic) {
@@ -73,18 +106,72 @@ impl<'d> Draft<'d> {
         }
     }
 
+    /// The node named `name`.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.node_names.get(name).copied()
+    }
+
+    /// The candidate closest to `word`, while the file's suggestion budget lasts; `count`
+    /// is how many candidates there are.
+    pub fn closest<'c>(
+        &self,
+        word: &str,
+        count: usize,
+        candidates: impl Iterator<Item = &'c str>,
+    ) -> Option<&'c str> {
+        let left = self.suggestions.get();
+        if left < count {
+            return None;
+        }
+        self.suggestions.set(left - count);
+        closest(word, candidates)
+    }
+
+    /// The interface that has each address (the first, where two have it).
+    pub fn addresses(&self) -> &HashMap<std::net::IpAddr, IfaceId> {
+        self.addresses.get_or_init(|| {
+            let mut owners = HashMap::new();
+            for id in self.lab.iface_ids() {
+                for net in &self.lab.iface(id).addresses {
+                    owners.entry(net.addr()).or_insert(id);
+                }
+            }
+            owners
+        })
+    }
+
+    /// The lab's IPv4 subnets, by their broadcast addresses.
+    pub fn broadcasts(&self) -> &HashMap<std::net::IpAddr, ipnet::IpNet> {
+        self.broadcasts.get_or_init(|| {
+            let mut subnets = HashMap::new();
+            for net in self.lab.iface_ids().flat_map(|id| self.lab.iface(id).addresses.iter()) {
+                if let Some(broadcast) = broadcast_of(net) {
+                    subnets.entry(broadcast).or_insert(*net);
+                }
+            }
+            subnets
+        })
+    }
+
+    /// The names of the switches.
+    pub fn switch_names(&self) -> impl Iterator<Item = &str> {
+        self.switches.iter().map(|n| self.lab.node(*n).name.as_str())
+    }
+
     /// Resolves `NODE` to a node, reporting an unknown name with the closest one.
     pub fn resolve_node(&self, name: &S<String>) -> Option<NodeId> {
-        let found = self.lab.node_id(name.get_ref());
+        let found = self.node_id(name.get_ref());
         if found.is_none() {
-            let names = self.lab.nodes.iter().map(|n| n.name.as_str());
             let mut d = Diagnostic::error(name.span(), format!("unknown node `{}`", name.get_ref()))
                 .label("no node has this name");
-            let all: Vec<&str> = names.collect();
-            d = match closest(name.get_ref(), all.iter().copied()) {
+            let nodes = &self.lab.nodes;
+            let names = || nodes.iter().map(|n| n.name.as_str());
+            d = match self.closest(name.get_ref(), nodes.len(), names()) {
                 Some(best) => d.help(format!("did you mean `{best}`?")),
-                None if all.is_empty() => d.help("declare the node as a [[host]], [[router]] or [[switch]]"),
-                None => d.help(format!("the nodes are: {}", shortened(&all))),
+                None if nodes.is_empty() => {
+                    d.help("declare the node as a [[host]], [[router]] or [[switch]]")
+                }
+                None => d.help(format!("the nodes are: {}", shortened(names(), nodes.len()))),
             };
             self.error(d);
         }
@@ -98,7 +185,7 @@ impl<'d> Draft<'d> {
             (None, Some(home)) => (home, text.get_ref().as_str()),
             (None, None) => {
                 let written = text.get_ref();
-                let help = match self.lab.node_id(written) {
+                let help = match self.node_id(written) {
                     Some(node) => {
                         let first = self.lab.node(node).ifaces.first().map_or("IFACE", |i| i.name.as_str());
                         format!(
@@ -115,10 +202,10 @@ impl<'d> Draft<'d> {
                 return None;
             }
         };
-        let found = self.lab.iface_id(node, iface);
+        let found = self.iface_id(node, iface);
         if found.is_none() {
-            let mut d = unknown_iface(&self.lab, node, iface, text.span());
-            if let Some(other) = self.lab.node_id(iface) {
+            let mut d = self.unknown_iface(node, iface, text.span());
+            if let Some(other) = self.node_id(iface) {
                 let other = self.lab.node(other);
                 d = d.help(format!(
                     "`{iface}` is a {}, not an interface of `{}`: name an interface, like \"{}:IFACE\"",
@@ -130,6 +217,22 @@ impl<'d> Draft<'d> {
             self.error(d);
         }
         found
+    }
+
+    /// The interface of `node` named `name`.
+    pub fn iface_id(&self, node: NodeId, name: &str) -> Option<IfaceId> {
+        let index = *self.names.get(&(node, name.to_string()))?;
+        Some(IfaceId { node, index })
+    }
+
+    /// Adds an interface to a node, keeping the name index; the first of two interfaces
+    /// with one name (an error reported by `names`) is the one found by name.
+    pub fn add_iface(&mut self, node: NodeId, iface: crate::model::Iface) -> IfaceId {
+        let ifaces = &mut self.lab.nodes[node.0].ifaces;
+        let index = ifaces.len();
+        self.names.entry((node, iface.name.clone())).or_insert(index);
+        ifaces.push(iface);
+        IfaceId { node, index }
     }
 
     pub fn role(&self, node: NodeId) -> Role {
@@ -148,30 +251,33 @@ impl<'d> Draft<'d> {
         found
     }
 
+    fn unknown_iface(&self, node: NodeId, iface: &str, span: Span) -> Diagnostic {
+        let n = self.lab.node(node);
+        let mut d = Diagnostic::error(span, format!("node `{}` has no interface `{iface}`", n.name))
+            .label("unknown interface");
+        let names = || n.ifaces.iter().map(|i| i.name.as_str());
+        d = match self.closest(iface, n.ifaces.len(), names()) {
+            Some(best) => d.help(format!("did you mean `{}:{best}`?", n.name)),
+            None if n.ifaces.is_empty() => d.help(format!("`{}` has no interfaces yet", n.name)),
+            None => {
+                d.help(format!("the interfaces of `{}` are: {}", n.name, shortened(names(), n.ifaces.len())))
+            }
+        };
+        d
+    }
+
     fn finish(self) -> Option<Lab> {
         (self.sink.count_errors() == 0).then_some(self.lab)
     }
 }
 
-fn unknown_iface(lab: &Lab, node: NodeId, iface: &str, span: Span) -> Diagnostic {
-    let n = lab.node(node);
-    let mut d = Diagnostic::error(span, format!("node `{}` has no interface `{iface}`", n.name))
-        .label("unknown interface");
-    let names: Vec<&str> = n.ifaces.iter().map(|i| i.name.as_str()).collect();
-    d = match closest(iface, names.iter().copied()) {
-        Some(best) => d.help(format!("did you mean `{}:{best}`?", n.name)),
-        None if names.is_empty() => d.help(format!("`{}` has no interfaces yet", n.name)),
-        None => d.help(format!("the interfaces of `{}` are: {}", n.name, shortened(&names))),
-    };
-    d
-}
-
-/// A list of names for a help line: the first twelve, then how many more.
-fn shortened(names: &[&str]) -> String {
+/// A list of `count` names for a help line: the first twelve, then how many more.
+fn shortened<'n>(names: impl Iterator<Item = &'n str>, count: usize) -> String {
     const SHOWN: usize = 12;
-    match names.len() {
-        n if n <= SHOWN => names.join(", "),
-        n => format!("{}, and {} more", names[..SHOWN].join(", "), n - SHOWN),
+    let shown: Vec<&str> = names.take(SHOWN).collect();
+    match count.checked_sub(SHOWN).filter(|more| *more > 0) {
+        None => shown.join(", "),
+        Some(more) => format!("{}, and {more} more", shown.join(", ")),
     }
 }
 

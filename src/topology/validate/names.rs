@@ -67,6 +67,11 @@ fn nodes(d: &mut Draft<'_>) {
                 seen.insert(name.get_ref().clone(), name.span());
             }
         }
+        let id = NodeId(d.lab.nodes.len());
+        d.node_names.entry(name.get_ref().clone()).or_insert(id);
+        if node.role == Role::Switch {
+            d.switches.push(id);
+        }
         d.lab.nodes.push(Node {
             name: name.get_ref().clone(),
             role: node.role,
@@ -104,15 +109,18 @@ fn ifaces(d: &mut Draft<'_>, node: NodeId) {
                 seen.insert(shown.get_ref().clone(), shown.span());
             }
         }
-        d.lab.nodes[node.0].ifaces.push(Iface {
-            name: shown.into_inner(),
-            kind: IfaceKind::Dummy,
-            addresses: Vec::new(),
-            mac: iface.mac.as_ref().map(|m| *m.get_ref()),
-            mtu: None,
-            up: iface.up.as_ref().is_none_or(|u| *u.get_ref()),
-            declared: true,
-        });
+        d.add_iface(
+            node,
+            Iface {
+                name: shown.into_inner(),
+                kind: IfaceKind::Dummy,
+                addresses: Vec::new(),
+                mac: iface.mac.as_ref().map(|m| *m.get_ref()),
+                mtu: None,
+                up: iface.up.as_ref().is_none_or(|u| *u.get_ref()),
+                declared: true,
+            },
+        );
         d.declared.insert(id, iface);
         if let Some(kind) = kind {
             d.kinds.insert(id, kind);
@@ -143,7 +151,7 @@ fn iface_name(
     let given = iface.name.is_some();
     if let Err(problem) = valid_iface_name(name.get_ref()) {
         let help = if given {
-            format!("use a name of 1 to {MAX_IFACE_NAME} bytes without `/`, `:`, `%` or spaces")
+            IFACE_NAME_RULE.to_string()
         } else {
             "the default name is PARENT.ID; give this interface a shorter `name`".to_string()
         };
@@ -175,8 +183,12 @@ fn default_vlan_name(iface: &IfaceDoc) -> Option<Spanned<String>> {
     Some(Spanned::new(iface.span.clone(), format!("{parent_name}.{}", id.get_ref())))
 }
 
-/// What the kernel's dev_valid_name() accepts, without `%` (which the kernel reads as a
-/// template: `eth%d` becomes `eth0`, and the name asked for never exists).
+/// A device name the kernel, `ip` and a shell all take as written: 1 to 15 bytes of
+/// letters, digits, `_`, `-` and `.`, not starting with `-` (which `ip` reads as an
+/// option), and not `all` or `default`, whose per-device sysctl directories the kernel
+/// already has (it refuses such a device). The kernel itself would also take `%` (as a
+/// template: `eth%d` becomes `eth0`), quotes, `;` or `$`, which no printed command could
+/// carry safely.
 pub fn valid_iface_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
@@ -187,11 +199,20 @@ pub fn valid_iface_name(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err("is not a device name".into());
     }
-    if let Some(bad) = name.chars().find(|c| matches!(c, '/' | ':' | '%') || c.is_whitespace()) {
+    if name == "all" || name == "default" {
+        return Err("is reserved: the kernel keeps `all` and `default` for settings of every device".into());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
         return Err(format!("contains {bad:?}"));
+    }
+    if name.starts_with('-') {
+        return Err("starts with `-`, which `ip` would take for an option".into());
     }
     Ok(())
 }
+
+/// How to write a device name, for help lines.
+pub const IFACE_NAME_RULE: &str = "use 1 to 15 letters, digits, `_`, `-` or `.`, not starting with `-`";
 
 /// Lab and node names: safe as file names and as parts of namespace names.
 /// What is wrong with a lab name given on the command line, if anything.

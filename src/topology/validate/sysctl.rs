@@ -66,14 +66,14 @@ fn ipv6_kept_where_addressed(
 
 fn key_is_safe(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bool {
     let text = key.get_ref();
-    if text.contains("..") || text.contains('/') || text.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    let odd = text.chars().any(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(c)));
+    if text.contains("..") || odd {
         d.error(
             Diagnostic::error(
                 key.span(),
                 format!("the sysctl key `{text}` could reach outside /proc/sys/net"),
             )
-            .label("`..`, `/` and spaces are refused")
+            .label("only letters, digits, `_`, `-` and `.` may make a key, without `..`")
             .help("write keys with dots, like \"net.ipv4.conf.all.arp_ignore\""),
         );
         return false;
@@ -114,11 +114,12 @@ fn device_exists(d: &Draft<'_>, node: NodeId, key: &toml::Spanned<String>) -> bo
 }
 
 fn value_is_clean(d: &Draft<'_>, value: &toml::Spanned<String>) -> bool {
-    let clean = !value.get_ref().is_empty() && !value.get_ref().contains(['\n', '\r', '\0']);
+    let value_text = value.get_ref();
+    let clean = !value_text.trim().is_empty() && !value_text.chars().any(|c| c.is_control() && c != '\t');
     if !clean {
         d.error(
             Diagnostic::error(value.span(), "a sysctl value is one non-empty line")
-                .label("empty or spans lines")
+                .label("empty, or holds a line break or another control character")
                 .help("write the value as `sysctl -w` takes it, like \"1\""),
         );
     }
