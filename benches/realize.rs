@@ -37,7 +37,7 @@ fn main() {
             .expect("up");
             ups.push(t.elapsed());
             let t = Instant::now();
-            realize::down(&lab.name, &[], &Progress::hidden()).expect("down");
+            realize::down(&lab.name, &Progress::hidden()).expect("down");
             downs.push(t.elapsed());
             settle(hosts);
         }

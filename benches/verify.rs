@@ -49,7 +49,7 @@ struct Down(String);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = realize::down(&self.0, &[], &Progress::hidden());
+        let _ = realize::down(&self.0, &Progress::hidden());
     }
 }
 

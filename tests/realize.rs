@@ -465,3 +465,17 @@ fn a_kernel_without_ipvlan_and_8021q_is_refused_before_anything_is_made() {
     assert!(stderr.contains("modprobe 8021q ipvlan") && stderr.contains("lab run --sandbox"), "{stderr}");
     assert_eq!(stdout.lines().last(), Some("0"), "no namespace was made");
 }
+
+// 1,000 cables into one switch: every request made in the switch's namespace gets its
+// answer (before, the socket's receive buffer overflowed, answers were dropped and `up`
+// waited forever for them).
+kernel_test!(a_thousand_hosts_on_one_switch_come_up, &[Veth, Bridge], {
+    let path = big_lab("t-thousand", 1000);
+    let (code, _, err) = lab(&["up", "-q", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let ports = witness("ip", &["-n", "t-thousand-sw", "-j", "link", "show", "master", "br0"]);
+    assert_eq!(ports.as_array().unwrap().len(), 1000, "every cable is a port of the switch");
+    let (code, _, err) = lab(&["down", "t-thousand"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(gone("t-thousand"));
+});

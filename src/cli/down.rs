@@ -13,8 +13,8 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let (name, nodes) = lab_name_of(&options.lab)?;
-    let report = realize::down(&name, &nodes, &Progress::new(0, options.quiet))?;
+    let (name, _) = lab_name_of(&options.lab)?;
+    let report = realize::down(&name, &Progress::new(0, options.quiet))?;
     for foreign in &report.foreign {
         stderrln!("left alone: namespace {foreign} is not marked as made by lab `{name}`");
     }

@@ -8,8 +8,6 @@ use crate::plan::Plan;
 use crate::realize::{self, Progress};
 use crate::sandbox::{self, Sandbox};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -45,22 +43,19 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     announce_up(&state, started);
     // A signal while probing is remembered; the probes end within their deadline, and the
     // lab is torn down once, here.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
     rt.spawn(async move {
-        realize::interrupted().await;
+        realize::signals::arrival().await;
         stderrln!("interrupted: the lab is torn down as soon as the probes end");
-        flag.store(true, Ordering::SeqCst);
     });
     let verdict = verify::check(&lab, &state, &options.output);
-    let down = realize::down(&lab.name, &[], &Progress::hidden());
+    let down = realize::down(&lab.name, &Progress::hidden());
     match &down {
         Ok(report) => announce_down(&lab.name, report),
         Err(e) => stderrln!("error: {e}"),
     }
     let verdict = verdict?;
     down?;
-    if interrupted.load(Ordering::SeqCst) {
+    if realize::signals::arrived() {
         return Err("interrupted".into());
     }
     Ok(verdict)

@@ -27,7 +27,15 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     }
     let progress = Progress::new(plan.steps(), options.quiet);
     let started = std::time::Instant::now();
-    let state = runtime()?.block_on(realize::up(&lab, &plan, &options.file, &source, &progress))?;
+    let rt = runtime()?;
+    let state = rt.block_on(realize::up(&lab, &plan, &options.file, &source, &progress))?;
+    // From here a signal ends the process at once, leaving the lab up; one that came before
+    // this line undoes the lab.
+    realize::signals::stop_watching();
+    if realize::signals::arrived() {
+        let _ = realize::down(&lab.name, &Progress::hidden());
+        return Err("interrupted: the lab was brought up, then removed".into());
+    }
     announce_up(&state, started);
     Ok(Verdict::Pass)
 }

@@ -47,7 +47,7 @@ struct Egress {
 
 /// Asks every question; runs on a thread inside the asking node.
 pub fn run(asks: &[Ask]) -> io::Result<Vec<Answers>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let netlink = Netlink::open_here(rt.handle())?;
     std::thread::scope(|scope| {
         let handles: Vec<_> = asks

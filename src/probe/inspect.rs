@@ -22,7 +22,7 @@ pub struct Seen {
 
 /// Runs on a thread inside the node.
 pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let netlink = Netlink::open_here(rt.handle())?;
     rt.block_on(async {
         let links = netlink.links().await.map_err(|e| io::Error::other(e.to_string()))?;
@@ -56,7 +56,7 @@ pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
 /// Why a probe went unanswered, as the node sees it: its route and the next hop's
 /// neighbour entry. Runs on a thread inside the node.
 pub fn diagnose(targets: &[std::net::IpAddr]) -> io::Result<Vec<Option<String>>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let netlink = Netlink::open_here(rt.handle())?;
     rt.block_on(async {
         let mut notes = Vec::new();

@@ -125,7 +125,7 @@ fn fill(lab: &Lab, expectations: &[usize], room: Room) -> Vec<Vec<usize>> {
 /// wave has room and starts from empty tables.
 pub fn flush(namespaces: &[File]) {
     netns::run_in_each(namespaces, 4, |_| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let netlink = Netlink::open_here(rt.handle())?;
         rt.block_on(netlink.flush_neighbours()).map_err(|e| std::io::Error::other(e.to_string()))
     });

@@ -1,9 +1,10 @@
 //! `down`: removes a lab's namespaces (and with them every link inside), found by name and
-//! confirmed by the mark on their `lo`, so it works when the state is lost or `up` was
-//! killed half-way, and never removes a namespace the lab did not make.
+//! confirmed by the mark on their `lo` (or, for a name an `up` claimed but never bound, by
+//! the placeholder's own text), so it works when the state is lost or `up` was killed
+//! half-way, and never removes a namespace, file or mount the lab did not make.
 
 use super::netlink::Netlink;
-use super::state::{Lock, State};
+use super::state::Lock;
 use super::{Error, Progress, marked_for, netns};
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ const WORKERS: usize = 4;
 
 #[derive(Debug, Default)]
 pub struct DownReport {
-    /// Namespaces removed.
+    /// Namespaces removed, and placeholders left by an `up` that was killed.
     pub removed: Vec<String>,
     /// Names that look like the lab's but are not marked as made by any lab: left alone.
     pub foreign: Vec<String>,
@@ -21,21 +22,18 @@ pub struct DownReport {
 enum Mark {
     /// A namespace marked by this lab or by another (the lab's name).
     Lab(String),
-    /// A namespace without lab's mark: someone else's.
+    /// A placeholder of a lab (its name): claimed by an `up` killed before it could bind it.
+    Placeholder(String),
+    /// Neither a namespace marked by lab nor a placeholder of lab's: someone else's.
     Unmarked,
-    /// Not a namespace: a name claimed by an `up` killed before it could bind it.
-    Placeholder,
-    /// A namespace whose mark could not be read.
+    /// A name whose mark could not be read.
     Unreadable(String),
 }
 
-/// Removes everything of lab `lab`. `nodes` are node names known from a topology file, so
-/// that a name left half-made by a killed `up` can be recognised too.
-pub fn down(lab: &str, nodes: &[String], progress: &Progress) -> Result<DownReport, Error> {
-    let _lock = Lock::acquire(lab).map_err(|e| Error::io(format!("locking lab `{lab}`"), &e))?;
-    let state = State::load(lab).ok().flatten();
-    let mut known: Vec<String> = nodes.iter().map(|n| crate::model::netns_name(lab, n)).collect();
-    known.extend(state.iter().flat_map(|s| s.nodes.iter().map(|n| n.netns.clone())));
+/// Removes everything of lab `lab`: its marked namespaces and its placeholders, found by
+/// their names' prefix, whether or not its state survived.
+pub fn down(lab: &str, progress: &Progress) -> Result<DownReport, Error> {
+    let lock = Lock::acquire(lab).map_err(|e| Error::io(format!("locking lab `{lab}`"), &e))?;
     let prefix = format!("{lab}-");
     let candidates: Vec<String> =
         netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
@@ -44,23 +42,23 @@ pub fn down(lab: &str, nodes: &[String], progress: &Progress) -> Result<DownRepo
     let mut report = DownReport::default();
     let mut left: Vec<String> = Vec::new();
     for (name, mark) in candidates.iter().zip(marks(&candidates)) {
-        let ours = match mark {
-            Mark::Lab(owner) => owner == lab,
-            Mark::Placeholder => known.contains(name),
+        let removal = match mark {
+            Mark::Lab(owner) if owner == lab => Some(netns::remove_named(name)),
+            Mark::Placeholder(owner) if owner == lab => Some(netns::remove_placeholder(name)),
+            Mark::Lab(_) | Mark::Placeholder(_) => None,
             Mark::Unmarked => {
                 report.foreign.push(name.clone());
-                false
+                None
             }
             Mark::Unreadable(why) => {
                 left.push(format!("{name} (its mark could not be read: {why})"));
-                false
+                None
             }
         };
-        if ours {
-            match netns::remove_named(name) {
-                Ok(()) => report.removed.push(name.clone()),
-                Err(e) => left.push(format!("{name} ({e})")),
-            }
+        match removal {
+            Some(Ok(())) => report.removed.push(name.clone()),
+            Some(Err(e)) => left.push(format!("{name} ({e})")),
+            None => {}
         }
         progress.advance(1);
     }
@@ -73,6 +71,7 @@ pub fn down(lab: &str, nodes: &[String], progress: &Progress) -> Result<DownRepo
         .hint(format!("run `lab down {lab}` again as root; the rest was removed")));
     }
     super::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
+    lock.remove();
     Ok(report)
 }
 
@@ -81,18 +80,19 @@ fn marks(names: &[String]) -> Vec<Mark> {
     let mut marks: Vec<Mark> = Vec::with_capacity(names.len());
     let mut opened: Vec<(usize, std::fs::File)> = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let path = netns::path_of(name);
-        if !netns::is_mounted_namespace(&path) {
-            marks.push(Mark::Placeholder);
-            continue;
-        }
-        match std::fs::File::open(&path) {
-            Ok(file) => {
-                opened.push((i, file));
-                marks.push(Mark::Unmarked);
-            }
-            Err(e) => marks.push(Mark::Unreadable(e.to_string())),
-        }
+        let mark = match netns::inspect(name) {
+            Ok(netns::Entry::Namespace) => match std::fs::File::open(netns::path_of(name)) {
+                Ok(file) => {
+                    opened.push((i, file));
+                    Mark::Unmarked
+                }
+                Err(e) => Mark::Unreadable(e.to_string()),
+            },
+            Ok(netns::Entry::Placeholder { lab }) => Mark::Placeholder(lab),
+            Ok(netns::Entry::Foreign) => Mark::Unmarked,
+            Err(e) => Mark::Unreadable(e.to_string()),
+        };
+        marks.push(mark);
     }
     let (indexes, files): (Vec<usize>, Vec<std::fs::File>) = opened.into_iter().unzip();
     let aliases = netns::run_in_each(&files, WORKERS, |_| read_loopback_alias());
@@ -111,19 +111,19 @@ fn marks(names: &[String]) -> Vec<Mark> {
 
 /// Reads `lo`'s alias from the calling thread's namespace.
 fn read_loopback_alias() -> std::io::Result<Option<String>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let netlink = Netlink::open_here(rt.handle())?;
     let lo = rt.block_on(netlink.link("lo")).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(lo.alias)
 }
 
-/// Every namespace marked by lab, grouped by lab name: what `lab ls` shows, including labs
-/// whose state was lost.
+/// Every namespace marked by lab, and every placeholder of lab's, grouped by lab name:
+/// what `lab ls` shows, including labs whose state was lost or whose `up` was killed.
 pub fn marked_namespaces() -> BTreeMap<String, Vec<String>> {
     let names = netns::list_names();
     let mut labs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, mark) in names.iter().zip(marks(&names)) {
-        if let Mark::Lab(lab) = mark {
+        if let Mark::Lab(lab) | Mark::Placeholder(lab) = mark {
             labs.entry(lab).or_default().push(name.clone());
         }
     }

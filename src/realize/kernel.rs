@@ -10,7 +10,7 @@ use crate::model::{IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, Lab, Macvla
 pub fn probe(features: &[KernelFeature]) -> std::io::Result<Vec<(KernelFeature, bool)>> {
     let features = features.to_vec();
     netns::run_in_throwaway(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let netlink = Netlink::open_here(rt.handle())?;
         rt.block_on(async {
             let mut found = Vec::new();
@@ -68,7 +68,7 @@ async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Resu
     }
 }
 
-fn to_io(e: rtnetlink::Error) -> std::io::Error {
+fn to_io(e: super::netlink::Error) -> std::io::Error {
     match errno(&e) {
         Some(n) => std::io::Error::from_raw_os_error(n),
         None => std::io::Error::other(e.to_string()),

@@ -7,6 +7,7 @@ pub mod kernel;
 mod netlink;
 pub mod netns;
 mod progress;
+pub mod signals;
 pub mod state;
 mod up;
 
@@ -24,22 +25,6 @@ pub fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
-/// Resolves when SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal went away) arrives; from
-/// the call on, none of them ends the process by itself, so the caller can clean up first.
-pub async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let streams =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()));
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = streams else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
     }
 }
 

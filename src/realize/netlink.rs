@@ -1,6 +1,8 @@
 //! Netlink, in methods named for what they do. One `Netlink` per namespace: its socket was
 //! opened inside that namespace, so every request acts there. Requests on one socket are
-//! pipelined (many in flight, answered in order).
+//! pipelined, at most `IN_FLIGHT` at a time so that their answers always fit the socket's
+//! receive buffer (a full buffer drops answers, and a request whose answer was dropped would
+//! wait forever); and no request waits longer than `ANSWER_TIMEOUT`.
 
 use crate::model::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, PortVlans, VlanProtocol};
 use futures::TryStreamExt;
@@ -12,20 +14,58 @@ use rtnetlink::packet_route::link::{
 };
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan,
     LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
 };
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
-pub type Error = rtnetlink::Error;
+/// Gives a socket room for `IN_FLIGHT` answers and more: as root past the system's
+/// rmem_max (SO_RCVBUFFORCE), else as far as it allows.
+fn size_receive_buffer(socket: &rtnetlink::sys::Socket) {
+    let size = RECEIVE_BUFFER;
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: an int option, passed with its size, on a socket this process owns.
+        let done = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if done == 0 {
+            return;
+        }
+    }
+}
+
+/// Requests in flight on one socket, at most.
+const IN_FLIGHT: usize = 64;
+/// The receive buffer asked for each socket; the kernel doubles it.
+const RECEIVE_BUFFER: libc::c_int = 4 << 20;
+/// The kernel answers a request while it is being sent: an answer this late was lost.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("the kernel's answer never came (waited {} s): it was lost", ANSWER_TIMEOUT.as_secs())]
+    NoAnswer,
+}
 
 /// The errno of a kernel refusal, if that is what the error is.
 pub fn errno(error: &Error) -> Option<i32> {
     match error {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        Error::Netlink(rtnetlink::Error::NetlinkError(m)) => m.code.map(|c| -c.get()),
         _ => None,
     }
 }
@@ -33,6 +73,7 @@ pub fn errno(error: &Error) -> Option<i32> {
 #[derive(Clone)]
 pub struct Netlink {
     handle: Handle,
+    in_flight: Arc<Semaphore>,
 }
 
 /// Settings every new link may carry.
@@ -82,17 +123,31 @@ impl Netlink {
     /// Opens a netlink socket in the calling thread's namespace; its connection runs on `rt`.
     pub fn open_here(rt: &tokio::runtime::Handle) -> io::Result<Netlink> {
         let _guard = rt.enter();
-        let (connection, handle, _) = rtnetlink::new_connection()?;
+        let (mut connection, handle, _) = rtnetlink::new_connection()?;
+        size_receive_buffer(connection.socket_mut().socket_ref());
         rt.spawn(connection);
-        Ok(Netlink { handle })
+        Ok(Netlink { handle, in_flight: Arc::new(Semaphore::new(IN_FLIGHT)) })
+    }
+
+    /// Sends a request once there is room for its answer, and waits for the answer at most
+    /// `ANSWER_TIMEOUT`. `request` makes the request; it is called once room is found.
+    async fn ask<T, F>(&self, request: impl FnOnce() -> F) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = Result<T, rtnetlink::Error>>,
+    {
+        let _room = self.in_flight.acquire().await.map_err(|_| Error::NoAnswer)?;
+        match tokio::time::timeout(ANSWER_TIMEOUT, request()).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(Error::NoAnswer),
+        }
     }
 
     async fn add(&self, message: LinkMessage) -> Result<(), Error> {
-        self.handle.link().add(message).execute().await
+        self.ask(|| self.handle.link().add(message).execute()).await
     }
 
     async fn set(&self, message: LinkMessage) -> Result<(), Error> {
-        self.handle.link().set(message).execute().await
+        self.ask(|| self.handle.link().set(message).execute()).await
     }
 
     /// `ip link set lo up alias ALIAS`: marks a namespace as the lab's.
@@ -101,12 +156,14 @@ impl Netlink {
     }
 
     pub async fn link(&self, name: &str) -> Result<LinkState, Error> {
-        let message = self.handle.link().get().match_name(name.to_owned()).execute().try_next().await?;
-        message.map(|m| link_state(&m)).ok_or(rtnetlink::Error::RequestFailed)
+        let message =
+            self.ask(|| first(self.handle.link().get().match_name(name.to_owned()).execute())).await?;
+        message.map(|m| link_state(&m)).ok_or(Error::Netlink(rtnetlink::Error::RequestFailed))
     }
 
     pub async fn links(&self) -> Result<Vec<LinkState>, Error> {
-        let messages: Vec<LinkMessage> = self.handle.link().get().execute().try_collect().await?;
+        let messages: Vec<LinkMessage> =
+            self.ask(|| self.handle.link().get().execute().try_collect()).await?;
         Ok(messages.iter().map(link_state).collect())
     }
 
@@ -242,14 +299,15 @@ impl Netlink {
         self.set(add.build()).await?;
         if !vlans.keeps_default_vlan() {
             let default_vlan = LinkBridgeVlan::new(port).vlan(1, BridgeVlanInfoFlags::empty()).build();
-            self.handle.link().del_with_message(default_vlan).execute().await?;
+            self.ask(|| self.handle.link().del_with_message(default_vlan).execute()).await?;
         }
         Ok(())
     }
 
     /// `bridge link set dev PORT hairpin on`
     pub async fn set_hairpin(&self, port: u32) -> Result<(), Error> {
-        self.handle.link().set_port(LinkBridgePort::new(port).hairpin(true).build()).execute().await
+        self.ask(|| self.handle.link().set_port(LinkBridgePort::new(port).hairpin(true).build()).execute())
+            .await
     }
 
     /// `ip address add ADDR dev INDEX [nodad]`
@@ -258,7 +316,7 @@ impl Netlink {
         if address.addr().is_ipv6() {
             request.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
-        request.execute().await
+        self.ask(|| request.execute()).await
     }
 
     /// `ip route add TO [via GATEWAY] [dev INDEX]`; without a gateway the route has scope link.
@@ -297,7 +355,7 @@ impl Netlink {
             }
             b.build()
         };
-        self.handle.route().add(message).execute().await
+        self.ask(|| self.handle.route().add(message).execute()).await
     }
 }
 
@@ -319,8 +377,8 @@ pub struct RouteEntry {
 
 impl Netlink {
     pub async fn link_by_index(&self, index: u32) -> Result<LinkState, Error> {
-        let message = self.handle.link().get().match_index(index).execute().try_next().await?;
-        message.map(|m| link_state(&m)).ok_or(rtnetlink::Error::RequestFailed)
+        let message = self.ask(|| first(self.handle.link().get().match_index(index).execute())).await?;
+        message.map(|m| link_state(&m)).ok_or(Error::Netlink(rtnetlink::Error::RequestFailed))
     }
 
     /// `ip route get ADDRESS`
@@ -334,13 +392,9 @@ impl Netlink {
             }
         };
         let route = self
-            .handle
-            .route()
-            .get(message)
-            .execute()
-            .try_next()
+            .ask(|| first(self.handle.route().get(message).execute()))
             .await?
-            .ok_or(rtnetlink::Error::RequestFailed)?;
+            .ok_or(Error::Netlink(rtnetlink::Error::RequestFailed))?;
         let mut found = RouteTo { oif: 0, source: None, gateway: None };
         for attribute in &route.attributes {
             match attribute {
@@ -360,7 +414,8 @@ impl Netlink {
         } else {
             RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
         };
-        let messages: Vec<RouteMessage> = self.handle.route().get(message).execute().try_collect().await?;
+        let messages: Vec<RouteMessage> =
+            self.ask(|| self.handle.route().get(message).execute().try_collect()).await?;
         Ok(messages.iter().filter(|m| m.header.table == 254).filter_map(route_entry).collect())
     }
 
@@ -369,7 +424,7 @@ impl Netlink {
     pub async fn neighbour_resolved(&self, address: IpAddr) -> Result<Option<bool>, Error> {
         use rtnetlink::packet_route::neighbour::NeighbourState;
         let neighbours: Vec<NeighbourMessage> =
-            self.handle.neighbours().get().execute().try_collect().await?;
+            self.ask(|| self.handle.neighbours().get().execute().try_collect()).await?;
         Ok(neighbours
             .iter()
             .find(|n| {
@@ -390,14 +445,22 @@ impl Netlink {
     pub async fn flush_neighbours(&self) -> Result<usize, Error> {
         use rtnetlink::packet_route::neighbour::NeighbourState;
         let neighbours: Vec<NeighbourMessage> =
-            self.handle.neighbours().get().execute().try_collect().await?;
+            self.ask(|| self.handle.neighbours().get().execute().try_collect()).await?;
         let learned = neighbours
             .into_iter()
             .filter(|n| !matches!(n.header.state, NeighbourState::Permanent | NeighbourState::Noarp));
-        let deletions = learned.map(|n| self.handle.neighbours().del(n).execute());
+        let deletions = learned.map(|n| self.ask(|| self.handle.neighbours().del(n).execute()));
         let done = futures::future::join_all(deletions).await;
         Ok(done.iter().filter(|r| r.is_ok()).count())
     }
+}
+
+/// The first answer of a request's stream of answers.
+async fn first<T>(
+    answers: impl futures::Stream<Item = Result<T, rtnetlink::Error>>,
+) -> Result<Option<T>, rtnetlink::Error> {
+    futures::pin_mut!(answers);
+    answers.try_next().await
 }
 
 fn route_ip(address: &RouteAddress) -> Option<IpAddr> {

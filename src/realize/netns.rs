@@ -7,7 +7,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,15 +41,16 @@ pub fn prepare_dir() -> io::Result<()> {
     }
 }
 
-/// Creates namespaces on `workers` threads. For each name: a new namespace, `setup` run
-/// inside it while it has no name yet, then the name bound to it. A failure leaves that
-/// name unmade. Results come back in the order of `names`.
+/// Creates namespaces on `workers` threads, for lab `lab`. For each name: a new namespace,
+/// `setup` run inside it while it has no name yet, then the name bound to it. A failure
+/// leaves that name unmade. Results come back in the order of `names`.
 pub fn create_named<T: Send>(
+    lab: &str,
     names: &[String],
     workers: usize,
     setup: impl Fn(usize) -> io::Result<T> + Sync,
 ) -> Vec<io::Result<(File, T)>> {
-    on_workers(names.len(), workers, |i| create_one(&names[i], || setup(i)))
+    on_workers(names.len(), workers, |i| create_one(lab, &names[i], || setup(i)))
 }
 
 /// Runs `job(0..count)` on `workers` threads, each taking the next job when done; results
@@ -84,19 +85,16 @@ fn on_workers<T: Send>(
     out.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("a worker thread stopped")))).collect()
 }
 
-/// On the calling (worker) thread: a new namespace, set up, then named.
-fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Result<(File, T)> {
+/// On the calling (worker) thread: a new namespace, set up, then named. The name is first
+/// claimed by a placeholder file that says whose it is (written before it gets its name,
+/// so that a placeholder left by a killed `up` is always recognisable), then the namespace
+/// is bound over it.
+fn create_one<T>(lab: &str, name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Result<(File, T)> {
     unshare(CloneFlags::CLONE_NEWNET)?;
     let value = setup()?;
     let namespace = File::open("/proc/thread-self/ns/net")?;
     let path = path_of(name);
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            io::Error::new(e.kind(), format!("{} already exists", path.display()))
-        } else {
-            e
-        }
-    })?;
+    claim(lab, &path)?;
     if let Err(e) =
         mount(Some("/proc/thread-self/ns/net"), &path, Some("none"), MsFlags::MS_BIND, None::<&str>)
     {
@@ -104,6 +102,96 @@ fn create_one<T>(name: &str, setup: impl FnOnce() -> io::Result<T>) -> io::Resul
         return Err(e.into());
     }
     Ok((namespace, value))
+}
+
+/// What a placeholder of lab `lab` holds.
+fn placeholder_text(lab: &str) -> String {
+    format!("{}\n", super::marker(lab))
+}
+
+/// The largest placeholder read back: a marker is a line with a lab name.
+const PLACEHOLDER_MAX: u64 = 128;
+
+/// Creates `path` holding lab's placeholder text, atomically: the file is written unnamed
+/// (O_TMPFILE) and linked to its name only if the name is free.
+pub fn claim(lab: &str, path: &Path) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o444).open(NETNS_DIR)?;
+    file.write_all(placeholder_text(lab).as_bytes())?;
+    let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let cwd = nix::fcntl::AT_FDCWD;
+    match nix::unistd::linkat(cwd, unnamed.as_str(), cwd, path, nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW) {
+        Ok(()) => Ok(()),
+        Err(nix::Error::EEXIST) => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} already exists", path.display())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a name under /run/netns is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A mounted network namespace: whose it is, its `lo` says.
+    Namespace,
+    /// A placeholder that lab made for this lab, left by an `up` killed before it could
+    /// bind the namespace.
+    Placeholder { lab: String },
+    /// Anything else: another tool's file or mount, which lab never touches.
+    Foreign,
+}
+
+/// Looks at a name under /run/netns without following links or opening devices.
+pub fn inspect(name: &str) -> io::Result<Entry> {
+    let path = path_of(name);
+    if is_mount_point(&path)? {
+        return Ok(if is_mounted_namespace(&path) { Entry::Namespace } else { Entry::Foreign });
+    }
+    let meta = std::fs::symlink_metadata(&path)?;
+    if !meta.file_type().is_file() || meta.len() > PLACEHOLDER_MAX {
+        return Ok(Entry::Foreign);
+    }
+    let text = read_small(&path)?;
+    let lab = text.strip_suffix('\n').and_then(super::marked_for).filter(|lab| placeholder_text(lab) == text);
+    Ok(match lab {
+        Some(lab) => Entry::Placeholder { lab: lab.to_string() },
+        None => Entry::Foreign,
+    })
+}
+
+fn read_small(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let mut text = String::new();
+    file.take(PLACEHOLDER_MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Whether something is mounted on `path` (statx's STATX_ATTR_MOUNT_ROOT).
+fn is_mount_point(path: &Path) -> io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statx is plain data, zeroed, then filled by the kernel for this path.
+    let mut info: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a buffer of the right type.
+    let done = unsafe {
+        libc::statx(libc::AT_FDCWD, c_path.as_ptr(), libc::AT_SYMLINK_NOFOLLOW, libc::STATX_TYPE, &mut info)
+    };
+    if done != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let known = info.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    if known {
+        return Ok(info.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0);
+    }
+    // Kernels before 5.8 do not say: a namespace bound here is the one mount lab makes.
+    Ok(is_mounted_namespace(path))
 }
 
 /// Opens a named namespace, checking that the name really is a namespace.
@@ -122,14 +210,19 @@ pub fn is_mounted_namespace(path: &Path) -> bool {
     nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
-/// Removes a name: the namespace itself goes once nothing else holds it.
+/// Removes a namespace's name: the namespace itself goes once nothing else holds it.
 pub fn remove_named(name: &str) -> io::Result<()> {
     let path = path_of(name);
     match umount2(&path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
         Err(e) => return Err(e.into()),
     }
-    match std::fs::remove_file(&path) {
+    remove_placeholder(name)
+}
+
+/// Removes a placeholder (or the file left under an unmounted name).
+pub fn remove_placeholder(name: &str) -> io::Result<()> {
+    match std::fs::remove_file(path_of(name)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }

@@ -89,20 +89,56 @@ pub fn labs() -> Vec<String> {
     labs
 }
 
-/// An exclusive lock on one lab, held while it is brought up or down.
-pub struct Lock(#[allow(dead_code)] Flock<File>);
+/// An exclusive lock on one lab, held while it is brought up or down: `/run/lab/<lab>.lock`,
+/// which exists while the lab is up or being made, and is removed with the lab (`remove`),
+/// so that lock files never pile up. Whoever removes it holds it; whoever locks a file that
+/// was removed meanwhile locks again.
+pub struct Lock {
+    file: Flock<File>,
+    path: PathBuf,
+}
 
 impl Lock {
     pub fn acquire(lab: &str) -> io::Result<Lock> {
         std::fs::create_dir_all(STATE_DIR)?;
-        let file = File::create(Path::new(STATE_DIR).join(format!(".{lab}.lock")))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Lock(lock)),
-            Err((_, nix::Error::EWOULDBLOCK)) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("another lab process is bringing `{lab}` up or down"),
-            )),
-            Err((_, e)) => Err(e.into()),
+        let path = Path::new(STATE_DIR).join(format!("{lab}.lock"));
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => lock,
+                Err((_, nix::Error::EWOULDBLOCK)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!("another lab process is bringing `{lab}` up or down"),
+                    ));
+                }
+                Err((_, e)) => return Err(e.into()),
+            };
+            if same_file(&file, &path)? {
+                return Ok(Lock { file, path });
+            }
         }
+    }
+
+    /// Unlocks and removes the lock file: the lab is gone.
+    pub fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+/// Whether `path` still names the open `file` (it was not removed and made again).
+fn same_file(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(named) => Ok(named.ino() == open.ino() && named.dev() == open.dev()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
 }

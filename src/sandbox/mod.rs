@@ -40,6 +40,10 @@ pub enum Error {
     Crashed(String),
     #[error("interrupted: the sandbox kernel was stopped")]
     Interrupted,
+    #[error(
+        "refusing {dir} for the sandbox's files: {problem}; remove it, or set XDG_RUNTIME_DIR to a directory of your own"
+    )]
+    Unsafe { dir: PathBuf, problem: String },
 }
 
 fn io_error(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
@@ -193,7 +197,9 @@ impl Sandbox {
         drop(outputs);
         let mut child = spawned.map_err(io_error(format!("starting {}", kernel.binary.display())))?;
         // Recorded so that a later run can stop this kernel should this process be killed.
-        let _ = std::fs::write(dir.path("group"), child.id().to_string());
+        if let Some(started) = Started::of(child.id() as i32) {
+            let _ = std::fs::write(dir.path("kernel"), started.to_string());
+        }
         let signals = Signals::catch();
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -353,28 +359,115 @@ fn tail(text: &str) -> String {
 }
 
 /// Kernels whose runner was killed (SIGKILL leaves no chance to clean up): each work
-/// directory names its runner's pid and records the kernel's process group; when the runner
-/// is gone, the group is stopped and the directory removed.
+/// directory, in this user's own private directory, names its runner's pid and records its
+/// kernel (pid and start time); when the runner is gone, the kernel's process group is
+/// stopped, but only if that pid is still the very process recorded (same start time, same
+/// owner, still `linux.uml`), and the directory is removed.
 fn reap_abandoned() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(base) = private_dir() else { return };
+    let Ok(entries) = std::fs::read_dir(&base) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(runner) =
-            name.strip_prefix("lab-sandbox-").and_then(|rest| rest.split('-').next()?.parse::<i32>().ok())
+            name.strip_prefix("boot-").and_then(|rest| rest.split('-').next()?.parse::<i32>().ok())
         else {
             continue;
         };
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), None).is_ok();
-        if alive {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), None).is_ok() {
             continue;
         }
-        if let Some(group) = std::fs::read_to_string(entry.path().join("group"))
-            .ok()
-            .and_then(|g| g.trim().parse::<i32>().ok())
-        {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), nix::sys::signal::SIGKILL);
+        let recorded =
+            std::fs::read_to_string(entry.path().join("kernel")).ok().and_then(|t| t.parse::<Started>().ok());
+        if let Some(kernel) = recorded.filter(|k| k.is_still_running()) {
+            let _ =
+                nix::sys::signal::killpg(nix::unistd::Pid::from_raw(kernel.pid), nix::sys::signal::SIGKILL);
         }
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+/// A process as it was started: its pid and its start time (clock ticks since boot, from
+/// /proc/PID/stat), which together name one process even after the pid is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Started {
+    pid: i32,
+    ticks: u64,
+}
+
+impl Started {
+    fn of(pid: i32) -> Option<Started> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces: fields count from its end.
+        let after = stat.rsplit_once(')')?.1;
+        let ticks = after.split_whitespace().nth(19)?.parse().ok()?;
+        Some(Started { pid, ticks })
+    }
+
+    /// Whether this very process still runs, as this user's `linux.uml`.
+    fn is_still_running(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mine = std::fs::metadata(format!("/proc/{}", self.pid))
+            .is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
+        let kernel = std::fs::read_link(format!("/proc/{}/exe", self.pid))
+            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "linux.uml"));
+        mine && kernel && Started::of(self.pid) == Some(*self)
+    }
+}
+
+impl std::fmt::Display for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.pid, self.ticks)
+    }
+}
+
+impl std::str::FromStr for Started {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Started, ()> {
+        let (pid, ticks) = text.trim().split_once(' ').ok_or(())?;
+        Ok(Started { pid: pid.parse().map_err(|_| ())?, ticks: ticks.parse().map_err(|_| ())? })
+    }
+}
+
+/// This user's own directory for sandbox work: `$XDG_RUNTIME_DIR/lab` when that is set,
+/// else `/tmp/lab-<uid>`; made mode 0700 if missing, and refused unless it is a real
+/// directory (not a link) owned by this user that nobody else may write to.
+pub fn private_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|dir| {
+        dir.is_absolute() && std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+    });
+    let base = match runtime {
+        Some(runtime) => runtime.join("lab"),
+        None => std::env::temp_dir().join(format!("lab-{uid}")),
+    };
+    owned_private(&base, uid)?;
+    Ok(base)
+}
+
+/// Makes `dir` (mode 0700) unless it exists, then checks that it is a directory, not a
+/// symbolic link, owned by `uid`, with no access for group or others.
+fn owned_private(dir: &Path, uid: u32) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let doing = format!("using {} for the sandbox's files", dir.display());
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::Io { doing, source: e }),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io_error(doing.clone()))?;
+    let problem = if !meta.file_type().is_dir() {
+        Some("it is not a directory (a link, or a file)".to_string())
+    } else if meta.uid() != uid {
+        Some(format!("it belongs to user {}, not to this user ({uid})", meta.uid()))
+    } else if meta.mode() & 0o077 != 0 {
+        Some(format!("others may use it (mode {:o})", meta.mode() & 0o777))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(Error::Unsafe { dir: dir.to_path_buf(), problem }),
+        None => Ok(()),
     }
 }
 
@@ -383,12 +476,12 @@ struct Workdir(PathBuf);
 
 impl Workdir {
     fn new() -> Result<Workdir, Error> {
-        let base = std::env::temp_dir();
+        let base = private_dir()?;
         for attempt in 0..100u32 {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            let dir = base.join(format!("lab-sandbox-{}-{nanos:x}-{attempt}", std::process::id()));
+            let dir = base.join(format!("boot-{}-{nanos:x}-{attempt}", std::process::id()));
             match std::fs::create_dir(&dir) {
                 Ok(()) => return Ok(Workdir(dir)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -409,5 +502,50 @@ impl Workdir {
 impl Drop for Workdir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lab-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&dir);
+        dir
+    }
+
+    #[test]
+    fn the_private_directory_is_made_mine_and_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let uid = nix::unistd::geteuid().as_raw();
+        let fresh = scratch("fresh");
+        owned_private(&fresh, uid).expect("a missing directory is made");
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o700);
+        let open = scratch("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(owned_private(&open, uid), Err(Error::Unsafe { .. })), "mode 0777 is refused");
+        assert!(
+            matches!(owned_private(&fresh, uid + 1), Err(Error::Unsafe { .. })),
+            "another owner is refused"
+        );
+        let link = scratch("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        assert!(matches!(owned_private(&link, uid), Err(Error::Unsafe { .. })), "a link is refused");
+        for path in [&fresh, &open] {
+            std::fs::remove_dir(path).unwrap();
+        }
+        std::fs::remove_file(&link).unwrap();
+    }
+
+    #[test]
+    fn a_process_is_known_by_pid_and_start_time() {
+        let me = Started::of(std::process::id() as i32).expect("this process has a stat");
+        assert_eq!(me.to_string().parse::<Started>(), Ok(me));
+        assert!(!me.is_still_running(), "this process is not linux.uml");
+        let other = Started { ticks: me.ticks + 1, ..me };
+        assert_ne!(Started::of(me.pid), Some(other), "another start time is another process");
     }
 }

@@ -66,7 +66,7 @@ impl Realizer<'_> {
         kind: &IfaceKind,
         parent: IfaceId,
         index: u32,
-    ) -> Result<(), rtnetlink::Error> {
+    ) -> Result<(), crate::realize::netlink::Error> {
         let lab = self.lab;
         let name = &lab.iface(iface).name;
         let temporary = plan::temporary_name(lab, iface);

@@ -8,14 +8,13 @@ mod links;
 
 use super::netlink::Netlink;
 use super::state::{IfaceState, Lock, NodeState, State};
-use super::{Error, Progress, kernel, marker, netns};
+use super::{Error, Progress, kernel, marker, netns, signals};
 use crate::model::{IfaceId, Lab, NodeId, Sysctl};
 use crate::plan::{self, Plan, Step};
 use futures::future::join_all;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -30,31 +29,28 @@ pub async fn up(
     source: &str,
     progress: &Progress,
 ) -> Result<State, Error> {
-    let _lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
-    refuse_if_up(lab, topology)?;
+    signals::watch().map_err(|e| Error::io("catching signals", &e))?;
+    let lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
+    refuse_if_up(lab)?;
     kernel::check(lab)?;
     netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))?;
-    let cancel = Cancel::on_signals();
     let mut realizer = Realizer::new(lab);
-    let outcome = realizer.run(plan, &cancel, progress).await;
+    let outcome = realizer.run(plan, progress).await;
     let outcome = match outcome {
         Ok(()) => realizer.state(topology, source).await,
         Err(e) => Err(e),
     };
-    match outcome {
-        Ok(state) => {
-            progress.finish();
-            Ok(state)
-        }
-        Err(error) => {
-            progress.finish();
-            realizer.roll_back();
-            Err(error)
-        }
+    // A signal that came while the state was written still undoes the lab.
+    let outcome = outcome.and_then(|state| check_signals().map(|()| state));
+    progress.finish();
+    if outcome.is_err() {
+        realizer.roll_back();
+        lock.remove();
     }
+    outcome
 }
 
-fn refuse_if_up(lab: &Lab, topology: &Path) -> Result<(), Error> {
+fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
     let doing = format!("bringing up lab `{}`", lab.name);
     if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
         return Err(
@@ -68,35 +64,21 @@ fn refuse_if_up(lab: &Lab, topology: &Path) -> Result<(), Error> {
     if let Some(name) = taken.first() {
         return Err(Error::new(doing, format!("{} exists already", netns::path_of(name).display())).hint(format!(
             "if it is left from an earlier run of this lab, `lab down {}` removes it; otherwise rename the lab",
-            topology.display()
+            lab.name
         )));
     }
     Ok(())
 }
 
-/// Set when SIGINT, SIGTERM or SIGHUP arrives; checked between stages and before each namespace.
-#[derive(Clone)]
-struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    fn on_signals() -> Cancel {
-        let flag = Arc::new(AtomicBool::new(false));
-        let set = flag.clone();
-        tokio::spawn(async move {
-            super::interrupted().await;
-            set.store(true, Ordering::SeqCst);
-        });
-        Cancel(flag)
+/// The error that undoes an `up` once SIGINT, SIGTERM or SIGHUP has arrived; checked between
+/// stages, before each namespace and at the end.
+fn check_signals() -> Result<(), Error> {
+    if signals::arrived() {
+        return Err(
+            Error::new("bringing the lab up", "interrupted").hint("everything made so far was removed")
+        );
     }
-
-    fn check(&self) -> Result<(), Error> {
-        if self.0.load(Ordering::SeqCst) {
-            return Err(
-                Error::new("bringing the lab up", "interrupted").hint("everything made so far was removed")
-            );
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 struct Namespace {
@@ -122,9 +104,9 @@ impl<'l> Realizer<'l> {
         }
     }
 
-    async fn run(&mut self, plan: &Plan, cancel: &Cancel, progress: &Progress) -> Result<(), Error> {
+    async fn run(&mut self, plan: &Plan, progress: &Progress) -> Result<(), Error> {
         for stage in &plan.stages {
-            cancel.check()?;
+            check_signals()?;
             progress.stage(&stage.title);
             let nodes: Vec<NodeId> = stage
                 .steps
@@ -135,7 +117,7 @@ impl<'l> Realizer<'l> {
                 })
                 .collect();
             if !nodes.is_empty() {
-                self.create_namespaces(&nodes, cancel).await?;
+                self.create_namespaces(&nodes).await?;
             }
             let this = &*self;
             let results = join_all(stage.steps.iter().map(|step| async move {
@@ -146,14 +128,14 @@ impl<'l> Realizer<'l> {
             .await;
             results.into_iter().collect::<Result<Vec<()>, Error>>()?;
         }
-        cancel.check()
+        check_signals()
     }
 
     fn namespace(&self, node: NodeId) -> &Namespace {
         self.namespaces[node.0].as_ref().expect("namespaces are made in the first stage")
     }
 
-    async fn create_namespaces(&mut self, nodes: &[NodeId], cancel: &Cancel) -> Result<(), Error> {
+    async fn create_namespaces(&mut self, nodes: &[NodeId]) -> Result<(), Error> {
         let lab = self.lab;
         let names: Vec<String> = nodes.iter().map(|n| lab.netns_name(*n)).collect();
         let sysctls: Vec<(String, Vec<Sysctl>, Vec<Sysctl>)> = nodes
@@ -165,11 +147,11 @@ impl<'l> Realizer<'l> {
             .collect();
         let rt = tokio::runtime::Handle::current();
         let alias = marker(&lab.name);
-        let flag = cancel.0.clone();
+        let lab_name = lab.name.clone();
         let names_for_workers = names.clone();
         let made = tokio::task::spawn_blocking(move || {
-            netns::create_named(&names_for_workers, NAMESPACE_WORKERS, |i| {
-                if flag.load(Ordering::SeqCst) {
+            netns::create_named(&lab_name, &names_for_workers, NAMESPACE_WORKERS, |i| {
+                if signals::arrived() {
                     return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
                 }
                 let (node, baseline, own) = &sysctls[i];
@@ -178,8 +160,7 @@ impl<'l> Realizer<'l> {
         })
         .await
         .map_err(|e| Error::new("creating namespaces", e))?;
-        let cancelled = cancel.check();
-        let mut first_error = cancelled.err();
+        let mut first_error = check_signals().err();
         for ((node, name), result) in nodes.iter().zip(names).zip(made) {
             match result {
                 Ok((file, netlink)) => self.namespaces[node.0] = Some(Namespace { name, file, netlink }),
