@@ -53,7 +53,13 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
 pub fn check(lab: &Lab, state: &State, output: &Output) -> Result<Verdict, Error> {
     let verification = probe::verify(lab, state, output.timeout)?;
     print(&verification, output)?;
-    Ok(if verification.passed() { Verdict::Pass } else { Verdict::Fail })
+    Ok(if verification.undecided() > 0 {
+        Verdict::Invalid
+    } else if verification.passed() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    })
 }
 
 fn print(verification: &Verification, output: &Output) -> Result<(), Error> {

@@ -2,6 +2,8 @@
 //! neighbour solicitation (IPv6) out of the interface the node's routes pick, with every
 //! answer collected, so that two devices answering for one address (ARP flux) show.
 
+use super::icmp::SETTLE_CAP;
+use super::settle::Settle;
 use super::socket::{BATCH, Socket, wait_any};
 use crate::model::Mac;
 use crate::realize::Netlink;
@@ -17,7 +19,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-/// After the first answer, how long to keep listening for others.
+/// After the first answer, how long the network must be quiet before no other answer can
+/// come (ARP flux: two devices answering for one address).
 const MORE_ANSWERS: Duration = Duration::from_millis(150);
 
 #[derive(Clone, Debug)]
@@ -35,6 +38,8 @@ pub struct Answers {
     /// The interface asked on.
     pub on: Option<String>,
     pub error: Option<String>,
+    /// Why the absence of (more) answers proves nothing: the network never went quiet.
+    pub undecided: Option<String>,
 }
 
 /// Where to ask from: the interface toward the target, its MAC and an address of ours.
@@ -45,33 +50,151 @@ struct Egress {
     source: IpAddr,
 }
 
-/// Asks every question; runs on a thread inside the asking node.
-pub fn run(asks: &[Ask]) -> io::Result<Vec<Answers>> {
+/// One question on its way, on the socket of its egress interface.
+struct Question<'a> {
+    /// Which of the asks it is.
+    index: usize,
+    ask: &'a Ask,
+    frame: Vec<u8>,
+    /// The socket it is asked on (index into the sockets).
+    socket: usize,
+    answers: Answers,
+    started: Instant,
+    /// Sent at least once.
+    asked: bool,
+    next_ask: Instant,
+    first_answer: Option<Instant>,
+    done: bool,
+}
+
+impl Question<'_> {
+    /// Asking again every timeout until answered or, for a positive question, its deadline;
+    /// a negative question asks once.
+    fn asking(&self, now: Instant) -> bool {
+        self.first_answer.is_none() && self.ask.positive && now < self.started + self.ask.deadline
+    }
+
+    /// Done once answered and the network quiet long enough for any other answer to have
+    /// come; or, when not answered, once the asking is over and the network was quiet for
+    /// a timeout (a negative question with an answer is done at once: it fails).
+    fn settle(&mut self, now: Instant, quiet: &Settle) {
+        if self.first_answer.is_some() && !self.ask.positive {
+            self.done = true;
+            return;
+        }
+        if self.first_answer.is_none() && self.asking(now) {
+            return;
+        }
+        let window = if self.first_answer.is_some() { MORE_ANSWERS } else { self.ask.timeout };
+        if quiet.quiet_for(window) {
+            self.done = true;
+        } else if now >= self.next_ask + SETTLE_CAP {
+            self.answers.undecided =
+                Some(format!("the network did not go quiet within {} s", SETTLE_CAP.as_secs()));
+            self.done = true;
+        }
+    }
+}
+
+/// Asks every question: one packet socket per interface asked on, every question at once;
+/// runs on a thread inside the asking node.
+pub fn run(asks: &[Ask], quiet: &Settle) -> io::Result<Vec<Answers>> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let netlink = Netlink::open_here(rt.handle())?;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = asks
-            .iter()
-            .map(|ask| {
-                let egress = rt.block_on(egress(&netlink, ask.target));
-                scope.spawn(move || match egress {
-                    Ok(egress) => resolve(ask, &egress)
-                        .unwrap_or_else(|e| Answers { error: Some(e.to_string()), ..Default::default() }),
-                    Err(error) => Answers { error: Some(error), ..Default::default() },
-                })
+    let mut sockets: Vec<(u32, Socket)> = Vec::new();
+    let mut questions: Vec<Question> = Vec::new();
+    let mut answers: Vec<Answers> = vec![Answers::default(); asks.len()];
+    let start = Instant::now();
+    for (i, ask) in asks.iter().enumerate() {
+        let question = rt.block_on(egress(&netlink, ask.target)).and_then(|egress| {
+            let frame = question_frame(ask.target, &egress)?;
+            let socket = match sockets.iter().position(|(index, _)| *index == egress.ifindex) {
+                Some(at) => at,
+                None => {
+                    let socket = Socket::packet(egress.ifindex, false).map_err(|e| e.to_string())?;
+                    sockets.push((egress.ifindex, socket));
+                    sockets.len() - 1
+                }
+            };
+            let answers = Answers { on: Some(egress.name.clone()), ..Default::default() };
+            Ok(Question {
+                index: i,
+                ask,
+                frame,
+                socket,
+                answers,
+                started: start,
+                asked: false,
+                next_ask: start,
+                first_answer: None,
+                done: false,
             })
-            .collect();
-        Ok(handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| Answers {
-                    error: Some("its thread panicked".into()),
-                    ..Default::default()
-                })
-            })
-            .collect())
-    })
+        });
+        match question {
+            Ok(question) => questions.push(question),
+            Err(error) => answers[i].error = Some(error),
+        }
+    }
+    ask_all(&mut questions, &sockets, quiet)?;
+    for question in questions {
+        answers[question.index] = question.answers;
+    }
+    Ok(answers)
 }
+
+fn ask_all(questions: &mut [Question<'_>], sockets: &[(u32, Socket)], quiet: &Settle) -> io::Result<()> {
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        let now = Instant::now();
+        for question in questions.iter_mut().filter(|q| !q.done) {
+            if now >= question.next_ask && (!question.asked || question.asking(now)) {
+                sockets[question.socket].1.send_frame(&question.frame)?;
+                quiet.activity();
+                question.asked = true;
+                question.next_ask = now + question.ask.timeout;
+            }
+        }
+        for question in questions.iter_mut().filter(|q| !q.done) {
+            question.settle(now, quiet);
+        }
+        if questions.iter().all(|q| q.done) {
+            return Ok(());
+        }
+        let wake = questions
+            .iter()
+            .filter(|q| !q.done)
+            .map(|q| if q.asking(now) { q.next_ask } else { now + QUIET_POLL })
+            .min()
+            .unwrap_or(now);
+        let all: Vec<&Socket> = sockets.iter().map(|(_, s)| s).collect();
+        wait_any(&all, wake.saturating_duration_since(now))?;
+        for (s, (_, socket)) in sockets.iter().enumerate() {
+            for _ in 0..BATCH {
+                let Some(received) = socket.recv(&mut buffer)? else { break };
+                if received.outgoing {
+                    continue;
+                }
+                hear(&buffer[..received.len], s, questions);
+            }
+        }
+    }
+}
+
+/// Files an answer under every question it answers.
+fn hear(frame: &[u8], socket: usize, questions: &mut [Question<'_>]) {
+    for question in questions.iter_mut().filter(|q| q.socket == socket && !q.done) {
+        let ours = <[u8; 6]>::try_from(&question.frame[6..12]).unwrap_or_default();
+        if let Some(mac) = answer(frame, question.ask.target, ours) {
+            if !question.answers.macs.contains(&mac) {
+                question.answers.macs.push(mac);
+            }
+            question.first_answer.get_or_insert(Instant::now());
+        }
+    }
+}
+
+/// How often a question that waits for the network to go quiet looks again.
+const QUIET_POLL: Duration = Duration::from_millis(5);
 
 async fn egress(netlink: &Netlink, target: IpAddr) -> Result<Egress, String> {
     let route = netlink.route_to(target).await.map_err(|_| format!("no route to {target}"))?;
@@ -82,50 +205,13 @@ async fn egress(netlink: &Netlink, target: IpAddr) -> Result<Egress, String> {
     Ok(Egress { ifindex: route.oif, name: link.name, mac, source })
 }
 
-fn resolve(ask: &Ask, egress: &Egress) -> io::Result<Answers> {
-    let socket = Socket::packet(egress.ifindex, false)?;
-    let question = match (ask.target, egress.source) {
-        (IpAddr::V4(target), IpAddr::V4(source)) => arp_request(egress.mac, source, target),
-        (IpAddr::V6(target), IpAddr::V6(source)) => neighbour_solicitation(egress.mac, source, target),
-        _ => {
-            return Ok(Answers {
-                error: Some("the route's source address is of the other family".into()),
-                ..Default::default()
-            });
-        }
-    };
-    let start = Instant::now();
-    let ends = start + if ask.positive { ask.deadline } else { ask.timeout };
-    let mut answers = Answers { on: Some(egress.name.clone()), ..Default::default() };
-    let mut next_ask = start;
-    let mut first_answer: Option<Instant> = None;
-    let mut buffer = vec![0u8; 65536];
-    loop {
-        let now = Instant::now();
-        let stop = first_answer.map_or(ends, |at| ends.min(at + MORE_ANSWERS));
-        if now >= stop {
-            break;
-        }
-        if first_answer.is_none() && now >= next_ask && (ask.positive || next_ask == start) {
-            socket.send_frame(&question)?;
-            next_ask = now + ask.timeout;
-        }
-        let wake = if first_answer.is_none() && ask.positive { stop.min(next_ask) } else { stop };
-        wait_any(&[&socket], wake.saturating_duration_since(now))?;
-        for _ in 0..BATCH {
-            let Some(received) = socket.recv(&mut buffer)? else { break };
-            if received.outgoing {
-                continue;
-            }
-            if let Some(mac) = answer(&buffer[..received.len], ask.target, egress.mac) {
-                if !answers.macs.contains(&mac) {
-                    answers.macs.push(mac);
-                }
-                first_answer.get_or_insert(Instant::now());
-            }
-        }
+/// The ARP request or neighbour solicitation for `target`, from `egress`.
+fn question_frame(target: IpAddr, egress: &Egress) -> Result<Vec<u8>, String> {
+    match (target, egress.source) {
+        (IpAddr::V4(target), IpAddr::V4(source)) => Ok(arp_request(egress.mac, source, target)),
+        (IpAddr::V6(target), IpAddr::V6(source)) => Ok(neighbour_solicitation(egress.mac, source, target)),
+        _ => Err("the route's source address is of the other family".into()),
     }
-    Ok(answers)
 }
 
 fn ethernet(

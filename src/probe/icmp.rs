@@ -4,6 +4,7 @@
 //! whichever address answers (an anycast target answers from a unicast address, as `ping`
 //! shows); redirects and unreachables are matched through the original echo they quote.
 
+use super::settle::Settle;
 use super::socket::{BATCH, Received, Socket, wait_any};
 use pnet::packet::Packet;
 use pnet::packet::icmp::echo_request::MutableEchoRequestPacket;
@@ -55,39 +56,81 @@ pub struct Seen {
     pub error: Option<String>,
     /// Why the probe could not be made at all; its expectation then fails, whichever way.
     pub failed: Option<String>,
+    /// Why the absence of a reply proves nothing: the network never went quiet.
+    pub undecided: Option<String>,
     pub sent: u32,
 }
+
+/// Positive probes awaiting their answer at once, per node: their answers always fit the
+/// socket, and the machine's backlogs are not flooded.
+const WINDOW: usize = 256;
+/// How long a probe waits, after its last send, for the network to go quiet.
+pub const SETTLE_CAP: Duration = Duration::from_secs(30);
+/// How often a probe that waits for the network to go quiet looks again.
+const QUIET_POLL: Duration = Duration::from_millis(5);
 
 struct Probe<'a> {
     echo: &'a Echo,
     seen: Seen,
     sent_at: Vec<Instant>,
     next_send: Instant,
-    ends: Instant,
+    /// The first send: the deadline runs from here.
+    started: Option<Instant>,
     answered_at: Option<Instant>,
+    done: bool,
 }
 
 impl Probe<'_> {
-    fn done(&self, now: Instant) -> bool {
-        now >= self.ends
-            || (self.answered_at.is_some() && (!self.echo.wants_redirect || self.seen.redirect.is_some()))
+    /// Still sending: a negative probe until its one send, a positive one until it is
+    /// answered (and, when it waits for a redirect, until that comes) or its deadline.
+    fn sending(&self, now: Instant) -> bool {
+        let Some(started) = self.started else { return true };
+        let waits_more = self.answered_at.is_none() || self.echo.wants_redirect;
+        self.echo.positive && waits_more && now < started + self.echo.deadline
     }
 
-    /// Whether to send (again) now: a positive probe until it is answered (and, when it
-    /// waits for a redirect, until that comes); a negative one once.
+    /// Settles the probe once the way it ends is known: answered as wanted; for a negative
+    /// probe a reply (it fails) or an error; or, the sending over, once the network has been
+    /// quiet for a timeout (or could not go quiet in `SETTLE_CAP`).
+    fn settle(&mut self, now: Instant, quiet: &Settle) {
+        let answered =
+            self.answered_at.is_some() && (!self.echo.wants_redirect || self.seen.redirect.is_some());
+        let refuted = !self.echo.positive && (self.seen.reply.is_some() || self.seen.error.is_some());
+        if answered || refuted || self.seen.failed.is_some() {
+            self.done = true;
+            return;
+        }
+        let Some(last) = self.sent_at.last().copied() else { return };
+        if self.sending(now) {
+            return;
+        }
+        if quiet.quiet_for(self.echo.timeout) {
+            self.done = true;
+        } else if now >= last + self.echo.timeout + SETTLE_CAP {
+            self.seen.undecided =
+                Some(format!("the network did not go quiet within {} s", SETTLE_CAP.as_secs()));
+            self.done = true;
+        }
+    }
+
     fn sends_now(&self, now: Instant) -> bool {
-        let first = self.sent_at.is_empty();
-        let again = self.echo.positive && (self.answered_at.is_none() || self.echo.wants_redirect);
-        !self.done(now) && (first || again) && now >= self.next_send
+        !self.done && self.sending(now) && now >= self.next_send
     }
 
-    fn next_event(&self) -> Instant {
-        if self.echo.positive { self.ends.min(self.next_send) } else { self.ends }
+    /// When the probe next needs looking at.
+    fn next_event(&self, now: Instant) -> Instant {
+        if self.sending(now) {
+            let ends = self.started.map_or(self.next_send, |s| s + self.echo.deadline);
+            self.next_send.min(ends)
+        } else {
+            now + QUIET_POLL
+        }
     }
 }
 
-/// Sends every echo and waits for what comes back; runs on a thread inside the source node.
-pub fn run(echoes: &[Echo], cookie: [u8; 8]) -> io::Result<Vec<Seen>> {
+/// Sends every echo and waits for what comes back, and for the network to go quiet where
+/// silence is the answer; runs on a thread inside the source node.
+pub fn run(echoes: &[Echo], cookie: [u8; 8], quiet: &Settle) -> io::Result<Vec<Seen>> {
     let start = Instant::now();
     let v4 = if echoes.iter().any(|e| e.target.is_ipv4()) { Some(Socket::icmp4()?) } else { None };
     let v6 = if echoes.iter().any(|e| e.target.is_ipv6()) { Some(Socket::icmp6()?) } else { None };
@@ -98,30 +141,47 @@ pub fn run(echoes: &[Echo], cookie: [u8; 8]) -> io::Result<Vec<Seen>> {
             seen: Seen::default(),
             sent_at: Vec::new(),
             next_send: start,
-            ends: start + if echo.positive { echo.deadline } else { echo.timeout },
+            started: None,
             answered_at: None,
+            done: false,
         })
         .collect();
     let by_id: HashMap<u16, usize> = echoes.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
     let mut buffer = vec![0u8; 65536];
+    let mut dropped = 0;
     loop {
         let now = Instant::now();
+        let mut awaiting = probes.iter().filter(|p| p.started.is_some() && !p.done && p.sending(now)).count();
         for (index, probe) in probes.iter_mut().enumerate() {
-            if probe.sends_now(now) {
-                let socket = if probe.echo.target.is_ipv4() { v4.as_ref() } else { v6.as_ref() };
-                send(socket, probe, index, cookie);
-                let pace = if probe.answered_at.is_some() { REDIRECT_RETRY } else { probe.echo.timeout };
-                probe.next_send = now + pace;
+            let first = probe.started.is_none();
+            if !probe.sends_now(now) || (first && probe.echo.positive && awaiting >= WINDOW) {
+                continue;
             }
+            let socket = if probe.echo.target.is_ipv4() { v4.as_ref() } else { v6.as_ref() };
+            send(socket, probe, index, cookie);
+            quiet.activity();
+            if first {
+                probe.started = Some(now);
+                awaiting += usize::from(probe.echo.positive);
+            }
+            let pace = if probe.answered_at.is_some() { REDIRECT_RETRY } else { probe.echo.timeout };
+            probe.next_send = now + pace;
         }
         let now = Instant::now();
-        let Some(wake) = probes.iter().filter(|p| !p.done(now)).map(Probe::next_event).min() else { break };
+        for probe in probes.iter_mut().filter(|p| !p.done) {
+            probe.settle(now, quiet);
+        }
+        let Some(wake) = probes.iter().filter(|p| !p.done).map(|p| p.next_event(now)).min() else { break };
         let sockets: Vec<&Socket> = v4.iter().chain(v6.iter()).collect();
         wait_any(&sockets, wake.saturating_duration_since(now))?;
         for (socket, is_v6) in [(v4.as_ref(), false), (v6.as_ref(), true)] {
             let Some(socket) = socket else { continue };
             for _ in 0..BATCH {
                 let Some(received) = socket.recv(&mut buffer)? else { break };
+                if let Some(count) = received.dropped.filter(|d| *d > dropped) {
+                    dropped = count;
+                    quiet.lost("a probe's socket overflowed".into());
+                }
                 let packet = &buffer[..received.len];
                 let heard = if is_v6 { hear_v6(packet, &received) } else { hear_v4(packet) };
                 if let Some(heard) = heard {

@@ -17,6 +17,10 @@ pub struct Outcome {
     pub expected: String,
     pub observed: String,
     pub passed: bool,
+    /// False when what was observed cannot decide the expectation either way (the machine
+    /// dropped frames, or the network never went quiet, each time it was asked): neither a
+    /// pass nor a failure of the network, and `passed` is false.
+    pub decided: bool,
     pub why: Option<String>,
 }
 
@@ -42,13 +46,47 @@ impl Verification {
     pub fn failed(&self) -> usize {
         self.outcomes.iter().filter(|o| !o.passed).count()
     }
+
+    /// Expectations that could not be decided.
+    pub fn undecided(&self) -> usize {
+        self.outcomes.iter().filter(|o| !o.decided).count()
+    }
+}
+
+/// Whether an outcome rests on an absence (no reply, no other answer), which frames lost by
+/// the machine could fake; an outcome that rests on something that came is sure.
+pub(super) fn rests_on_silence(expectation: &Expectation, outcome: &Outcome) -> bool {
+    match &expectation.check {
+        Check::Reach { reach, .. } => *reach != outcome.passed,
+        Check::Resolves { .. } => true,
+        Check::State { .. } | Check::Route { .. } => false,
+    }
 }
 
 pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, seen: &Observed) -> Outcome {
+    let mut outcome = judge_observed(lab, state, e, index, seen);
+    if let Some(reasons) = seen.unsettled.get(&index) {
+        outcome.observed = format!("could not decide: {} ({})", reasons.join("; "), outcome.observed);
+        outcome.passed = false;
+        outcome.decided = false;
+    }
+    outcome
+}
+
+fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen: &Observed) -> Outcome {
     let (check, expected, observed, passed) = match &e.check {
         Check::Reach { from, to, reach, proto: Proto::Icmp, ttl, tagged, redirect } => {
-            let echo =
-                Echo { lab, seen, index, reach: *reach, ttl: *ttl, tagged: *tagged, redirect: *redirect };
+            let echo = Echo {
+                lab,
+                seen,
+                index,
+                from: *from,
+                to,
+                reach: *reach,
+                ttl: *ttl,
+                tagged: *tagged,
+                redirect: *redirect,
+            };
             let (expected, observed, passed) = echo.judge();
             (format!("{} → {}", lab.node(*from).name, target(to)), expected, observed, passed)
         }
@@ -101,7 +139,16 @@ pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, see
             )
         }
     };
-    Outcome { number: e.number, line: e.line, check, expected, observed, passed, why: e.why.clone() }
+    Outcome {
+        number: e.number,
+        line: e.line,
+        check,
+        expected,
+        observed,
+        passed,
+        decided: true,
+        why: e.why.clone(),
+    }
 }
 
 /// "172.16.10.5", or "namespace1 (172.16.10.5)" when written by name.
@@ -117,6 +164,8 @@ struct Echo<'a> {
     lab: &'a Lab,
     seen: &'a Observed,
     index: usize,
+    from: crate::model::NodeId,
+    to: &'a Target,
     reach: bool,
     ttl: Option<u8>,
     tagged: Option<TaggedOn>,
@@ -141,14 +190,14 @@ impl Echo<'_> {
                     if reply.from == echo.target { String::new() } else { format!(" from {}", reply.from) };
                 observed.push(format!("reply{from} in {:.1} ms{ttl}", reply.rtt.as_secs_f64() * 1000.0));
             }
-            None => {
-                let waited = if self.reach { echo.deadline } else { echo.timeout };
-                let mut text = format!("no reply in {}", seconds(waited));
+            None if self.reach => {
+                let mut text = format!("no reply in {}", seconds(echo.deadline));
                 if let Some(error) = seen.error.as_ref().or(self.seen.notes.get(&self.index)) {
                     text += &format!(" ({error})");
                 }
                 observed.push(text);
             }
+            None => observed.push(self.silence(echo, seen)),
         }
         if let Some(ttl) = self.ttl {
             expected.push(format!("TTL {ttl}"));
@@ -170,6 +219,24 @@ impl Echo<'_> {
             passed &= !frames.is_empty() && frames.iter().all(|tags| tags.contains(&tagged.vlan));
         }
         (expected.join(", "), observed.join("; "), passed)
+    }
+}
+
+impl Echo<'_> {
+    /// Why no reply came to a `reach = false` probe, as the evidence shows it: the network's
+    /// answer (an unreachable), or what the path watcher saw of the request and the reply.
+    fn silence(&self, echo: &super::icmp::Echo, seen: &super::icmp::Seen) -> String {
+        let mut text = "no reply, the network quiet".to_string();
+        if let Some(error) = &seen.error {
+            return format!("{text}: {error}");
+        }
+        if self.seen.watched.contains(&self.index) {
+            let sightings = self.seen.trails.echoes.get(&echo.id).map_or(&[][..], Vec::as_slice);
+            let resolutions = &self.seen.trails.resolutions;
+            text +=
+                &format!(": {}", super::trail::explain(self.lab, sightings, resolutions, self.from, self.to));
+        }
+        text
     }
 }
 

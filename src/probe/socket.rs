@@ -11,6 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 const ETH_P_ALL: u16 = 0x0003;
+const PACKET_BROADCAST: u8 = 1;
+const PACKET_MULTICAST: u8 = 2;
 const PACKET_OUTGOING: u8 = 4;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
@@ -18,6 +20,18 @@ const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 /// Packets read per wake before a worker looks at its clock and flags again, so that
 /// continuous traffic cannot keep it from its deadline.
 pub const BATCH: usize = 256;
+
+/// The receive buffer asked for each socket (the kernel doubles it): room for thousands of
+/// answers, so that a node probing many targets at once loses none.
+const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+
+/// ICMP types a prober listens to; the rest (echo requests to this node, above all) never
+/// reach its socket. IPv4: echo reply, destination unreachable, redirect, time exceeded.
+const ICMP4_HEARD: [u8; 4] = [0, 3, 5, 11];
+/// IPv6: destination unreachable, time exceeded, echo reply, redirect.
+const ICMP6_HEARD: [u8; 4] = [1, 3, 129, 137];
+const ICMP_FILTER: libc::c_int = 1;
+const ICMP6_FILTER: libc::c_int = 1;
 
 pub struct Socket(OwnedFd);
 
@@ -31,6 +45,14 @@ pub struct Received {
     pub vlan: Option<(u16, u16)>,
     /// A frame this host sent (AF_PACKET sees both directions).
     pub outgoing: bool,
+    /// The interface a packet socket bound to every interface saw the frame on.
+    pub ifindex: i32,
+    /// The frame was for everyone (broadcast or multicast).
+    pub to_many: bool,
+    /// How many packets the socket has dropped since it was opened, for want of room.
+    pub dropped: Option<u32>,
+    /// When the kernel saw the packet (since the epoch), where the socket asked for it.
+    pub stamp: Option<Duration>,
 }
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -61,19 +83,63 @@ impl Socket {
         Ok(())
     }
 
-    /// Raw ICMP over IPv4: receives every ICMP packet of the namespace, IP header included.
+    /// A large receive buffer (past rmem_max as root), and a count of what still overflows.
+    fn roomy(self) -> io::Result<Socket> {
+        if self.set_option(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECEIVE_BUFFER).is_err() {
+            self.set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, RECEIVE_BUFFER)?;
+        }
+        self.set_option(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
+        Ok(self)
+    }
+
+    fn set_bytes(&self, level: libc::c_int, name: libc::c_int, value: &[u8]) -> io::Result<()> {
+        // SAFETY: the option value is a byte buffer passed with its length.
+        check(unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                level,
+                name,
+                value.as_ptr().cast(),
+                value.len() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Raw ICMP over IPv4: receives the ICMP answers of the namespace (`ICMP4_HEARD`), IP
+    /// header included.
     pub fn icmp4() -> io::Result<Socket> {
-        open(libc::AF_INET, libc::IPPROTO_ICMP)
+        let socket = open(libc::AF_INET, libc::IPPROTO_ICMP)?.roomy()?;
+        // The filter's set bits are the types to drop.
+        let blocked = ICMP4_HEARD.iter().fold(u32::MAX, |mask, t| mask & !(1u32 << t));
+        socket.set_bytes(libc::SOL_RAW, ICMP_FILTER, &blocked.to_ne_bytes())?;
+        Ok(socket)
     }
 
     /// Raw ICMPv6: the kernel fills in the checksum; the hop limit comes as ancillary data.
     pub fn icmp6() -> io::Result<Socket> {
-        let socket = open(libc::AF_INET6, libc::IPPROTO_ICMPV6)?;
+        let socket = open(libc::AF_INET6, libc::IPPROTO_ICMPV6)?.roomy()?;
         socket.set_option(libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+        // struct icmp6_filter: 256 bits, set for the types to drop.
+        let mut blocked = [u32::MAX; 8];
+        for t in ICMP6_HEARD {
+            blocked[usize::from(t) / 32] &= !(1u32 << (t % 32));
+        }
+        let bytes: Vec<u8> = blocked.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        socket.set_bytes(libc::IPPROTO_ICMPV6, ICMP6_FILTER, &bytes)?;
         Ok(socket)
     }
 
-    /// Every frame of one interface, both directions; with `auxdata`, the stripped VLAN tags.
+    /// Every frame of every interface of the namespace, both directions, with the stripped
+    /// VLAN tags and the interface each was seen on: what the path watcher reads.
+    pub fn packet_everywhere() -> io::Result<Socket> {
+        let socket = Socket::packet(0, true)?.roomy()?;
+        socket.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+        Ok(socket)
+    }
+
+    /// Every frame of one interface (all of them for index 0), both directions; with
+    /// `auxdata`, the stripped VLAN tags.
     pub fn packet(ifindex: u32, auxdata: bool) -> io::Result<Socket> {
         // Protocol 0 receives nothing until bound, so no frame of another interface slips in.
         let socket = open(libc::AF_PACKET, 0)?;
@@ -193,6 +259,8 @@ fn read_name(name: &libc::sockaddr_storage, received: &mut Received) {
             // SAFETY: the family says the storage holds a sockaddr_ll.
             let sll = unsafe { &*pointer.cast::<libc::sockaddr_ll>() };
             received.outgoing = sll.sll_pkttype == PACKET_OUTGOING;
+            received.to_many = matches!(sll.sll_pkttype, PACKET_BROADCAST | PACKET_MULTICAST);
+            received.ifindex = sll.sll_ifindex;
         }
         _ => {}
     }
@@ -207,6 +275,15 @@ unsafe fn read_control(cmsg: &libc::cmsghdr, received: &mut Received) {
         (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
             // SAFETY: IPV6_HOPLIMIT carries a c_int.
             received.hop_limit = Some(unsafe { data.cast::<libc::c_int>().read_unaligned() } as u8);
+        }
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+            // SAFETY: SCM_TIMESTAMPNS carries a timespec.
+            let time = unsafe { data.cast::<libc::timespec>().read_unaligned() };
+            received.stamp = Some(Duration::new(time.tv_sec as u64, time.tv_nsec as u32));
+        }
+        (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+            // SAFETY: SO_RXQ_OVFL carries a u32, the socket's drop count.
+            received.dropped = Some(unsafe { data.cast::<u32>().read_unaligned() });
         }
         (libc::SOL_PACKET, libc::PACKET_AUXDATA) => {
             // SAFETY: PACKET_AUXDATA carries a tpacket_auxdata.

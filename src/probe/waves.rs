@@ -31,6 +31,11 @@ impl Room {
     pub fn now() -> Room {
         Room { v4: free("ipv4", "arp_cache"), v6: free("ipv6", "ndisc_cache") }
     }
+
+    /// Half the room, for asking again what a wave that lost frames could not decide.
+    pub fn halved(self) -> Room {
+        Room { v4: (self.v4 / 2).max(1), v6: (self.v6 / 2).max(1) }
+    }
 }
 
 fn free(family: &str, table: &str) -> usize {
@@ -74,11 +79,11 @@ fn entries(lab: &Lab, expectation: &Expectation) -> Vec<(NodeId, Peer, bool)> {
     .collect()
 }
 
-/// Expectation indexes in waves: expectations of silence first, then the rest, each in
-/// waves whose probes fit the room.
-pub fn split(lab: &Lab, room: Room) -> Vec<Vec<usize>> {
+/// Expectation indexes (of `todo`) in waves: expectations of silence first, then the rest,
+/// each in waves whose probes fit the room.
+pub fn split(lab: &Lab, todo: &[usize], room: Room) -> Vec<Vec<usize>> {
     let (silent, rest): (Vec<usize>, Vec<usize>) =
-        (0..lab.expectations.len()).partition(|i| expects_silence(&lab.expectations[*i]));
+        todo.iter().copied().partition(|i| expects_silence(&lab.expectations[*i]));
     let mut waves = fill(lab, &silent, room);
     waves.extend(fill(lab, &rest, room));
     if waves.is_empty() {
@@ -87,7 +92,7 @@ pub fn split(lab: &Lab, room: Room) -> Vec<Vec<usize>> {
     waves
 }
 
-fn expects_silence(expectation: &Expectation) -> bool {
+pub fn expects_silence(expectation: &Expectation) -> bool {
     matches!(expectation.check, Check::Reach { reach: false, .. })
 }
 

@@ -2,6 +2,9 @@
 //! that enter their namespace first, and their results filed as observations. Must not
 //! judge: what the observations mean is `judge`'s.
 
+use super::queues::Queues;
+use super::settle::Settle;
+use super::watch::Watch;
 use super::{Error, Observed, arp, capture, icmp, inspect};
 use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Proto};
 use crate::realize::netns;
@@ -100,24 +103,63 @@ impl Plan {
         self.looks.entry(iface.node).or_default().push((index, iface, look));
     }
 
-    /// Captures first (each reports when it listens), then every probe at once. Captures
-    /// stop when the probes are done, when a worker fails, or at the latest deadline.
-    pub fn run(&self, lab: &Lab, namespaces: &[File], observed: &mut Observed) -> Result<(), Error> {
+    /// The expectations of the wave.
+    fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        let echoes = self.echoes.values().flatten().map(|(i, _)| *i);
+        echoes.chain(self.asks.values().flatten().map(|(i, _)| *i))
+    }
+
+    /// Whether every probe of the wave expects silence: then the path watcher runs, so
+    /// that each silence says where the request stopped.
+    fn expects_silence(&self) -> bool {
+        let echoes = self.echoes.values().flatten().all(|(_, e)| !e.positive);
+        let asks = self.asks.values().flatten().all(|(_, a)| !a.positive);
+        echoes && asks && (!self.echoes.is_empty() || !self.asks.is_empty())
+    }
+
+    /// Captures and the path watcher first (each reports when it listens), then every probe
+    /// at once. They stop when the probes are done, when a worker fails, or at the latest
+    /// deadline. Returns whether the wave lost frames (its silences prove nothing).
+    pub fn run(
+        &self,
+        lab: &Lab,
+        namespaces: &[File],
+        queues: &Queues,
+        observed: &mut Observed,
+    ) -> Result<Vec<String>, Error> {
         let stop = AtomicBool::new(false);
-        let until = Instant::now() + self.longest + Duration::from_secs(1);
+        let until = Instant::now() + self.longest + icmp::SETTLE_CAP + Duration::from_secs(1);
         let cookie = self.cookie;
+        let quiet = &Settle::new();
+        let watch = if self.expects_silence() {
+            let ids = self.echoes.values().flatten().map(|(_, e)| e.id).collect();
+            Some(
+                Watch::open(lab, namespaces, ids, cookie)
+                    .map_err(|e| Error(format!("watching the lab: {e}")))?,
+            )
+        } else {
+            None
+        };
         std::thread::scope(|scope| {
             let _stop_captures = StopOnDrop(&stop);
+            let kernel = scope.spawn(|| quiet.watch_kernel(queues));
+            let _stop_kernel = StopSettle(quiet);
+            let watcher = watch.as_ref().map(|w| scope.spawn(|| w.run(quiet, &stop)));
             let captures = self.start_captures(scope, lab, namespaces, &stop, until);
             let echoes = spawn_workers(
                 scope,
                 namespaces,
                 &self.echoes,
                 |(_, e)| e.clone(),
-                move |list| icmp::run(&list, cookie),
+                move |list| icmp::run(&list, cookie, quiet),
             );
-            let asks =
-                spawn_workers(scope, namespaces, &self.asks, |(_, a)| a.clone(), |list| arp::run(&list));
+            let asks = spawn_workers(
+                scope,
+                namespaces,
+                &self.asks,
+                |(_, a)| a.clone(),
+                move |list| arp::run(&list, quiet),
+            );
             let looks = spawn_workers(
                 scope,
                 namespaces,
@@ -129,11 +171,20 @@ impl Plan {
             let asks = join_workers(asks, "asking who has an address", lab);
             let looks = join_workers(looks, "reading interfaces", lab);
             stop.store(true, Ordering::SeqCst);
+            quiet.stop();
             for (iface, handle) in captures {
                 let tags = joined(handle, "capturing", lab, iface.node)?;
                 observed.tags.entry(iface).or_default().frames.extend(tags.frames);
             }
-            self.record(echoes, asks, looks, observed)
+            if let Some(watcher) = watcher {
+                let trails = watcher.join().map_err(|_| Error("the path watcher panicked".into()))?;
+                observed.trails.echoes.extend(trails.echoes);
+                observed.trails.resolutions.extend(trails.resolutions);
+                observed.watched.extend(self.indexes());
+            }
+            let _ = kernel.join();
+            self.record(echoes, asks, looks, observed)?;
+            Ok(quiet.losses())
         })
     }
 
@@ -234,6 +285,15 @@ struct StopOnDrop<'a>(&'a AtomicBool);
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Stops the reading of the kernel's counters when dropped.
+struct StopSettle<'a>(&'a Settle);
+
+impl Drop for StopSettle<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -117,6 +117,8 @@ pub struct LinkState {
     pub mac: Option<Mac>,
     pub promiscuity: u32,
     pub alias: Option<String>,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
 }
 
 impl Netlink {
@@ -440,7 +442,41 @@ impl Netlink {
     }
 }
 
+/// A queueing discipline and the packets it holds (`tc -s qdisc show`).
+#[derive(Clone, Debug)]
+pub struct Queue {
+    pub kind: String,
+    pub packets: u32,
+}
+
 impl Netlink {
+    /// `tc -s qdisc show`: every queueing discipline of the namespace and what it holds.
+    pub async fn queues(&self) -> Result<Vec<Queue>, Error> {
+        use rtnetlink::packet_route::tc::{TcAttribute, TcMessage, TcStats2};
+        let messages: Vec<TcMessage> = self.ask(|| self.handle.qdisc().get().execute().try_collect()).await?;
+        Ok(messages
+            .iter()
+            .map(|m| {
+                let mut queue = Queue { kind: String::new(), packets: 0 };
+                for attribute in &m.attributes {
+                    match attribute {
+                        TcAttribute::Kind(kind) => queue.kind = kind.clone(),
+                        TcAttribute::Stats(stats) => queue.packets = queue.packets.max(stats.qlen),
+                        TcAttribute::Stats2(stats) => {
+                            for s in stats {
+                                if let TcStats2::Queue(q) = s {
+                                    queue.packets = queue.packets.max(q.qlen);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                queue
+            })
+            .collect())
+    }
+
     /// `ip neigh flush all`, but entries someone made permanent stay. Returns how many went.
     pub async fn flush_neighbours(&self) -> Result<usize, Error> {
         use rtnetlink::packet_route::neighbour::NeighbourState;
@@ -501,6 +537,7 @@ fn link_state(message: &LinkMessage) -> LinkState {
         mac: None,
         promiscuity: 0,
         alias: None,
+        up: message.header.flags.contains(rtnetlink::packet_route::link::LinkFlags::Up),
     };
     for attribute in &message.attributes {
         match attribute {

@@ -13,7 +13,11 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
     }
     table.set_header(["#", "check", "expected", "observed", ""]);
     for o in &verification.outcomes {
-        let mark = if o.passed { "pass" } else { "FAIL" };
+        let mark = match (o.passed, o.decided) {
+            (true, _) => "pass",
+            (false, true) => "FAIL",
+            (false, false) => "UNDECIDED",
+        };
         table.add_row([
             o.number.to_string(),
             o.check.clone(),
@@ -24,25 +28,23 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
     }
     let mut out = format!("{table}\n");
     for o in verification.outcomes.iter().filter(|o| !o.passed) {
-        let _ = writeln!(out, "\nFAIL #{} (line {}): {}", o.number, o.line, o.check);
+        let mark = if o.decided { "FAIL" } else { "UNDECIDED" };
+        let _ = writeln!(out, "\n{mark} #{} (line {}): {}", o.number, o.line, o.check);
         let _ = writeln!(out, "  expected: {}", o.expected);
         let _ = writeln!(out, "  observed: {}", o.observed);
         if let Some(why) = &o.why {
             let _ = writeln!(out, "  why:      {why}");
         }
     }
-    if verification.waves > 1 {
-        let _ = writeln!(
-            out,
-            "\n(probed in {} waves: the kernel's ARP and neighbour tables hold net.ipv4.neigh.default.gc_thresh3 entries for the whole machine; raising it makes large labs faster)",
-            verification.waves
-        );
-    }
     let failed = verification.failed();
     let total = verification.outcomes.len();
+    let undecided = match verification.undecided() {
+        0 => String::new(),
+        n => format!(", {n} of them could not be decided"),
+    };
     let _ = writeln!(
         out,
-        "\nlab `{}`: {} of {total} expectations {} ({:.2} s)",
+        "\nlab `{}`: {} of {total} expectations {}{undecided} ({:.2} s)",
         verification.lab,
         if failed == 0 { total } else { failed },
         if failed == 0 { "passed" } else { "FAILED" },
