@@ -1,7 +1,8 @@
-//! `lab verify` speed, natively (needs root): a full reachability mesh among N hosts on one
-//! switch (N × (N-1) probes), and a lab with 200 expectations of which half must fail (they
-//! wait one timeout each, all at once). Prints figures; asserts nothing.
-//! Run with `cargo bench --bench verify`.
+//! `lab verify` speed and trust, natively (needs root): a full reachability mesh among N
+//! hosts on one switch (N × (N-1) probes); a lab with 200 expectations of which half are of
+//! silence (they wait for the network to go quiet, all at once); and 1,000 hosts with 10,000
+//! expectations, every one true, verified 10 times: each failure there is a false verdict.
+//! Prints figures; asserts nothing. Run with `cargo bench --bench verify`.
 
 use lab::graph::LabGraph;
 use lab::plan::Plan;
@@ -20,6 +21,78 @@ fn main() {
         measure(&rt, &format!("full mesh, {hosts} hosts"), &mesh(hosts, hosts * (hosts - 1), 0));
     }
     measure(&rt, "200 expectations, 100 of them unreachable (timeout 1 s)", &mesh(20, 100, 100));
+    let runs = std::env::var("LAB_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
+    let unreachable =
+        std::env::var("LAB_BENCH_UNREACHABLE").ok().and_then(|r| r.parse().ok()).unwrap_or(1000);
+    trust(&rt, 1000, 10_000 - unreachable, unreachable, runs);
+}
+
+/// `runs` verifications of a lab of `hosts` whose expectations are all true: `reachable`
+/// random pairs and `unreachable` addresses nobody has. Prints the false verdicts of each.
+fn trust(rt: &tokio::runtime::Runtime, hosts: usize, reachable: usize, unreachable: usize, runs: usize) {
+    let text = random_pairs(hosts, reachable, unreachable);
+    let lab = topology::check(Source::new("bench", text.clone())).lab.expect("valid");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab-bench-trust.toml");
+    std::fs::write(&path, &text).unwrap();
+    let state = rt
+        .block_on(realize::up(&lab, &Plan::new(&LabGraph::new(&lab)), &path, &text, &Progress::hidden()))
+        .expect("up");
+    let _down = Down(lab.name.clone());
+    println!(
+        "\n{hosts} hosts, {} expectations ({reachable} reachable pairs, {unreachable} unreachable addresses), all true:",
+        lab.expectations.len()
+    );
+    println!("{:>4} {:>10} {:>6} {:>16} {:>10}", "run", "verify (s)", "waves", "false verdicts", "undecided");
+    let mut total_false = 0;
+    for run in 1..=runs {
+        let t = Instant::now();
+        let verification = lab::probe::verify(&lab, &state, None).expect("verify");
+        let wrong = verification.outcomes.iter().filter(|o| !o.passed && o.decided).count();
+        total_false += wrong;
+        println!(
+            "{run:>4} {:>10.2} {:>6} {wrong:>16} {:>10}",
+            t.elapsed().as_secs_f64(),
+            verification.waves,
+            verification.undecided()
+        );
+        if let Some(o) = verification.outcomes.iter().find(|o| !o.passed) {
+            println!("     e.g. #{} {}: {}", o.number, o.check, o.observed);
+        }
+    }
+    println!("false verdicts in {runs} runs: {total_false}");
+}
+
+/// N hosts on one switch, `reachable` pairs drawn at random (a fixed seed), and
+/// `unreachable` expectations toward addresses nobody has.
+fn random_pairs(hosts: usize, reachable: usize, unreachable: usize) -> String {
+    let mut text = String::from("name = \"bench-trust\"\n[[switch]]\nname = \"sw\"\n");
+    for i in 0..hosts {
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.0.{}.{}/16\"]\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..reachable {
+        let a = next(hosts);
+        let b = (a + 1 + next(hosts - 1)) % hosts;
+        text += &format!("[[expect]]\nfrom = \"h{a}\"\nto = \"h{b}\"\nreach = true\n");
+    }
+    for i in 0..unreachable {
+        text += &format!(
+            "[[expect]]\nfrom = \"h{}\"\nto = \"10.0.200.{}\"\nreach = false\n",
+            next(hosts),
+            i % 250 + 1
+        );
+    }
+    text
 }
 
 fn measure(rt: &tokio::runtime::Runtime, title: &str, text: &str) {

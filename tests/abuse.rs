@@ -207,9 +207,10 @@ fn the_printed_plan_is_a_script_that_runs_nothing_it_was_not_asked_to() {
     let marker =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-pwned-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
-    let value = format!("1 $(touch {0}) `touch {0}`; touch {0} 'x'", marker.display());
+    // A key whose value is text (integer keys refuse such a value at validation already).
+    let value = format!("reno $(touch {0}) `touch {0}`; touch {0} 'x'", marker.display());
     let text = format!(
-        "name = \"t-quote\"\n[[host]]\nname = \"a\"\nsysctl = {{ \"net.ipv4.conf.all.arp_ignore\" = {value:?} }}\n  [[host.iface]]\n  name = \"e\"\n  link = \"b:e\"\n[[host]]\nname = \"b\"\n"
+        "name = \"t-quote\"\n[[host]]\nname = \"a\"\nsysctl = {{ \"net.ipv4.tcp_congestion_control\" = {value:?} }}\n  [[host.iface]]\n  name = \"e\"\n  link = \"b:e\"\n[[host]]\nname = \"b\"\n"
     );
     let path = write_temp("quote.toml", &text);
     let (code, plan, err) = lab(&["up", "--dry-run", path.to_str().unwrap()]);
@@ -221,7 +222,7 @@ fn the_printed_plan_is_a_script_that_runs_nothing_it_was_not_asked_to() {
     assert!(out.status.success(), "{plan}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(!marker.exists(), "the printed plan ran a command hidden in a value:\n{plan}");
     let args = String::from_utf8_lossy(&out.stdout);
-    assert!(args.lines().any(|l| l == format!("net.ipv4.conf.all.arp_ignore={value}")), "{args}");
+    assert!(args.lines().any(|l| l == format!("net.ipv4.tcp_congestion_control={value}")), "{args}");
 }
 
 #[test]

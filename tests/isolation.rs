@@ -112,20 +112,28 @@ fn signal_at_the_end(name: &str, signal: nix::sys::signal::Signal) {
         .unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let mut stderr = child.stderr.unwrap();
+    let mut ended = None;
     while !state.exists() {
-        if let Ok(WaitStatus::Exited(..)) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            panic!("lab up ended without a state file");
+        if let Ok(status @ WaitStatus::Exited(..)) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            ended = Some(status);
+            break;
         }
         std::thread::yield_now();
     }
-    kill(pid, Signal::SIGSTOP).unwrap();
-    let (signalled, status) = match waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap() {
-        WaitStatus::Stopped(..) => {
-            kill(pid, signal).unwrap();
-            kill(pid, Signal::SIGCONT).unwrap();
-            (true, waitpid(pid, None).unwrap())
+    let (signalled, status) = match ended {
+        // It wrote its state and ended between two looks.
+        Some(status) => (false, status),
+        None => {
+            kill(pid, Signal::SIGSTOP).unwrap();
+            match waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap() {
+                WaitStatus::Stopped(..) => {
+                    kill(pid, signal).unwrap();
+                    kill(pid, Signal::SIGCONT).unwrap();
+                    (true, waitpid(pid, None).unwrap())
+                }
+                ended => (false, ended),
+            }
         }
-        ended => (false, ended),
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();

@@ -143,3 +143,32 @@ reach = false
         "no reply, the network quiet: the request never left fast (no ARP/ND answer for 10.41.0.99 on eth0)"
     );
 });
+
+// One node probing 1,400 addresses (more than the machine's neighbour table holds at once,
+// and more answers than a socket's default buffer): every one is answered. Before, the
+// excess over 256 × (deadline / timeout) got "no reply" for want of room.
+kernel_test!(a_node_with_thousands_of_probes_gets_every_answer, &[Veth, Bridge], {
+    let targets = 1400;
+    let addresses: Vec<String> =
+        (0..targets).map(|i| format!("\"10.44.{}.{}/16\"", i / 250 + 1, i % 250 + 1)).collect();
+    let mut text = format!(
+        "name = \"t-many\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"a\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.44.0.1/16\"]\n[[host]]\nname = \"b\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [{}]\n",
+        addresses.join(", ")
+    );
+    for i in 0..targets {
+        text += &format!(
+            "[[expect]]\nfrom = \"a\"\nto = \"10.44.{}.{}\"\nreach = true\n",
+            i / 250 + 1,
+            i % 250 + 1
+        );
+    }
+    let up = UpLab::up(&text);
+    let (code, outcomes) = verify_json(&up.name);
+    let failed: Vec<&Value> = outcomes.iter().filter(|o| o["passed"] != true).collect();
+    assert!(
+        code == 0 && failed.is_empty(),
+        "{} of {targets} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+});

@@ -10,6 +10,7 @@ mod capture;
 mod icmp;
 mod inspect;
 mod judge;
+mod namespaces;
 mod queues;
 mod settle;
 mod socket;
@@ -22,9 +23,8 @@ pub use judge::{Outcome, Verification};
 use workers::{Plan, Settings};
 
 use crate::model::{IfaceId, Lab};
-use crate::realize::{State, netns};
+use crate::realize::State;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::time::{Duration, Instant};
 
 /// Observations, one slot per expectation.
@@ -58,13 +58,14 @@ pub struct Error(String);
 /// file's probe timeout.
 pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Verification, Error> {
     let started = Instant::now();
-    let namespaces = open_namespaces(lab, state)?;
+    let namespaces = namespaces::Namespaces::open(lab, state)?;
     let settings = Settings {
         timeout: timeout.unwrap_or(lab.verify.timeout),
         deadline: lab.verify.deadline.max(timeout.unwrap_or_default()),
     };
-    let queues =
-        queues::Queues::find(&namespaces).map_err(|e| Error(format!("reading the lab's queues: {e}")))?;
+    let queues = queues::Queues::find(&namespaces);
+    // Opened at the first wave of silence, and kept for the others.
+    let mut watch: Option<watch::Watch> = None;
     let mut observed = Observed::default();
     let mut todo: Vec<usize> = (0..lab.expectations.len()).collect();
     let mut room = waves::Room::now();
@@ -72,18 +73,33 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
     for round in 0..=ROUNDS {
         let mut again = Vec::new();
         observed.unsettled.clear();
-        for wave in waves::split(lab, &todo, room) {
-            waves::flush(&namespaces);
+        let mut planner = waves::Planner::new(lab, &todo);
+        while let Some((wave, foreseen)) = planner.next_wave(lab, room) {
+            namespaces.flush_neighbours();
+            let before = waves::entries_now();
             let plan = Plan::new(lab, &settings, &wave);
-            let losses = plan.run(lab, &namespaces, &queues, &mut observed)?;
-            plan.diagnose(&namespaces, &mut observed);
+            if plan.expects_silence() && watch.is_none() {
+                watch = Some(
+                    watch::Watch::open(lab, &namespaces)
+                        .map_err(|e| Error(format!("watching the lab: {e}")))?,
+                );
+            }
+            let watching = watch.as_ref().filter(|_| plan.expects_silence());
+            let losses = plan.run(lab, &namespaces.files, &queues, watching, &mut observed)?;
+            let after = waves::entries_now();
+            planner.learn(foreseen, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
+            plan.diagnose(&namespaces.files, &mut observed);
             waves_run += 1;
             for &i in &wave {
-                let outcome = judge::judge(lab, state, &lab.expectations[i], i, &observed);
-                let unsure = judge::rests_on_silence(&lab.expectations[i], &outcome);
-                let undecided = observed.undecided(i);
-                if (unsure && !losses.is_empty()) || undecided.is_some() {
-                    let why = undecided.into_iter().chain(losses.iter().cloned()).collect();
+                let expectation = &lab.expectations[i];
+                let outcome = judge::judge(lab, state, expectation, i, &observed);
+                let mut why: Vec<String> = observed.undecided(i).into_iter().collect();
+                if judge::rests_on_silence(expectation, &outcome) {
+                    why.extend(losses.reasons.iter().cloned());
+                    let echo = observed.echo.get(&i).map(|(echo, _)| echo.id);
+                    why.extend(trail::lost_on_the_way(lab, expectation, echo, &losses.frames));
+                }
+                if !why.is_empty() {
                     observed.unsettled.insert(i, why);
                     again.push(i);
                 }
@@ -103,21 +119,3 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
 /// How many times an expectation a wave could not decide (frames were lost, or the network
 /// never went quiet) is asked again, each time in waves half as large.
 const ROUNDS: usize = 3;
-
-fn open_namespaces(lab: &Lab, state: &State) -> Result<Vec<File>, Error> {
-    lab.nodes
-        .iter()
-        .map(|node| {
-            let name = state
-                .node(&node.name)
-                .map(|n| n.netns.clone())
-                .unwrap_or_else(|| crate::model::netns_name(&lab.name, &node.name));
-            netns::open(&name).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error(format!("lab `{}` is not up: namespace {name} is missing (lab up FILE)", lab.name))
-                }
-                _ => Error(format!("opening namespace {name}: {e}")),
-            })
-        })
-        .collect()
-}

@@ -11,9 +11,12 @@
 //! - no frame the watcher saw leave is still expected to arrive somewhere (`set_in_flight`);
 //! - and the probe's own timeout has passed since that last activity.
 //!
-//! It also notices what makes silence worthless: the kernel dropping frames (a backlog
-//! overflowing, the neighbour tables full) or a socket of ours overflowing; such a wave is
-//! `lossy`, and its silences are asked again. Reads /proc only; changes nothing.
+//! It also notices what makes silence worthless: the machine's neighbour tables full (our
+//! entries may have been refused), or a socket of ours overflowing; such a wave is lossy, and
+//! its silences are asked again. (The kernel's count of frames dropped from full backlogs is
+//! not used: it is the machine's, and grows with whatever else runs, a lab being torn down
+//! above all; the path watcher sees the frames of a wave that were lost.) Reads /proc only;
+//! changes nothing.
 
 use super::queues::Queues;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -63,6 +66,12 @@ impl Settle {
         self.outstanding.store(frames, Ordering::SeqCst);
     }
 
+    /// The latest moment before which every queued frame has been taken from its backlog or
+    /// queue (all were seen empty at it).
+    pub fn clear(&self) -> Instant {
+        self.start + Duration::from_nanos(self.clear_until.load(Ordering::SeqCst))
+    }
+
     /// Whether the network has been quiet for `window`: nothing queued from before the last
     /// activity, nothing still on its way, and `window` passed since.
     pub fn quiet_for(&self, window: Duration) -> bool {
@@ -93,7 +102,7 @@ impl Settle {
 
     /// Reads the kernel's backlogs, the lab's queues and the drop counters until `stop`; run
     /// on a thread of its own (any namespace: the counters are the machine's).
-    pub fn watch_kernel(&self, queues: &Queues) {
+    pub fn watch_kernel(&self, queues: &Queues<'_>) {
         let at_start = Counters::read();
         let mut last_empty: Vec<u64> = vec![0; at_start.backlogs.len()];
         let mut queues_empty = 0;
@@ -120,13 +129,11 @@ impl Settle {
     }
 }
 
-/// What the kernel counts that tells whether frames wait or were dropped.
+/// What the kernel counts that tells whether frames wait or were refused.
 #[derive(Default)]
 struct Counters {
     /// Frames waiting in each CPU's receive backlog.
     backlogs: Vec<u64>,
-    /// Frames dropped because a backlog was full (all CPUs).
-    backlog_drops: u64,
     /// Neighbour entries refused because the ARP or ND table was full.
     arp_table_fulls: u64,
     nd_table_fulls: u64,
@@ -139,10 +146,8 @@ impl Counters {
         // backlog's length in the twelfth column.
         if let Ok(text) = std::fs::read_to_string("/proc/net/softnet_stat") {
             for line in text.lines() {
-                let columns: Vec<u64> =
-                    line.split_whitespace().map(|c| u64::from_str_radix(c, 16).unwrap_or(0)).collect();
-                counters.backlog_drops += columns.get(1).copied().unwrap_or(0);
-                counters.backlogs.push(columns.get(11).copied().unwrap_or(0));
+                let backlog = line.split_whitespace().nth(11).and_then(|c| u64::from_str_radix(c, 16).ok());
+                counters.backlogs.push(backlog.unwrap_or(0));
             }
         }
         counters.arp_table_fulls = table_fulls("arp_cache");
@@ -152,12 +157,6 @@ impl Counters {
 
     fn losses_since(&self, before: &Counters) -> Vec<String> {
         let mut losses = Vec::new();
-        if self.backlog_drops > before.backlog_drops {
-            losses.push(format!(
-                "the kernel dropped {} frames: a CPU's receive backlog was full (net.core.netdev_max_backlog)",
-                self.backlog_drops - before.backlog_drops
-            ));
-        }
         if self.arp_table_fulls > before.arp_table_fulls || self.nd_table_fulls > before.nd_table_fulls {
             losses.push("the machine's neighbour table was full (gc_thresh3)".to_string());
         }
@@ -188,7 +187,7 @@ mod tests {
         let settle = Settle::new();
         settle.activity();
         assert!(!settle.quiet_for(Duration::ZERO), "the backlogs were not read since");
-        let queues = Queues::find(&[]).unwrap();
+        let queues = Queues::none();
         std::thread::scope(|scope| {
             scope.spawn(|| settle.watch_kernel(&queues));
             let waited = Instant::now();

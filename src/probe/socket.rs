@@ -25,6 +25,9 @@ pub const BATCH: usize = 256;
 /// answers, so that a node probing many targets at once loses none.
 const RECEIVE_BUFFER: libc::c_int = 8 << 20;
 
+/// The path watcher's receive buffer in each namespace.
+const WATCH_BUFFER: libc::c_int = 32 << 20;
+
 /// ICMP types a prober listens to; the rest (echo requests to this node, above all) never
 /// reach its socket. IPv4: echo reply, destination unreachable, redirect, time exceeded.
 const ICMP4_HEARD: [u8; 4] = [0, 3, 5, 11];
@@ -134,6 +137,8 @@ impl Socket {
     /// VLAN tags and the interface each was seen on: what the path watcher reads.
     pub fn packet_everywhere() -> io::Result<Socket> {
         let socket = Socket::packet(0, true)?.roomy()?;
+        // A flood over a big switch brings its namespace's socket one copy per port.
+        let _ = socket.set_option(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, WATCH_BUFFER);
         socket.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         Ok(socket)
     }
@@ -143,23 +148,52 @@ impl Socket {
     pub fn packet(ifindex: u32, auxdata: bool) -> io::Result<Socket> {
         // Protocol 0 receives nothing until bound, so no frame of another interface slips in.
         let socket = open(libc::AF_PACKET, 0)?;
-        // SAFETY: sockaddr_ll is plain data; zeroed then filled.
-        let mut address: libc::sockaddr_ll = unsafe { zeroed() };
-        address.sll_family = libc::AF_PACKET as u16;
-        address.sll_protocol = ETH_P_ALL.to_be();
-        address.sll_ifindex = ifindex as i32;
-        // SAFETY: bind with a sockaddr_ll and its size.
-        check(unsafe {
-            libc::bind(
-                socket.0.as_raw_fd(),
-                (&address as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        socket.bind_packet(ifindex, ETH_P_ALL)?;
         if auxdata {
             socket.set_option(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         }
         Ok(socket)
+    }
+
+    /// Binds a packet socket to an interface (0: all) and a protocol (0: none, so that the
+    /// socket receives nothing until bound again).
+    fn bind_packet(&self, ifindex: u32, protocol: u16) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain data; zeroed then filled.
+        let mut address: libc::sockaddr_ll = unsafe { zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_protocol = protocol.to_be();
+        address.sll_ifindex = ifindex as i32;
+        // SAFETY: bind with a sockaddr_ll and its size.
+        check(unsafe {
+            libc::bind(
+                self.0.as_raw_fd(),
+                (&address as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Lets through only the frames `program` (classic BPF) accepts.
+    pub fn attach_filter(&self, program: &[libc::sock_filter]) -> io::Result<()> {
+        let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+        // SAFETY: the program outlives the call; the kernel copies it.
+        check(unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&fprog as *const libc::sock_fprog).cast(),
+                size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Starts (`true`) or stops receiving every frame of every interface, on a socket made
+    /// by `packet_everywhere`; stopping leaves what was received to be read.
+    pub fn listen_everywhere(&self, on: bool) -> io::Result<()> {
+        self.bind_packet(0, if on { ETH_P_ALL } else { 0 })
     }
 
     /// Sends an ICMP message to an address; the kernel adds the IP header and routes it.

@@ -2,8 +2,8 @@
 //! request left, reached its target, was answered, and where it (or the reply) was last
 //! seen. The evidence a `reach = false` rests on, in one clause. Pure: reads observations.
 
-use super::watch::{Frame, Resolution, Sighting};
-use crate::model::{IfaceId, Lab, NodeId, Target};
+use super::watch::{Frame, Lost, Resolution, Sighting};
+use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Target};
 use std::net::IpAddr;
 
 /// The evidence, in words: "the request reached namespace1:macvlan1; namespace1 sent no
@@ -88,4 +88,33 @@ fn unanswered(lab: &Lab, resolutions: &[Resolution], node: NodeId, wanted: &[IpA
         Some((target, at)) => format!(" (no ARP/ND answer for {target} on {})", lab.iface(*at).name),
         None => String::new(),
     }
+}
+
+/// Why a silence proves nothing because a frame it depended on was lost: an echo of the
+/// probe, or a question or answer about an address on its way (target, source, next hops).
+pub fn lost_on_the_way(
+    lab: &Lab,
+    expectation: &Expectation,
+    echo: Option<u16>,
+    lost: &[Lost],
+) -> Option<String> {
+    let (from, to) = match &expectation.check {
+        Check::Reach { from, to, .. } | Check::Resolves { from, to, .. } => (*from, to),
+        _ => return None,
+    };
+    let target = to.iface.map(|i| i.node);
+    let mut addresses: Vec<IpAddr> = vec![to.addr];
+    addresses.extend(addresses_of(lab, from));
+    addresses.extend(next_hops(lab, from));
+    if let Some(target) = target {
+        addresses.extend(next_hops(lab, target));
+    }
+    let frame = lost
+        .iter()
+        .find(|l| (echo.is_some() && l.echo == echo) || l.about.is_some_and(|a| addresses.contains(&a)))?;
+    Some(format!("the machine dropped a frame of it on its way to {}", lab.iface_label(frame.at)))
+}
+
+fn addresses_of(lab: &Lab, node: NodeId) -> Vec<IpAddr> {
+    addresses(lab, node).collect()
 }

@@ -4,7 +4,7 @@
 
 use super::queues::Queues;
 use super::settle::Settle;
-use super::watch::Watch;
+use super::watch::{self, Watch};
 use super::{Error, Observed, arp, capture, icmp, inspect};
 use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Proto};
 use crate::realize::netns;
@@ -17,6 +17,13 @@ use std::time::{Duration, Instant};
 pub struct Settings {
     pub timeout: Duration,
     pub deadline: Duration,
+}
+
+/// What a wave lost: why its silences all prove nothing (a neighbour table full, a socket of
+/// ours overflowing), and the frames the path watcher saw dropped.
+pub struct Losses {
+    pub reasons: Vec<String>,
+    pub frames: Vec<watch::Lost>,
 }
 
 /// Who does what: expectations sorted into workers by namespace.
@@ -111,7 +118,7 @@ impl Plan {
 
     /// Whether every probe of the wave expects silence: then the path watcher runs, so
     /// that each silence says where the request stopped.
-    fn expects_silence(&self) -> bool {
+    pub fn expects_silence(&self) -> bool {
         let echoes = self.echoes.values().flatten().all(|(_, e)| !e.positive);
         let asks = self.asks.values().flatten().all(|(_, a)| !a.positive);
         echoes && asks && (!self.echoes.is_empty() || !self.asks.is_empty())
@@ -119,32 +126,31 @@ impl Plan {
 
     /// Captures and the path watcher first (each reports when it listens), then every probe
     /// at once. They stop when the probes are done, when a worker fails, or at the latest
-    /// deadline. Returns whether the wave lost frames (its silences prove nothing).
+    /// deadline. Returns why the wave lost frames, if it did (its silences prove nothing).
     pub fn run(
         &self,
         lab: &Lab,
         namespaces: &[File],
-        queues: &Queues,
+        queues: &Queues<'_>,
+        watch: Option<&Watch>,
         observed: &mut Observed,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Losses, Error> {
         let stop = AtomicBool::new(false);
         let until = Instant::now() + self.longest + icmp::SETTLE_CAP + Duration::from_secs(1);
         let cookie = self.cookie;
         let quiet = &Settle::new();
-        let watch = if self.expects_silence() {
-            let ids = self.echoes.values().flatten().map(|(_, e)| e.id).collect();
-            Some(
-                Watch::open(lab, namespaces, ids, cookie)
-                    .map_err(|e| Error(format!("watching the lab: {e}")))?,
-            )
-        } else {
-            None
+        let ids = self.echoes.values().flatten().map(|(_, e)| e.id).collect();
+        let watching = match watch {
+            Some(watch) => {
+                Some(watch.start(ids, cookie).map_err(|e| Error(format!("watching the lab: {e}")))?)
+            }
+            None => None,
         };
         std::thread::scope(|scope| {
             let _stop_captures = StopOnDrop(&stop);
             let kernel = scope.spawn(|| quiet.watch_kernel(queues));
             let _stop_kernel = StopSettle(quiet);
-            let watcher = watch.as_ref().map(|w| scope.spawn(|| w.run(quiet, &stop)));
+            let watcher = watching.map(|w| scope.spawn(|| w.run(quiet, &stop)));
             let captures = self.start_captures(scope, lab, namespaces, &stop, until);
             let echoes = spawn_workers(
                 scope,
@@ -176,15 +182,17 @@ impl Plan {
                 let tags = joined(handle, "capturing", lab, iface.node)?;
                 observed.tags.entry(iface).or_default().frames.extend(tags.frames);
             }
+            let mut frames = Vec::new();
             if let Some(watcher) = watcher {
                 let trails = watcher.join().map_err(|_| Error("the path watcher panicked".into()))?;
                 observed.trails.echoes.extend(trails.echoes);
                 observed.trails.resolutions.extend(trails.resolutions);
                 observed.watched.extend(self.indexes());
+                frames = trails.lost;
             }
             let _ = kernel.join();
             self.record(echoes, asks, looks, observed)?;
-            Ok(quiet.losses())
+            Ok(Losses { reasons: quiet.losses(), frames })
         })
     }
 

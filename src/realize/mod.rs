@@ -96,9 +96,12 @@ impl Error {
     }
 }
 
+/// A hint for a refusal whatever was being done: without root, that root is needed (as
+/// root, EPERM and EACCES mean something else, which the caller's hint says).
 fn general_hint(errno: i32) -> Option<String> {
+    let root = nix::unistd::geteuid().is_root();
     match errno {
-        libc::EPERM | libc::EACCES => Some("lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make namespaces and links; run it with sudo, or use `lab run --sandbox`".into()),
+        libc::EPERM | libc::EACCES if !root => Some("lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make namespaces and links; run it with sudo, or use `lab run --sandbox`".into()),
         _ => None,
     }
 }

@@ -31,9 +31,16 @@ pub async fn up(
 ) -> Result<State, Error> {
     signals::watch().map_err(|e| Error::io("catching signals", &e))?;
     let lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
+    // On a refusal the lock stays: it is the lab's that is up, or the one a killed `up` left,
+    // which `down` removes.
     refuse_if_up(lab)?;
-    kernel::check(lab)?;
-    netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))?;
+    let ready = kernel::check(lab).and_then(|()| {
+        netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))
+    });
+    if let Err(unready) = ready {
+        lock.remove();
+        return Err(unready);
+    }
     let mut realizer = Realizer::new(lab);
     let outcome = realizer.run(plan, progress).await;
     let outcome = match outcome {

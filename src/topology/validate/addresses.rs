@@ -26,31 +26,14 @@ fn interface_settings(d: &mut Draft<'_>) {
     let declared: Vec<_> = d.declared.iter().map(|(id, doc)| (*id, *doc)).collect();
     for (id, doc) in declared {
         if d.role(id.node) == Role::Switch {
-            let l3 = [
-                doc.addresses.first().map(|a| a.span()),
-                doc.gateway.as_ref().map(|g| g.span()),
-                doc.default_dev.as_ref().map(|g| g.span()),
-            ];
-            if let Some(v6) = doc.addresses.iter().find(|a| matches!(a.get_ref(), IpNet::V6(_))) {
-                d.error(
-                    Diagnostic::error(v6.span(), "an IPv6 address on a switch interface")
-                        .label("a switch's namespace has IPv6 off: it forwards frames and needs no address")
-                        .help("give the address to a [[router]] or [[host]] interface on this switch"),
-                );
-            }
-            if let Some(span) = l3.into_iter().flatten().next() {
-                d.error(
-                    Diagnostic::warning(span, "an address or route on a switch port")
-                        .label("the port belongs to the bridge: frames arriving on it are switched, not delivered to this address")
-                        .help("to give the segment a gateway or a host, put the address on a [[router]] or [[host]] interface linked to this switch"),
-                );
-            }
+            switch_port_settings(d, doc);
         }
+        let effective_mtu = d.mtus.get(&id).copied().unwrap_or(1500);
         for address in &doc.addresses {
-            check_address(d, address);
+            check_address(d, address, effective_mtu);
         }
         let addresses = doc.addresses.iter().map(|a| *a.get_ref()).collect();
-        let mtu = doc.mtu.as_ref().and_then(|m| mtu(d, m));
+        let mtu = doc.mtu.as_ref().and_then(|m| mtu(d, m, d.kinds.get(&id).copied()));
         if let Some(mac) = &doc.mac {
             check_mac(d, mac);
         }
@@ -60,12 +43,49 @@ fn interface_settings(d: &mut Draft<'_>) {
     }
 }
 
-fn mtu(d: &Draft<'_>, value: &Spanned<i64>) -> Option<u32> {
+/// A switch port belongs to its bridge: an address on it reaches nothing (legal, so a
+/// warning), and no route can leave by it (ports come up last, after the routes: the kernel
+/// refuses a gateway or a device route through a port that is down; and a switch's
+/// namespace has IPv6 off).
+fn switch_port_settings(d: &Draft<'_>, doc: &super::super::document::IfaceDoc) {
+    if let Some(v6) = doc.addresses.iter().find(|a| matches!(a.get_ref(), IpNet::V6(_))) {
+        d.error(
+            Diagnostic::error(v6.span(), "an IPv6 address on a switch interface")
+                .label("a switch's namespace has IPv6 off: it forwards frames and needs no address")
+                .help("give the address to a [[router]] or [[host]] interface on this switch"),
+        );
+    }
+    let route = doc.gateway.as_ref().map(|g| g.span()).or(doc.default_dev.as_ref().map(|g| g.span()));
+    if let Some(span) = route {
+        d.error(
+            Diagnostic::error(span, "a route through a switch port")
+                .label("a switch's ports come up after the routes, and the kernel adds none through a port that is down")
+                .help("route on a [[router]] or [[host]] interface linked to this switch instead"),
+        );
+    } else if let Some(address) = doc.addresses.first() {
+        d.error(
+            Diagnostic::warning(address.span(), "an address on a switch port")
+                .label("the port belongs to the bridge: frames arriving on it are switched, not delivered to this address")
+                .help("to give the segment a gateway or a host, put the address on a [[router]] or [[host]] interface linked to this switch"),
+        );
+    }
+}
+
+/// The MTUs the kernel takes for a device of this kind: 68 to 65535 (the least IPv4 needs,
+/// the most an Ethernet-like device carries); a dummy takes any, and a VLAN sub-interface
+/// goes below 68 (then it carries no IPv4).
+fn mtu(d: &Draft<'_>, value: &Spanned<i64>, kind: Option<super::DeclaredKind>) -> Option<u32> {
+    use super::DeclaredKind;
+    let (low, high) = match kind {
+        Some(DeclaredKind::Dummy) => (0, i32::MAX as u32),
+        Some(DeclaredKind::Vlan) => (0, 65535),
+        _ => (68, 65535),
+    };
     match u32::try_from(*value.get_ref()) {
-        Ok(mtu) if (68..=65535).contains(&mtu) => Some(mtu),
+        Ok(mtu) if (low..=high).contains(&mtu) => Some(mtu),
         _ => {
             d.error(
-                Diagnostic::error(value.span(), format!("MTU {} is outside 68..65535", value.get_ref()))
+                Diagnostic::error(value.span(), format!("MTU {} is outside {low}..{high}", value.get_ref()))
                     .label("the kernel would refuse it")
                     .help("Ethernet uses 1500; jumbo frames 9000"),
             );
@@ -74,8 +94,33 @@ fn mtu(d: &Draft<'_>, value: &Spanned<i64>) -> Option<u32> {
     }
 }
 
-/// IPv6 addresses the kernel refuses on a device; every IPv4 address is accepted.
-fn check_address(d: &Draft<'_>, address: &Spanned<IpNet>) {
+/// Addresses the kernel refuses on a device, or ignores: an IPv4 address needs an MTU of
+/// 68, an IPv6 one 1280 (below, the device has no IPv6 at all); IPv4's 0.0.0.0/8 is
+/// dropped without a word, and a /0 leaves no subnet.
+fn check_address(d: &Draft<'_>, address: &Spanned<IpNet>, mtu: i64) {
+    let (floor, family) = if address.get_ref().addr().is_ipv6() { (1280, "IPv6") } else { (68, "IPv4") };
+    if mtu < floor {
+        d.error(
+            Diagnostic::error(address.span(), format!("an {family} address on an interface with MTU {mtu}"))
+                .label(format!("{family} needs an MTU of at least {floor}: the kernel refuses the address"))
+                .help(format!("raise `mtu` to {floor} or more, or remove the address")),
+        );
+    }
+    if let IpNet::V4(net) = address.get_ref() {
+        let problem = if net.addr().octets()[0] == 0 {
+            "is in 0.0.0.0/8, \"this network\": the kernel drops such an address without a word"
+        } else if net.prefix_len() == 0 {
+            "has prefix length 0: it leaves no subnet, and no next hop is reachable through it"
+        } else {
+            return;
+        };
+        d.error(
+            Diagnostic::error(address.span(), format!("{} {problem}", address.get_ref()))
+                .label("not an address a device can use")
+                .help("give the interface an address with a prefix, like \"10.0.0.1/24\""),
+        );
+        return;
+    }
     let IpNet::V6(net) = address.get_ref() else { return };
     let ip = net.addr();
     let problem = if ip.is_loopback() {
@@ -112,34 +157,53 @@ fn check_mac(d: &Draft<'_>, mac: &Spanned<Mac>) {
     }
 }
 
-/// Where each address and MAC was first written, to point at both copies.
+/// An address twice on one interface is refused by the kernel (for IPv4 with the same
+/// prefix length). On two interfaces it is legal (anycast, a container's address in two
+/// hosts, the same link-local address on every link) but makes a probe `to` it go wherever
+/// routing sends it: a warning, except for link-local addresses.
 fn unique_addresses(d: &Draft<'_>) {
-    let mut first: HashMap<IpAddr, (Span, IfaceId)> = HashMap::new();
+    let mut first: HashMap<IpAddr, (Span, IfaceId, u8)> = HashMap::new();
     for (id, doc) in sorted_declared(d) {
         for address in &doc.addresses {
             let ip = address.get_ref().addr();
-            match first.get(&ip) {
-                Some((span, owner)) => d.error(
-                    Diagnostic::error(address.span(), format!("address {ip} is used twice in the lab"))
+            let prefix = address.get_ref().prefix_len();
+            let Some((span, owner, first_prefix)) = first.get(&ip) else {
+                first.insert(ip, (address.span(), id, prefix));
+                continue;
+            };
+            if *owner == id && (ip.is_ipv6() || *first_prefix == prefix) {
+                d.error(
+                    Diagnostic::error(
+                        address.span(),
+                        format!("address {ip} is twice on `{}`", d.lab.iface_label(id)),
+                    )
+                    .label("second time")
+                    .related(span.clone(), "first time")
+                    .help("the kernel refuses an address a device has already; remove one"),
+                );
+            } else if *owner != id && !is_link_local(ip) {
+                d.error(
+                    Diagnostic::warning(address.span(), format!("address {ip} is on two interfaces"))
                         .label(format!("on `{}`", d.lab.iface_label(id)))
-                        .related(span.clone(), format!("already on `{}`", d.lab.iface_label(*owner)))
-                        .help("every address belongs to one interface; change one of them"),
-                ),
-                None => {
-                    first.insert(ip, (address.span(), id));
-                }
+                        .related(span.clone(), format!("also on `{}`", d.lab.iface_label(*owner)))
+                        .help(format!(
+                            "legal, but a probe to {ip} goes wherever routing sends it; name the target as NODE:IFACE to say which one is meant"
+                        )),
+                );
             }
         }
     }
 }
 
+/// Two devices with one MAC are legal (the kernel refuses only a macvlan on its parent's or
+/// a sibling's, checked with the children) but confuse every switch and neighbour table.
 fn unique_macs(d: &Draft<'_>) {
     let mut first: HashMap<Mac, Span> = HashMap::new();
     for (_, doc) in sorted_declared(d) {
         let Some(mac) = &doc.mac else { continue };
         match first.get(mac.get_ref()) {
             Some(span) => d.error(
-                Diagnostic::error(mac.span(), format!("MAC {} is used twice in the lab", mac.get_ref()))
+                Diagnostic::warning(mac.span(), format!("MAC {} is used twice in the lab", mac.get_ref()))
                     .label("second use")
                     .related(span.clone(), "first use")
                     .help("two devices with one MAC confuse every switch and neighbour table; change one"),
@@ -249,10 +313,11 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
         refuse_down(d, id, gateway.span());
         return;
     }
-    if !check_next_hop(d, &iface.addresses, gateway) {
+    if !check_next_hop(d, id.node, &iface.addresses, gateway) {
         return;
     }
-    if !on_link(&iface.addresses, *gateway.get_ref()) {
+    if !on_link(&iface.addresses, *gateway.get_ref()) && !device_route_covers(d, id.node, *gateway.get_ref())
+    {
         let subnets: Vec<String> = iface.addresses.iter().map(|a| a.trunc().to_string()).collect();
         d.error(
             Diagnostic::error(
@@ -275,17 +340,18 @@ fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
 
 /// A next hop may not be one of the interface's own addresses, nor (IPv4) a subnet's
 /// broadcast address: the kernel refuses both.
-fn check_next_hop(d: &Draft<'_>, addresses: &[IpNet], hop: &Spanned<IpAddr>) -> bool {
+fn check_next_hop(d: &Draft<'_>, node: NodeId, addresses: &[IpNet], hop: &Spanned<IpAddr>) -> bool {
     let ip = *hop.get_ref();
-    let problem = addresses.iter().find_map(|net| {
-        if net.addr() == ip {
-            Some(format!("{ip} is this interface's own address"))
-        } else if super::broadcast_of(net) == Some(ip) {
-            Some(format!("{ip} is the broadcast address of {}", net.trunc()))
-        } else {
-            None
-        }
-    });
+    let own = |net: &IpNet| net.addr() == ip;
+    let node_has = d.lab.node(node).ifaces.iter().any(|i| i.addresses.iter().any(own));
+    let problem = if ip.is_ipv6() && node_has {
+        Some(format!("{ip} is an address of this node"))
+    } else {
+        addresses
+            .iter()
+            .find(|net| super::broadcast_of(net) == Some(ip))
+            .map(|net| format!("{ip} is the broadcast address of {}", net.trunc()))
+    };
     let Some(problem) = problem else { return true };
     d.error(
         Diagnostic::error(hop.span(), problem)
@@ -295,6 +361,15 @@ fn check_next_hop(d: &Draft<'_>, addresses: &[IpNet], hop: &Spanned<IpAddr>) -> 
     false
 }
 
+/// Whether a route the node already has straight out of a device (no `via`: the subnet is on
+/// that link) covers `hop`, which makes it a usable next hop.
+fn device_route_covers(d: &Draft<'_>, node: NodeId, hop: IpAddr) -> bool {
+    d.lab.node(node).routes.iter().filter(|r| r.via.is_none() && r.dev.is_some()).any(|r| match r.to {
+        Destination::Default { v6 } => v6 == hop.is_ipv6(),
+        Destination::Net(net) => net.contains(&hop),
+    })
+}
+
 /// A route through an interface that is down: the kernel refuses it.
 fn refuse_down(d: &Draft<'_>, id: IfaceId, span: Span) {
     d.error(
@@ -302,6 +377,12 @@ fn refuse_down(d: &Draft<'_>, id: IfaceId, span: Span) {
             .label("the kernel adds no route through a device that is down")
             .help("remove `up = false`, or route through another interface"),
     );
+}
+
+/// Whether the kernel adds a route to an IPv4 address's subnet with the address: not for a
+/// /32, which has none.
+fn makes_prefix_route(address: &IpNet) -> bool {
+    address.prefix_len() < address.max_prefix_len()
 }
 
 /// Whether an address is directly reachable from these interface addresses.
@@ -314,6 +395,14 @@ fn is_link_local(ip: IpAddr) -> bool {
 }
 
 fn node_routes(d: &mut Draft<'_>, node: NodeId, defaults: &mut Defaults) {
+    if let (Role::Switch, Some(first)) = (d.role(node), d.node_doc(node).routes.first()) {
+        d.error(
+            Diagnostic::error(first.span.clone(), "a route in a switch")
+                .label("a switch forwards frames: its ports come up after the routes, and its namespace has IPv6 off")
+                .help("route in a [[router]] linked to this switch instead"),
+        );
+        return;
+    }
     let mut prefixes: HashMap<IpNet, Span> = HashMap::new();
     for doc in &d.node_doc(node).routes {
         for route in node_route(d, node, doc) {
@@ -339,12 +428,10 @@ fn claim_prefix(d: &Draft<'_>, node: NodeId, net: IpNet, span: Span, seen: &mut 
         return;
     }
     seen.insert(net, span.clone());
-    let connected = d
-        .lab
-        .node(node)
-        .ifaces
-        .iter()
-        .find(|i| i.up && matches!(net, IpNet::V4(_)) && i.addresses.iter().any(|a| a.trunc() == net));
+    let connected = d.lab.node(node).ifaces.iter().find(|i| {
+        i.up && matches!(net, IpNet::V4(_))
+            && i.addresses.iter().any(|a| makes_prefix_route(a) && a.trunc() == net)
+    });
     if let Some(iface) = connected {
         d.error(
             Diagnostic::error(span, format!("{net} is connected on `{}` already", iface.name))
@@ -413,13 +500,23 @@ fn destinations(
         return None;
     };
     if net.trunc() != net {
+        // The kernel refuses an IPv4 prefix with host bits, and clears them from an IPv6 one.
+        let refused = matches!(net, IpNet::V4(_));
+        let diagnostic = if refused { Diagnostic::error } else { Diagnostic::warning };
         d.error(
-            Diagnostic::error(to.span(), format!("{net} has host bits set"))
-                .label("not a network prefix")
+            diagnostic(to.span(), format!("{net} has host bits set"))
+                .label(if refused {
+                    "not a network prefix"
+                } else {
+                    "the kernel routes the prefix without them"
+                })
                 .help(format!("write \"{}\"", net.trunc())),
         );
-        return None;
+        if refused {
+            return None;
+        }
     }
+    let net = net.trunc();
     Some(vec![if net.prefix_len() == 0 {
         Destination::Default { v6: matches!(net, IpNet::V6(_)) }
     } else {
@@ -464,10 +561,10 @@ fn check_via(
             .collect(),
     };
     let addresses: Vec<IpNet> = ifaces.iter().flat_map(|i| d.lab.iface(*i).addresses.clone()).collect();
-    if !check_next_hop(d, &addresses, via) {
+    if !check_next_hop(d, node, &addresses, via) {
         return false;
     }
-    let reachable = on_link(&addresses, *via.get_ref());
+    let reachable = on_link(&addresses, *via.get_ref()) || device_route_covers(d, node, *via.get_ref());
     if !reachable {
         d.error(
             Diagnostic::error(via.span(), format!("no connected subnet of `{}` reaches {}", d.lab.node(node).name, via.get_ref()))

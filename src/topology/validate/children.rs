@@ -29,14 +29,22 @@ pub fn check(d: &mut Draft<'_>) {
     }
     let children = children_by_parent(d);
     let Some(order) = parents_first(d) else { return };
-    let mtus = effective_mtus(d, &order);
+    let lowers = lower_devices(d, &order);
+    let mtus = effective_mtus(d, &order, &lowers);
     for (parent, kids) in &children {
         check_parent_accepts(d, *parent, kids);
-        check_mtu(d, *parent, kids, &mtus);
+        check_parent_up(d, *parent, kids);
     }
-    for kids in children_by_lower_device(d, &order).values() {
+    let mut by_lower: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
+    for (child, lower) in &lowers {
+        by_lower.entry(*lower).or_default().push(*child);
+    }
+    for (lower, kids) in &mut by_lower {
+        kids.sort();
+        check_mtu(d, *lower, kids, &mtus);
         check_siblings(d, kids);
     }
+    d.mtus = mtus;
 }
 
 fn set_kind(d: &mut Draft<'_>, id: IfaceId, kind: IfaceKind) {
@@ -46,6 +54,8 @@ fn set_kind(d: &mut Draft<'_>, id: IfaceId, kind: IfaceKind) {
 fn vlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
     let parent = parent(d, id, doc);
     let vid = match &doc.id {
+        // 0 is priority tagging: frames carry a tag with no VLAN, which the kernel allows.
+        Some(vid) if *vid.get_ref() == 0 => Some(0),
         Some(vid) => vlan_id(d, vid, "VLAN id"),
         None if doc.written.has("id") => None,
         None => {
@@ -86,11 +96,11 @@ fn macvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
         doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
     match (&doc.source_macs, mode) {
         (None, MacvlanMode::Source) => d.error(
-            Diagnostic::error(
+            Diagnostic::warning(
                 doc.mode.as_ref().map_or(doc.span.clone(), |m| m.span()),
-                "macvlan `source` mode needs `source_macs`",
+                "a macvlan in `source` mode without `source_macs` receives nothing",
             )
-            .label("accepts frames only from listed MACs")
+            .label("accepts frames only from listed MACs, and none are listed")
             .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
         ),
         (Some(list), mode) if mode != MacvlanMode::Source => d.error(
@@ -280,11 +290,11 @@ fn parents_first(d: &Draft<'_>) -> Option<Vec<IfaceId>> {
     Some(order)
 }
 
-/// The kernel stacks macvlan on a macvlan's lower device, and ipvlan on an ipvlan's: group
-/// children by the device they really attach to. `order` has parents first.
-fn children_by_lower_device(d: &Draft<'_>, order: &[IfaceId]) -> BTreeMap<IfaceId, Vec<IfaceId>> {
+/// The device each child really attaches to: its parent, except that the kernel stacks a
+/// macvlan on a macvlan's lower device, and an ipvlan on an ipvlan's. `order` has parents
+/// first.
+fn lower_devices(d: &Draft<'_>, order: &[IfaceId]) -> HashMap<IfaceId, IfaceId> {
     let mut lower: HashMap<IfaceId, IfaceId> = HashMap::new();
-    let mut grouped: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
     for &child in order {
         let Some(parent) = d.kind(child).parent() else { continue };
         let same_kind = matches!(
@@ -294,12 +304,26 @@ fn children_by_lower_device(d: &Draft<'_>, order: &[IfaceId]) -> BTreeMap<IfaceI
         );
         let device = if same_kind { lower.get(&parent).copied().unwrap_or(parent) } else { parent };
         lower.insert(child, device);
-        grouped.entry(device).or_default().push(child);
     }
-    for kids in grouped.values_mut() {
-        kids.sort();
+    lower
+}
+
+/// A sub-interface (VLAN) that is up needs its parent up: the kernel refuses it otherwise
+/// (ENETDOWN). macvlan and ipvlan children just wait for their parent (LOWERLAYERDOWN).
+fn check_parent_up(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
+    if d.lab.iface(parent).up {
+        return;
     }
-    grouped
+    for &kid in kids.iter().filter(|k| d.lab.iface(**k).up && matches!(d.kind(**k), IfaceKind::Vlan { .. })) {
+        d.error(
+            Diagnostic::error(
+                parent_span(d, kid),
+                format!("`{}` is down, so its VLAN cannot be up", d.lab.iface_label(parent)),
+            )
+            .label("the kernel refuses an up VLAN on a parent that is down (network is down)")
+            .help("remove `up = false` from the parent, or add `up = false` to this VLAN"),
+        );
+    }
 }
 
 /// Stackings the kernel refuses: macvlan or VLAN on an ipvlan child.
@@ -320,22 +344,27 @@ fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
     }
 }
 
-/// The MTU each interface will have: its own (as written), else its parent's, else 1500.
-/// `order` has parents first.
-fn effective_mtus(d: &Draft<'_>, order: &[IfaceId]) -> HashMap<IfaceId, i64> {
+/// The MTU each interface will have: its own (as written), else that of the device it
+/// attaches to (`lowers`), else 1500. `order` has parents first.
+fn effective_mtus(
+    d: &Draft<'_>,
+    order: &[IfaceId],
+    lowers: &HashMap<IfaceId, IfaceId>,
+) -> HashMap<IfaceId, i64> {
     let mut mtus = HashMap::new();
     for &id in order {
         let written = d.declared.get(&id).and_then(|doc| doc.mtu.as_ref()).map(|m| *m.get_ref());
-        let inherited = d.kind(id).parent().and_then(|p| mtus.get(&p).copied());
+        let inherited = lowers.get(&id).and_then(|lower| mtus.get(lower).copied());
         mtus.insert(id, written.or(inherited).unwrap_or(1500));
     }
     mtus
 }
 
-/// The kernel refuses a sub-interface or child with a larger MTU than its parent (EINVAL).
+/// The kernel refuses a VLAN or macvlan with a larger MTU than the device it attaches to
+/// (EINVAL); an ipvlan may be larger.
 fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId], mtus: &HashMap<IfaceId, i64>) {
-    let limit = mtus[&parent];
-    for &kid in kids {
+    let limit = mtus.get(&parent).copied().unwrap_or(1500);
+    for &kid in kids.iter().filter(|k| !matches!(d.kind(**k), IfaceKind::Ipvlan { .. })) {
         let Some(mtu) = d.declared.get(&kid).and_then(|doc| doc.mtu.as_ref()) else { continue };
         if *mtu.get_ref() > limit {
             d.error(
@@ -385,8 +414,49 @@ fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
         );
     }
     check_passthru(d, &macvlans);
+    check_macvlan_macs(d, &macvlans);
     check_ipvlan_port(d, &ipvlans);
+    check_ipvlan_addresses(d, &ipvlans);
     check_vlan_ids(d, kids);
+}
+
+/// A macvlan that is up may not carry its lower device's MAC or a sibling's: the kernel
+/// refuses it (EADDRINUSE).
+fn check_macvlan_macs(d: &Draft<'_>, macvlans: &[IfaceId]) {
+    let written = |id: IfaceId| d.declared.get(&id).and_then(|doc| doc.mac.as_ref());
+    for (i, &m) in macvlans.iter().enumerate() {
+        let Some(mac) = written(m).filter(|_| d.lab.iface(m).up) else { continue };
+        let lower = d.kind(m).parent().map(|p| lower_of(d, p));
+        let clash =
+            lower.filter(|l| written(*l).is_some_and(|l| l.get_ref() == mac.get_ref())).or_else(|| {
+                macvlans[..i]
+                    .iter()
+                    .copied()
+                    .find(|o| written(*o).is_some_and(|o| o.get_ref() == mac.get_ref()))
+            });
+        if let Some(other) = clash {
+            d.error(
+                Diagnostic::error(
+                    mac.span(),
+                    format!("`{}` has the MAC of `{}`", d.lab.iface_label(m), d.lab.iface_label(other)),
+                )
+                .label("the kernel refuses a macvlan with its parent's or a sibling's MAC (address in use)")
+                .help("give it a MAC of its own, or none (the kernel picks one)"),
+            );
+        }
+    }
+}
+
+/// The device a macvlan on `parent` attaches to: `parent`, or its lower device when it is
+/// a macvlan itself.
+fn lower_of(d: &Draft<'_>, parent: IfaceId) -> IfaceId {
+    let mut at = parent;
+    let mut steps = 0;
+    while let (IfaceKind::Macvlan { parent, .. }, true) = (d.kind(at), steps < d.lab.iface_ids().count()) {
+        at = *parent;
+        steps += 1;
+    }
+    at
 }
 
 fn check_passthru(d: &Draft<'_>, macvlans: &[IfaceId]) {
@@ -402,6 +472,29 @@ fn check_passthru(d: &Draft<'_>, macvlans: &[IfaceId]) {
                     .related(parent_span(d, other), format!("`{}` shares the parent", d.lab.iface_label(other)))
                     .help("passthru hands the whole parent to one child: remove the siblings or choose another mode"),
             );
+        }
+    }
+}
+
+/// ipvlan children of one parent share its MAC, and the kernel tells them apart by address:
+/// two with one address are refused (EADDRINUSE).
+fn check_ipvlan_addresses(d: &Draft<'_>, ipvlans: &[IfaceId]) {
+    let mut first: HashMap<std::net::IpAddr, IfaceId> = HashMap::new();
+    for &child in ipvlans {
+        let Some(doc) = d.declared.get(&child) else { continue };
+        for address in &doc.addresses {
+            let ip = address.get_ref().addr();
+            match first.get(&ip) {
+                Some(&other) if other != child => d.error(
+                    Diagnostic::error(address.span(), format!("{ip} is on two ipvlan children of one parent"))
+                        .label(format!("on `{}`", d.lab.iface_label(child)))
+                        .related(d.iface_span(other), format!("also on `{}`", d.lab.iface_label(other)))
+                        .help("ipvlan children share their parent's MAC, so each needs addresses of its own (the kernel refuses: address in use)"),
+                ),
+                _ => {
+                    first.insert(ip, child);
+                }
+            }
         }
     }
 }

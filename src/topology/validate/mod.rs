@@ -11,6 +11,7 @@ mod names;
 pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
 mod sysctl;
+mod sysctl_keys;
 
 use super::diagnostic::{Diagnostic, Source, Span};
 use super::document::{Document, IfaceDoc};
@@ -53,6 +54,8 @@ pub(super) struct Draft<'d> {
     /// Name comparisons left for "did you mean" suggestions: a file with thousands of
     /// unknown names gets suggestions for the first ones, and stays fast.
     suggestions: std::cell::Cell<usize>,
+    /// The MTU each interface will have, as written or inherited (by the children phase).
+    pub mtus: HashMap<IfaceId, i64>,
     /// Each interface's VLAN sub-interfaces and their ids; made on first use, once every
     /// kind is set (by the expectations phase).
     pub vlan_children: std::cell::OnceCell<HashMap<IfaceId, Vec<(IfaceId, u16)>>>,
@@ -83,6 +86,7 @@ impl<'d> Draft<'d> {
             names: HashMap::new(),
             node_names: HashMap::new(),
             switches: Vec::new(),
+            mtus: HashMap::new(),
             suggestions: std::cell::Cell::new(SUGGESTION_BUDGET),
             vlan_children: std::cell::OnceCell::new(),
             addresses: std::cell::OnceCell::new(),

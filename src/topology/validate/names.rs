@@ -202,6 +202,9 @@ pub fn valid_iface_name(name: &str) -> Result<(), String> {
     if name == "all" || name == "default" {
         return Err("is reserved: the kernel keeps `all` and `default` for settings of every device".into());
     }
+    if MADE_BY_THE_KERNEL.contains(&name) {
+        return Err("is reserved: the kernel makes a device of that name in every namespace once its module (a tunnel, bonding) is loaded".into());
+    }
     if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.".contains(*c))) {
         return Err(format!("contains {bad:?}"));
     }
@@ -210,6 +213,21 @@ pub fn valid_iface_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Devices (and one sysfs entry) the kernel makes in every new namespace when the module
+/// behind them is loaded: sit, ipip, GRE, VTI and ip6 tunnels, bonding.
+const MADE_BY_THE_KERNEL: &[&str] = &[
+    "sit0",
+    "tunl0",
+    "gre0",
+    "gretap0",
+    "erspan0",
+    "ip6tnl0",
+    "ip6gre0",
+    "ip_vti0",
+    "ip6_vti0",
+    "bonding_masters",
+];
 
 /// How to write a device name, for help lines.
 pub const IFACE_NAME_RULE: &str = "use 1 to 15 letters, digits, `_`, `-` or `.`, not starting with `-`";
