@@ -1,9 +1,11 @@
-//! Probing: checks every expectation of a lab that is up, from inside its namespaces, all at
-//! once. Work runs on threads that enter a namespace before opening sockets: echo and
-//! ARP/ND workers per source node, captures on watched trunks (started first), netlink
-//! inspections. Observations are judged against the expectations in `judge`. Sends and
-//! reads packets only: never changes a lab's configuration, apart from flushing its
-//! neighbour entries before each wave (see `waves`).
+//! Probing: checks every expectation of a lab that is up, from inside its namespaces, in
+//! waves that fit the machine's neighbour tables (`waves`). Work runs on threads that enter
+//! a namespace before opening sockets: echo and ARP/ND workers per source node, captures on
+//! watched trunks, netlink inspections, and for expectations of silence a path watcher in
+//! every namespace (`watch`). No absence is concluded before the network is quiet
+//! (`settle`); what the machine lost is asked again. Observations are judged in `judge`.
+//! Sends and reads packets only: never changes a lab's configuration, apart from flushing its
+//! neighbour entries before each wave.
 
 mod arp;
 mod capture;
@@ -64,58 +66,100 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
         deadline: lab.verify.deadline.max(timeout.unwrap_or_default()),
     };
     let queues = queues::Queues::find(&namespaces);
-    // Opened at the first wave of silence, and kept for the others.
-    let mut watch: Option<watch::Watch> = None;
-    let mut observed = Observed::default();
+    let mut verifier = Verifier {
+        lab,
+        state,
+        settings,
+        namespaces: &namespaces,
+        queues,
+        watch: None,
+        observed: Observed::default(),
+        waves: 0,
+    };
     let mut todo: Vec<usize> = (0..lab.expectations.len()).collect();
     let mut room = waves::Room::now();
-    let mut waves_run = 0;
     for round in 0..=ROUNDS {
-        let mut again = Vec::new();
-        observed.unsettled.clear();
-        let mut planner = waves::Planner::new(lab, &todo);
-        while let Some((wave, foreseen)) = planner.next_wave(lab, room) {
-            namespaces.flush_neighbours();
-            let before = waves::entries_now();
-            let plan = Plan::new(lab, &settings, &wave);
-            if plan.expects_silence() && watch.is_none() {
-                watch = Some(
-                    watch::Watch::open(lab, &namespaces)
-                        .map_err(|e| Error(format!("watching the lab: {e}")))?,
-                );
-            }
-            let watching = watch.as_ref().filter(|_| plan.expects_silence());
-            let losses = plan.run(lab, &namespaces.files, &queues, watching, &mut observed)?;
-            let after = waves::entries_now();
-            planner.learn(foreseen, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
-            plan.diagnose(&namespaces.files, &mut observed);
-            waves_run += 1;
-            for &i in &wave {
-                let expectation = &lab.expectations[i];
-                let outcome = judge::judge(lab, state, expectation, i, &observed);
-                let mut why: Vec<String> = observed.undecided(i).into_iter().collect();
-                if judge::rests_on_silence(expectation, &outcome) {
-                    why.extend(losses.reasons.iter().cloned());
-                    let echo = observed.echo.get(&i).map(|(echo, _)| echo.id);
-                    why.extend(trail::lost_on_the_way(lab, expectation, echo, &losses.frames));
-                }
-                if !why.is_empty() {
-                    observed.unsettled.insert(i, why);
-                    again.push(i);
-                }
-            }
-        }
+        let again = verifier.round(&todo, room)?;
         if again.is_empty() || round == ROUNDS {
             break;
         }
         todo = again;
         room = room.halved();
     }
+    let observed = &verifier.observed;
     let outcomes =
-        lab.expectations.iter().enumerate().map(|(i, e)| judge::judge(lab, state, e, i, &observed)).collect();
-    Ok(Verification { lab: lab.name.clone(), outcomes, elapsed: started.elapsed(), waves: waves_run })
+        lab.expectations.iter().enumerate().map(|(i, e)| judge::judge(lab, state, e, i, observed)).collect();
+    Ok(Verification { lab: lab.name.clone(), outcomes, elapsed: started.elapsed(), waves: verifier.waves })
 }
 
 /// How many times an expectation a wave could not decide (frames were lost, or the network
 /// never went quiet) is asked again, each time in waves half as large.
 const ROUNDS: usize = 3;
+
+/// One verification: the lab's namespaces, what was observed so far, and the path watcher,
+/// opened at the first wave of silence and kept for the others.
+struct Verifier<'v> {
+    lab: &'v Lab,
+    state: &'v State,
+    settings: Settings,
+    namespaces: &'v namespaces::Namespaces,
+    queues: queues::Queues<'v>,
+    watch: Option<watch::Watch>,
+    observed: Observed,
+    waves: usize,
+}
+
+impl Verifier<'_> {
+    /// Asks `todo` in waves that fit `room`; returns those that could not be decided.
+    fn round(&mut self, todo: &[usize], room: waves::Room) -> Result<Vec<usize>, Error> {
+        self.observed.unsettled.clear();
+        let mut again = Vec::new();
+        let mut planner = waves::Planner::new(self.lab, todo);
+        while let Some((wave, foreseen)) = planner.next_wave(self.lab, room) {
+            let before = waves::entries_now();
+            let losses = self.wave(&wave)?;
+            let after = waves::entries_now();
+            planner.learn(foreseen, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
+            again.extend(self.unsettled(&wave, &losses));
+        }
+        Ok(again)
+    }
+
+    /// Runs one wave, from flushed neighbour tables.
+    fn wave(&mut self, wave: &[usize]) -> Result<workers::Losses, Error> {
+        self.namespaces.flush_neighbours();
+        let plan = Plan::new(self.lab, &self.settings, wave);
+        if plan.expects_silence() && self.watch.is_none() {
+            let watch = watch::Watch::open(self.lab, self.namespaces);
+            self.watch = Some(watch.map_err(|e| Error(format!("watching the lab: {e}")))?);
+        }
+        let watching = self.watch.as_ref().filter(|_| plan.expects_silence());
+        let losses =
+            plan.run(self.lab, &self.namespaces.files, &self.queues, watching, &mut self.observed)?;
+        plan.diagnose(&self.namespaces.files, &mut self.observed);
+        self.waves += 1;
+        Ok(losses)
+    }
+
+    /// The expectations of a wave its observations cannot decide: their probe never saw the
+    /// network quiet, or their verdict rests on an absence and the wave lost frames they
+    /// depend on. Each is filed with why.
+    fn unsettled(&mut self, wave: &[usize], losses: &workers::Losses) -> Vec<usize> {
+        let mut unsettled = Vec::new();
+        for &i in wave {
+            let expectation = &self.lab.expectations[i];
+            let outcome = judge::judge(self.lab, self.state, expectation, i, &self.observed);
+            let mut why: Vec<String> = self.observed.undecided(i).into_iter().collect();
+            if judge::rests_on_silence(expectation, &outcome) {
+                why.extend(losses.reasons.iter().cloned());
+                let echo = self.observed.echo.get(&i).map(|(echo, _)| echo.id);
+                why.extend(trail::lost_on_the_way(self.lab, expectation, echo, &losses.frames));
+            }
+            if !why.is_empty() {
+                self.observed.unsettled.insert(i, why);
+                unsettled.push(i);
+            }
+        }
+        unsettled
+    }
+}
