@@ -3,14 +3,17 @@
 //!
 //! topology (parse, validate) -> model -> graph -> plan -> realize -> probe -> report
 //!
-//! Only `realize`, `probe` and `sandbox` touch the kernel.
+//! Only `kernel` (used by `realize` and `probe`) and `sandbox` touch the kernel; `state`
+//! is what a lab that is up leaves for later commands.
 
 pub mod cli;
 pub mod graph;
+pub mod kernel;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod realize;
 pub mod report;
 pub mod sandbox;
+pub mod state;
 pub mod topology;

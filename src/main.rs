@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = lab::cli::Args::parse();
-    lab::realize::raise_fd_limit();
+    lab::kernel::raise_fd_limit();
     match lab::cli::run(args) {
         Ok(verdict) => verdict.into(),
         Err(error) => {

@@ -11,7 +11,7 @@ use std::process::Command;
 fn gone(lab_name: &str) -> bool {
     let prefix = format!("{lab_name}-");
     !namespaces().iter().any(|n| n.starts_with(&prefix))
-        && !lab::realize::netns::list_names().iter().any(|n| n.starts_with(&prefix))
+        && !lab::kernel::netns::list_names().iter().any(|n| n.starts_with(&prefix))
         && !Path::new("/run/lab").join(lab_name).exists()
         && !Path::new("/run/lab").join(format!("{lab_name}.lock")).exists()
 }
@@ -56,8 +56,8 @@ kernel_test!(down_never_removes_a_file_or_mount_it_did_not_make, &[Veth, Bridge]
 
 kernel_test!(a_placeholder_left_by_a_killed_up_is_listed_and_removed_by_name, &[Veth, Bridge], {
     // What an `up` killed after claiming a name and before binding the namespace leaves.
-    lab::realize::netns::prepare_dir().unwrap();
-    lab::realize::netns::claim("t-claimed", &lab::realize::netns::path_of("t-claimed-h1")).unwrap();
+    lab::kernel::netns::prepare_dir().unwrap();
+    lab::kernel::netns::claim("t-claimed", &lab::kernel::netns::path_of("t-claimed-h1")).unwrap();
     let (code, out, _) = lab(&["ls"]);
     assert_eq!(code, 0);
     assert!(
@@ -71,7 +71,7 @@ kernel_test!(a_placeholder_left_by_a_killed_up_is_listed_and_removed_by_name, &[
     assert!(gone("t-claimed"), "down NAME removes the placeholder");
     // The next `up` of the lab then works.
     let path = write_topology("t-claimed", &two_hosts("t-claimed"));
-    lab::realize::netns::claim("t-claimed", &lab::realize::netns::path_of("t-claimed-h1")).unwrap();
+    lab::kernel::netns::claim("t-claimed", &lab::kernel::netns::path_of("t-claimed-h1")).unwrap();
     let (code, _, err) = lab(&["up", "-q", path.to_str().unwrap()]);
     assert_eq!(code, 2, "a name in use is refused: {err}");
     assert!(err.contains("`lab down t-claimed` removes it"), "{err}");

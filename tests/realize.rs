@@ -400,7 +400,7 @@ fn start_up(path: &std::path::Path, lab_name: &str) -> std::process::Child {
         .unwrap();
     let prefix = format!("{lab_name}-");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !lab::realize::netns::list_names().iter().any(|n| n.starts_with(&prefix)) {
+    while !lab::kernel::netns::list_names().iter().any(|n| n.starts_with(&prefix)) {
         assert!(std::time::Instant::now() < deadline, "lab up made no namespace");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }

@@ -18,7 +18,7 @@ fn trials() -> usize {
 fn leftovers(name: &str) -> Vec<String> {
     let prefix = format!("{name}-");
     let mut left: Vec<String> =
-        lab::realize::netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+        lab::kernel::netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
     left.extend(namespaces().into_iter().filter(|n| n.starts_with(&prefix)));
     for path in [Path::new("/run/lab").join(name), Path::new("/run/lab").join(format!("{name}.lock"))] {
         if path.exists() {

@@ -424,7 +424,7 @@ kernel_test!(lab_run_tears_down_when_its_reader_goes_away, &[Veth, Bridge, Macvl
         assert!(std::time::Instant::now() < deadline, "lab run left its namespaces");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(lab::realize::state::labs().iter().all(|l| l != "m-macvlan"), "no state is left");
+    assert!(lab::state::labs().iter().all(|l| l != "m-macvlan"), "no state is left");
 });
 
 // docs/format.md: a switch-to-switch cable's options configure the far switch too only when

@@ -1,7 +1,7 @@
 //! `lab exec LAB NODE -- CMD...`: runs a command inside a node's namespace.
 
 use super::{Error, Verdict, lab_name_of};
-use crate::realize::netns;
+use crate::kernel::netns;
 use std::os::unix::process::CommandExt;
 
 #[derive(clap::Args)]

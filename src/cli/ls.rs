@@ -1,7 +1,8 @@
 //! `lab ls`: the labs on this machine, with their node counts and descriptions.
 
 use super::{Error, Verdict};
-use crate::realize::{self, State};
+use crate::realize;
+use crate::state::{self, State};
 use crate::report::printable;
 use comfy_table::{Table, presets::NOTHING};
 
@@ -25,7 +26,7 @@ struct Row {
 pub fn run(options: Options) -> Result<Verdict, Error> {
     let marked = realize::marked_namespaces();
     let mut rows = Vec::new();
-    for lab in realize::state::labs() {
+    for lab in state::labs() {
         if let Ok(Some(state)) = State::load(&lab) {
             rows.push(Row {
                 lab,

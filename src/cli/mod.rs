@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
 }
 
 /// "lab `x` is up: 4 nodes in 0.10 s"
-pub fn announce_up(state: &crate::realize::State, started: std::time::Instant) {
+pub fn announce_up(state: &crate::state::State, started: std::time::Instant) {
     let nodes = state.nodes.len();
     let plural = if nodes == 1 { "" } else { "s" };
     stderrln!("lab `{}` is up: {nodes} node{plural} in {:.2} s", state.lab, started.elapsed().as_secs_f64());

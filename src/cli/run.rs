@@ -5,6 +5,7 @@ use super::verify::{self, Output};
 use super::{Error, Verdict, announce_down, announce_up, load_lab, render_diagnostics, runtime};
 use crate::graph::LabGraph;
 use crate::plan::Plan;
+use crate::kernel::signals;
 use crate::realize::{self, Progress};
 use crate::sandbox::{self, Sandbox};
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     // A signal while probing is remembered; the probes end within their deadline, and the
     // lab is torn down once, here.
     rt.spawn(async move {
-        realize::signals::arrival().await;
+        signals::arrival().await;
         stderrln!("interrupted: the lab is torn down as soon as the probes end");
     });
     let verdict = verify::check(&lab, &state, &options.output);
@@ -55,7 +56,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     }
     let verdict = verdict?;
     down?;
-    if realize::signals::arrived() {
+    if signals::arrived() {
         return Err("interrupted".into());
     }
     Ok(verdict)

@@ -3,6 +3,7 @@
 use super::{Error, Verdict, announce_up, load_lab, runtime};
 use crate::graph::LabGraph;
 use crate::plan::Plan;
+use crate::kernel::signals;
 use crate::realize::{self, Progress};
 use std::path::PathBuf;
 
@@ -31,8 +32,8 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let state = rt.block_on(realize::up(&lab, &plan, &options.file, &source, &progress))?;
     // From here a signal ends the process at once, leaving the lab up; one that came before
     // this line undoes the lab.
-    realize::signals::stop_watching();
-    if realize::signals::arrived() {
+    signals::stop_watching();
+    if signals::arrived() {
         let _ = realize::down(&lab.name, &Progress::hidden());
         return Err("interrupted: the lab was brought up, then removed".into());
     }

@@ -3,7 +3,7 @@
 use super::{Error, LabArg, Verdict, load_lab};
 use crate::model::Lab;
 use crate::probe::{self, Verification};
-use crate::realize::State;
+use crate::state::State;
 use crate::report;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -243,7 +243,7 @@ pub fn netns_name(lab: &str, node: &str) -> String {
     format!("{lab}-{node}")
 }
 
-/// What a lab can require of the kernel; `realize::kernel` probes which ones it has.
+/// What a lab can require of the kernel; `kernel::features` probes which ones it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KernelFeature {

@@ -6,7 +6,7 @@ use super::icmp::SETTLE_CAP;
 use super::settle::Settle;
 use super::socket::{BATCH, Socket, wait_any};
 use crate::model::Mac;
-use crate::realize::Netlink;
+use crate::kernel::{Netlink, with_netlink};
 use pnet::packet::Packet;
 use pnet::packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
 use pnet::packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
@@ -99,14 +99,19 @@ impl Question<'_> {
 /// Asks every question: one packet socket per interface asked on, every question at once;
 /// runs on a thread inside the asking node.
 pub fn run(asks: &[Ask], quiet: &Settle) -> io::Result<Vec<Answers>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let netlink = Netlink::open_here(rt.handle())?;
+    let egresses = with_netlink(|netlink| async move {
+        let mut egresses = Vec::with_capacity(asks.len());
+        for ask in asks {
+            egresses.push(egress(&netlink, ask.target).await);
+        }
+        Ok(egresses)
+    })?;
     let mut sockets: Vec<(u32, Socket)> = Vec::new();
     let mut questions: Vec<Question> = Vec::new();
     let mut answers: Vec<Answers> = vec![Answers::default(); asks.len()];
     let start = Instant::now();
-    for (i, ask) in asks.iter().enumerate() {
-        let question = rt.block_on(egress(&netlink, ask.target)).and_then(|egress| {
+    for (i, (ask, egress)) in asks.iter().zip(egresses).enumerate() {
+        let question = egress.and_then(|egress| {
             let frame = question_frame(ask.target, &egress)?;
             let socket = match sockets.iter().position(|(index, _)| *index == egress.ifindex) {
                 Some(at) => at,

@@ -1,7 +1,7 @@
 //! Interface state and routes, read through netlink inside a node: promiscuity, MAC, and
 //! whether a route to a prefix leaves by a given interface.
 
-use crate::realize::{LinkState, Netlink};
+use crate::kernel::{LinkState, with_netlink};
 use ipnet::IpNet;
 use std::io;
 
@@ -22,9 +22,7 @@ pub struct Seen {
 
 /// Runs on a thread inside the node.
 pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let netlink = Netlink::open_here(rt.handle())?;
-    rt.block_on(async {
+    with_netlink(|netlink| async move {
         let links = netlink.links().await.map_err(|e| io::Error::other(e.to_string()))?;
         let mut seen = Vec::new();
         for look in looks {
@@ -56,9 +54,7 @@ pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
 /// Why a probe went unanswered, as the node sees it: its route and the next hop's
 /// neighbour entry. Runs on a thread inside the node.
 pub fn diagnose(targets: &[std::net::IpAddr]) -> io::Result<Vec<Option<String>>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let netlink = Netlink::open_here(rt.handle())?;
-    rt.block_on(async {
+    with_netlink(|netlink| async move {
         let mut notes = Vec::new();
         for target in targets {
             let note = match netlink.route_to(*target).await {

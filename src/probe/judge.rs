@@ -3,7 +3,7 @@
 
 use super::Observed;
 use crate::model::{Check, Expectation, IfaceId, Lab, Mac, MacOf, Proto, TaggedOn, Target};
-use crate::realize::State;
+use crate::state::State;
 use serde::Serialize;
 use std::time::Duration;
 

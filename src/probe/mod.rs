@@ -25,7 +25,7 @@ pub use judge::{Outcome, Verification};
 use workers::{Plan, Settings};
 
 use crate::model::{IfaceId, Lab};
-use crate::realize::State;
+use crate::state::State;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

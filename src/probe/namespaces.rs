@@ -4,7 +4,8 @@
 
 use super::Error;
 use crate::model::Lab;
-use crate::realize::{Netlink, State, netns};
+use crate::kernel::{Netlink, netns};
+use crate::state::State;
 use std::fs::File;
 
 pub struct Namespaces {

@@ -7,7 +7,7 @@ use super::settle::Settle;
 use super::watch::{self, Watch};
 use super::{Error, Observed, arp, capture, icmp, inspect};
 use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Proto};
-use crate::realize::netns;
+use crate::kernel::netns;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};

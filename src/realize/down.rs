@@ -3,9 +3,9 @@
 //! the placeholder's own text), so it works when the state is lost or `up` was killed
 //! half-way, and never removes a namespace, file or mount the lab did not make.
 
-use super::netlink::Netlink;
-use super::state::Lock;
-use super::{Error, Progress, marked_for, netns};
+use super::{Error, Progress};
+use crate::kernel::{marked_for, netns, with_netlink};
+use crate::state::Lock;
 use std::collections::BTreeMap;
 
 const WORKERS: usize = 4;
@@ -70,7 +70,7 @@ pub fn down(lab: &str, progress: &Progress) -> Result<DownReport, Error> {
         )
         .hint(format!("run `lab down {lab}` again as root; the rest was removed")));
     }
-    super::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
+    crate::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
     lock.remove();
     Ok(report)
 }
@@ -111,10 +111,10 @@ fn marks(names: &[String]) -> Vec<Mark> {
 
 /// Reads `lo`'s alias from the calling thread's namespace.
 fn read_loopback_alias() -> std::io::Result<Option<String>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let netlink = Netlink::open_here(rt.handle())?;
-    let lo = rt.block_on(netlink.link("lo")).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(lo.alias)
+    with_netlink(|netlink| async move {
+        let lo = netlink.link("lo").await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(lo.alias)
+    })
 }
 
 /// Every namespace marked by lab, and every placeholder of lab's, grouped by lab name:

@@ -3,40 +3,17 @@
 //! lives inside its own namespaces, each marked as the lab's; nothing else is touched.
 
 mod down;
-pub mod kernel;
-mod netlink;
-pub mod netns;
 mod progress;
-pub mod signals;
-pub mod state;
+mod ready;
 mod up;
 
 pub use down::{DownReport, down, marked_namespaces};
-pub use netlink::{LinkState, Netlink};
 pub use progress::Progress;
-pub use state::State;
 pub use up::up;
 
+use crate::kernel::netlink;
+
 use std::fmt;
-
-/// Lets this process hold a descriptor per namespace and socket of a large lab (1000 nodes
-/// need 2000): the soft limit is raised to the hard one.
-pub fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
-
-/// The alias on `lo` that marks a namespace as made by lab for one lab.
-pub fn marker(lab: &str) -> String {
-    format!("lab={lab}")
-}
-
-/// The lab a `lo` alias marks its namespace for, if it is a mark.
-pub fn marked_for(alias: &str) -> Option<&str> {
-    alias.strip_prefix("lab=")
-}
 
 /// What went wrong, while doing what, and how to fix it.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ pub const ALL: &[KernelFeature] = &KernelFeature::ALL;
 
 fn native_features() -> &'static Vec<(KernelFeature, bool)> {
     static FEATURES: OnceLock<Vec<(KernelFeature, bool)>> = OnceLock::new();
-    FEATURES.get_or_init(|| lab::realize::kernel::probe(&KernelFeature::ALL).unwrap_or_default())
+    FEATURES.get_or_init(|| lab::kernel::features::probe(&KernelFeature::ALL).unwrap_or_default())
 }
 
 fn runs_natively(needs: &[KernelFeature]) -> bool {

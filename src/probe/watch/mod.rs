@@ -13,7 +13,7 @@ use super::namespaces::Namespaces;
 use super::settle::Settle;
 use super::socket::{Received, Socket, wait_any};
 use crate::model::{IfaceId, Lab, Mac, NodeId, Role};
-use crate::realize::netns;
+use crate::kernel::netns;
 use arrivals::{Map, OnTheWay};
 use frames::{Parsed, parse};
 use serde::Serialize;

@@ -4,7 +4,8 @@
 use super::Realizer;
 use crate::model::{Destination, IfaceId, NodeId, Sysctl};
 use crate::plan;
-use crate::realize::{Error, netns};
+use crate::kernel::netns;
+use crate::realize::Error;
 use futures::future::join_all;
 
 impl Realizer<'_> {

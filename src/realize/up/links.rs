@@ -4,8 +4,9 @@
 use super::Realizer;
 use crate::model::{IfaceId, IfaceKind, Lab, NodeId};
 use crate::plan;
-use crate::realize::netlink::LinkSettings;
-use crate::realize::{Error, kernel};
+use crate::kernel::features;
+use crate::kernel::netlink::LinkSettings;
+use crate::realize::Error;
 use std::os::fd::AsRawFd;
 
 impl Realizer<'_> {
@@ -66,7 +67,7 @@ impl Realizer<'_> {
         kind: &IfaceKind,
         parent: IfaceId,
         index: u32,
-    ) -> Result<(), crate::realize::netlink::Error> {
+    ) -> Result<(), crate::kernel::netlink::Error> {
         let lab = self.lab;
         let name = &lab.iface(iface).name;
         let temporary = plan::temporary_name(lab, iface);
@@ -152,7 +153,7 @@ fn creation_hint(lab: &Lab, iface: IfaceId, errno: i32) -> Option<String> {
                 "this kernel's bridge has no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING); run the lab in the full kernel: lab run --sandbox".into()
             }
             _ => {
-                let module = kernel::module_for(kind);
+                let module = features::module_for(kind);
                 format!("this kernel has no {} module (modprobe {module}); or run the lab in the full kernel: lab run --sandbox", kind.name())
             }
         }),

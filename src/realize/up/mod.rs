@@ -6,9 +6,9 @@
 mod layer3;
 mod links;
 
-use super::netlink::Netlink;
-use super::state::{IfaceState, Lock, NodeState, State};
-use super::{Error, Progress, kernel, marker, netns, signals};
+use super::{Error, Progress, ready};
+use crate::kernel::{Netlink, marker, netns, signals};
+use crate::state::{IfaceState, Lock, NodeState, State};
 use crate::model::{IfaceId, Lab, NodeId, Sysctl};
 use crate::plan::{self, Plan, Step};
 use futures::future::join_all;
@@ -33,8 +33,8 @@ pub async fn up(
     let lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
     // On a refusal the lock stays: it is the lab's that is up, or the one a killed `up` left,
     // which `down` removes.
-    refuse_if_up(lab)?;
-    let ready = kernel::check(lab).and_then(|()| {
+    ready::refuse_if_up(lab)?;
+    let ready = ready::kernel_can_make(lab).and_then(|()| {
         netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))
     });
     if let Err(unready) = ready {
@@ -55,26 +55,6 @@ pub async fn up(
         lock.remove();
     }
     outcome
-}
-
-fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
-    let doing = format!("bringing up lab `{}`", lab.name);
-    if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
-        return Err(
-            Error::new(doing, "it is already up").hint(format!("bring it down first: lab down {}", lab.name))
-        );
-    }
-    let taken: Vec<String> = (0..lab.nodes.len())
-        .map(|n| lab.netns_name(NodeId(n)))
-        .filter(|name| netns::path_of(name).exists())
-        .collect();
-    if let Some(name) = taken.first() {
-        return Err(Error::new(doing, format!("{} exists already", netns::path_of(name).display())).hint(format!(
-            "if it is left from an earlier run of this lab, `lab down {}` removes it; otherwise rename the lab",
-            lab.name
-        )));
-    }
-    Ok(())
 }
 
 /// The error that undoes an `up` once SIGINT, SIGTERM or SIGHUP has arrived; checked between
@@ -265,7 +245,7 @@ impl<'l> Realizer<'l> {
         for ns in self.namespaces.iter_mut().filter_map(Option::take) {
             let _ = netns::remove_named(&ns.name);
         }
-        let _ = super::state::remove(&self.lab.name);
+        let _ = crate::state::remove(&self.lab.name);
     }
 }
 

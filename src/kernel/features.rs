@@ -3,16 +3,14 @@
 //! can choose between this kernel and the full one.
 
 use super::netlink::{LinkSettings, Netlink, errno};
-use super::{Error, netns};
-use crate::model::{IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, Lab, MacvlanMode, VlanProtocol};
+use super::netns;
+use crate::model::{IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, VlanProtocol};
 
 /// Which of `features` the running kernel offers.
 pub fn probe(features: &[KernelFeature]) -> std::io::Result<Vec<(KernelFeature, bool)>> {
     let features = features.to_vec();
     netns::run_in_throwaway(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let netlink = Netlink::open_here(rt.handle())?;
-        rt.block_on(async {
+        super::with_netlink(|netlink| async move {
             let mut found = Vec::new();
             for feature in features {
                 found.push((feature, try_feature(&netlink, feature).await?));
@@ -72,42 +70,6 @@ fn to_io(e: super::netlink::Error) -> std::io::Error {
     match errno(&e) {
         Some(n) => std::io::Error::from_raw_os_error(n),
         None => std::io::Error::other(e.to_string()),
-    }
-}
-
-/// Refuses a lab whose link kinds this kernel cannot make, naming what needs each of them.
-pub fn check(lab: &Lab) -> Result<(), Error> {
-    let doing = format!("checking that this kernel can make lab `{}`", lab.name);
-    let missing = missing(&lab.kernel_needs()).map_err(|e| Error::io(&doing, &e))?;
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let lacks: Vec<String> = missing
-        .iter()
-        .map(|feature| format!("{} (needed by {})", feature.describe(), users_of(lab, *feature)))
-        .collect();
-    let mut modules: Vec<&str> = missing.iter().map(|f| f.module()).collect();
-    modules.dedup();
-    Err(Error::new(doing, format!("this kernel has no {}", lacks.join("; no "))).hint(format!(
-        "load it (modprobe {}) or run the lab in the full kernel: lab run --sandbox FILE",
-        modules.join(" ")
-    )))
-}
-
-/// Up to three of the lab's interfaces that need `feature`: switches by node name, the
-/// rest as `node:iface`.
-fn users_of(lab: &Lab, feature: KernelFeature) -> String {
-    let users: Vec<String> = lab
-        .iface_ids()
-        .filter(|id| KernelFeature::of(&lab.iface(*id).kind) == feature)
-        .map(|id| match lab.iface(id).kind {
-            IfaceKind::Bridge { .. } => lab.node(id.node).name.clone(),
-            _ => lab.iface_label(id),
-        })
-        .collect();
-    match users.len() {
-        0..=3 => users.join(", "),
-        n => format!("{} and {} more", users[..3].join(", "), n - 3),
     }
 }
 
