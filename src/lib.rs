@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod graph;
 pub mod kernel;
+pub mod kind;
 pub mod model;
 pub mod plan;
 pub mod probe;

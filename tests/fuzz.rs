@@ -22,7 +22,7 @@ fn check_everything(text: &str) {
         for format in [Format::Dot, Format::Mermaid, Format::Json] {
             let _ = render(&graph, format);
         }
-        let _ = lab::plan::Plan::new(&graph).to_commands(lab);
+        let _ = lab::plan::Plan::new(&graph).to_string();
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::{Error, Verdict};
 use crate::realize;
-use crate::state::{self, State};
 use crate::report::printable;
+use crate::state::{self, State};
 use comfy_table::{Table, presets::NOTHING};
 
 #[derive(clap::Args)]

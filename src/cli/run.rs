@@ -4,8 +4,8 @@
 use super::verify::{self, Output};
 use super::{Error, Verdict, announce_down, announce_up, load_lab, render_diagnostics, runtime};
 use crate::graph::LabGraph;
-use crate::plan::Plan;
 use crate::kernel::signals;
+use crate::plan::Plan;
 use crate::realize::{self, Progress};
 use crate::sandbox::{self, Sandbox};
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 
 use super::{Error, Verdict, announce_up, load_lab, runtime};
 use crate::graph::LabGraph;
-use crate::plan::Plan;
 use crate::kernel::signals;
+use crate::plan::Plan;
 use crate::realize::{self, Progress};
 use std::path::PathBuf;
 
@@ -14,6 +14,9 @@ pub struct Options {
     /// Print the plan as the equivalent `ip` and `bridge` commands; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: print the plan as JSON, every request as `up` would make it.
+    #[arg(long, requires = "dry_run")]
+    json: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -22,8 +25,12 @@ pub struct Options {
 pub fn run(options: Options) -> Result<Verdict, Error> {
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
+    if options.dry_run && options.json {
+        stdout!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
+        return Ok(Verdict::Pass);
+    }
     if options.dry_run {
-        stdout!("{}", plan.to_commands(&lab));
+        stdout!("{plan}");
         return Ok(Verdict::Pass);
     }
     let progress = Progress::new(plan.steps(), options.quiet);

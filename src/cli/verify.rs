@@ -3,8 +3,8 @@
 use super::{Error, LabArg, Verdict, load_lab};
 use crate::model::Lab;
 use crate::probe::{self, Verification};
-use crate::state::State;
 use crate::report;
+use crate::state::State;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ mod render;
 
 pub use render::{Format, render};
 
-use crate::model::{IfaceId, IfaceKind, Lab, NodeId};
+use crate::model::{IfaceId, Lab, NodeId};
 use petgraph::algo::toposort;
 use petgraph::graphmap::DiGraphMap;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -142,18 +142,5 @@ impl<'l> LabGraph<'l> {
             s.sort();
         }
         stages
-    }
-}
-
-/// A short description of an interface for drawings and summaries.
-pub fn describe(kind: &IfaceKind) -> String {
-    match kind {
-        IfaceKind::Veth { .. } => "veth".into(),
-        IfaceKind::Bridge { vlan_filtering: true } => "bridge, VLAN filtering".into(),
-        IfaceKind::Bridge { vlan_filtering: false } => "bridge".into(),
-        IfaceKind::Vlan { id, protocol, .. } => format!("vlan {} id {id}", protocol.as_str()),
-        IfaceKind::Macvlan { mode, .. } => format!("macvlan {}", mode.as_str()),
-        IfaceKind::Ipvlan { mode, flag, .. } => format!("ipvlan {} {}", mode.as_str(), flag.as_str()),
-        IfaceKind::Dummy => "dummy".into(),
     }
 }

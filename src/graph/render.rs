@@ -1,6 +1,6 @@
 //! Drawings of a lab graph: Graphviz DOT (one cluster per node), Mermaid, and JSON.
 
-use super::{Edge, LabGraph, Object, Vertex, describe};
+use super::{Edge, LabGraph, Object, Vertex};
 use crate::model::{IfaceId, IfaceKind, Lab, PortVlans};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::Serialize;
@@ -29,7 +29,7 @@ fn vertex_id(id: IfaceId) -> String {
 /// An interface's label lines: name, kind, addresses.
 fn iface_lines(lab: &Lab, id: IfaceId) -> Vec<String> {
     let iface = lab.iface(id);
-    let mut lines = vec![iface.name.clone(), describe(&iface.kind)];
+    let mut lines = vec![iface.name.clone(), iface.kind.describe()];
     lines.extend(iface.addresses.iter().map(|a| a.to_string()));
     lines
 }
@@ -188,7 +188,7 @@ fn json(graph: &LabGraph<'_>) -> String {
                 .map(|iface| JsonIface {
                     name: &iface.name,
                     kind: iface.kind.name(),
-                    detail: describe(&iface.kind),
+                    detail: iface.kind.describe(),
                     parent: iface.kind.parent().map(|p| lab.iface_label(p)),
                     peer: match iface.kind {
                         IfaceKind::Veth { peer, .. } => Some(lab.iface_label(peer)),

@@ -4,7 +4,7 @@
 
 use super::netlink::{LinkSettings, Netlink, errno};
 use super::netns;
-use crate::model::{IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, VlanProtocol};
+use crate::kind::{KernelFeature, Kind, LinkType, Resolved, veth};
 
 /// Which of `features` the running kernel offers.
 pub fn probe(features: &[KernelFeature]) -> std::io::Result<Vec<(KernelFeature, bool)>> {
@@ -25,45 +25,32 @@ pub fn missing(features: &[KernelFeature]) -> std::io::Result<Vec<KernelFeature>
     Ok(probe(features)?.into_iter().filter(|(_, have)| !*have).map(|(f, _)| f).collect())
 }
 
+/// Makes the feature's sample link, on a veth parent when the sample is a child.
 async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Result<bool> {
-    let up = LinkSettings::default();
-    let result = match feature {
-        KernelFeature::Veth => netlink.add_veth("probe0", up, "probe1", up).await,
-        KernelFeature::Bridge => netlink.add_bridge("probebr0", false, up).await,
-        KernelFeature::BridgeVlanFiltering => netlink.add_bridge("probebr1", true, up).await,
-        KernelFeature::Dummy => netlink.add_dummy("probedummy", up).await,
-        KernelFeature::Vlan | KernelFeature::Macvlan | KernelFeature::Ipvlan => {
-            let parent = match feature {
-                KernelFeature::Ipvlan => "probeip0",
-                _ => "probemv0",
-            };
-            let parent_index = match netlink.link(parent).await {
-                Ok(link) => link.index,
-                Err(_) => {
-                    netlink.add_veth(parent, up, &format!("{parent}p"), up).await.map_err(to_io)?;
-                    netlink.link(parent).await.map_err(to_io)?.index
-                }
-            };
-            match feature {
-                KernelFeature::Vlan => {
-                    netlink.add_vlan("probevlan", parent_index, 5, VlanProtocol::Dot1Q, up).await
-                }
-                KernelFeature::Macvlan => {
-                    netlink.add_macvlan("probemv", parent_index, MacvlanMode::Bridge, &[], up).await
-                }
-                _ => {
-                    netlink
-                        .add_ipvlan("probeipvlan", parent_index, IpvlanMode::L2, IpvlanFlag::Bridge, up)
-                        .await
-                }
-            }
-        }
+    let sample = feature.sample();
+    let parent = match sample.kind().stacked() {
+        true => Some(sample_parent(netlink, sample.kind()).await?),
+        false => None,
     };
-    match result {
+    let resolved = Resolved { parent, settings: LinkSettings::default(), peer_netns: None };
+    let name = format!("probe{}", feature as usize);
+    match netlink.add_link(sample.message(&name, &resolved)).await {
         Ok(()) => Ok(true),
         Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
         Err(e) => Err(to_io(e)),
     }
+}
+/// A veth end to stack a sample child on; ipvlan gets one of its own (a parent serves
+/// macvlan or ipvlan, not both).
+async fn sample_parent(netlink: &Netlink, kind: Kind) -> std::io::Result<u32> {
+    let parent = if kind == Kind::Ipvlan { "probeip0" } else { "probemv0" };
+    if let Ok(link) = netlink.link(parent).await {
+        return Ok(link.index);
+    }
+    let veth = LinkType::Veth(veth::Link { peer: format!("{parent}p"), netns: None, mac: None, mtu: None });
+    let resolved = Resolved { parent: None, settings: LinkSettings::default(), peer_netns: None };
+    netlink.add_link(veth.message(parent, &resolved)).await.map_err(to_io)?;
+    Ok(netlink.link(parent).await.map_err(to_io)?.index)
 }
 
 fn to_io(e: super::netlink::Error) -> std::io::Error {
@@ -71,9 +58,4 @@ fn to_io(e: super::netlink::Error) -> std::io::Error {
         Some(n) => std::io::Error::from_raw_os_error(n),
         None => std::io::Error::other(e.to_string()),
     }
-}
-
-/// The module to load for a link kind.
-pub fn module_for(kind: &IfaceKind) -> &'static str {
-    KernelFeature::of(kind).module()
 }

@@ -4,20 +4,16 @@
 //! receive buffer (a full buffer drops answers, and a request whose answer was dropped would
 //! wait forever); and no request waits longer than `ANSWER_TIMEOUT`.
 
-use crate::model::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, PortVlans, VlanProtocol};
+use crate::model::Mac;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::packet_route::link::{
-    BridgeVlanInfoFlags, InfoData, InfoMacVlan, InfoVeth, IpVlanFlags, IpVlanMode, LinkAttribute,
-    LinkMessage, MacVlanMacAddressMode, MacVlanMode,
-};
+use rtnetlink::packet_route::link::{BridgeVlanInfoFlags, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkDummy, LinkIpVlan, LinkMacVlan,
-    LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder,
+    Handle, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
 };
 use std::io;
 use std::net::IpAddr;
@@ -89,7 +85,7 @@ pub struct LinkSettings {
 }
 
 impl LinkSettings {
-    fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
+    pub fn apply<T>(&self, mut builder: LinkMessageBuilder<T>) -> LinkMessageBuilder<T> {
         if let Some(mac) = self.mac {
             builder = builder.address(mac.0.to_vec());
         }
@@ -169,104 +165,9 @@ impl Netlink {
         Ok(messages.iter().map(link_state).collect())
     }
 
-    /// `ip link add NAME type bridge vlan_filtering 0|1`
-    pub async fn add_bridge(
-        &self,
-        name: &str,
-        vlan_filtering: bool,
-        settings: LinkSettings,
-    ) -> Result<(), Error> {
-        let mut builder = LinkMessageBuilder::<LinkBridge>::new(name);
-        if vlan_filtering {
-            builder = builder.vlan_filtering(true);
-        }
-        self.add(settings.apply(builder).build()).await
-    }
-
-    /// `ip link add NAME type veth peer name PEER netns NS`: the peer is made in its
-    /// namespace, down: the kernel cannot open a veth before its pair is joined (ENOTCONN),
-    /// so the peer's `up` is for `set_up` afterwards, from the peer's namespace.
-    pub async fn add_veth(
-        &self,
-        name: &str,
-        near: LinkSettings,
-        peer: &str,
-        far: LinkSettings,
-    ) -> Result<(), Error> {
-        let far = LinkSettings { up: false, ..far };
-        let peer = far.apply(LinkMessageBuilder::<LinkUnspec>::new().name(peer)).build();
-        let builder = LinkVeth::new(name, "").set_info_data(InfoData::Veth(InfoVeth::Peer(peer)));
-        self.add(near.apply(builder).build()).await
-    }
-
-    /// `ip link add link PARENT name NAME type vlan protocol P id ID`
-    pub async fn add_vlan(
-        &self,
-        name: &str,
-        parent: u32,
-        id: u16,
-        protocol: VlanProtocol,
-        settings: LinkSettings,
-    ) -> Result<(), Error> {
-        let protocol = match protocol {
-            VlanProtocol::Dot1Q => rtnetlink::packet_route::link::VlanProtocol::Ieee8021Q,
-            VlanProtocol::Dot1Ad => rtnetlink::packet_route::link::VlanProtocol::Ieee8021Ad,
-        };
-        self.add(settings.apply(LinkVlan::new(name, parent, id).protocol(protocol)).build()).await
-    }
-
-    /// `ip link add link PARENT name NAME type macvlan mode M [macaddr add MAC...]`
-    pub async fn add_macvlan(
-        &self,
-        name: &str,
-        parent: u32,
-        mode: MacvlanMode,
-        source_macs: &[Mac],
-        settings: LinkSettings,
-    ) -> Result<(), Error> {
-        let kernel_mode = match mode {
-            MacvlanMode::Private => MacVlanMode::Private,
-            MacvlanMode::Vepa => MacVlanMode::Vepa,
-            MacvlanMode::Bridge => MacVlanMode::Bridge,
-            MacvlanMode::Passthru => MacVlanMode::Passthrough,
-            MacvlanMode::Source => MacVlanMode::Source,
-        };
-        let mut builder = LinkMacVlan::new(name, parent, kernel_mode);
-        if !source_macs.is_empty() {
-            builder = builder
-                .append_info_data(InfoMacVlan::MacAddrMode(MacVlanMacAddressMode::Set))
-                .append_info_data(InfoMacVlan::MacAddrData(
-                    source_macs.iter().map(|m| InfoMacVlan::MacAddr(m.0)).collect(),
-                ));
-        }
-        self.add(settings.apply(builder).build()).await
-    }
-
-    /// `ip link add link PARENT name NAME type ipvlan mode M FLAG`
-    pub async fn add_ipvlan(
-        &self,
-        name: &str,
-        parent: u32,
-        mode: IpvlanMode,
-        flag: IpvlanFlag,
-        settings: LinkSettings,
-    ) -> Result<(), Error> {
-        let kernel_mode = match mode {
-            IpvlanMode::L2 => IpVlanMode::L2,
-            IpvlanMode::L3 => IpVlanMode::L3,
-            IpvlanMode::L3s => IpVlanMode::L3S,
-        };
-        let flags = match flag {
-            IpvlanFlag::Bridge => IpVlanFlags::empty(),
-            IpvlanFlag::Private => IpVlanFlags::Private,
-            IpvlanFlag::Vepa => IpVlanFlags::Vepa,
-        };
-        self.add(settings.apply(LinkIpVlan::new(name, parent, kernel_mode).flag(flags)).build()).await
-    }
-
-    /// `ip link add NAME type dummy`
-    pub async fn add_dummy(&self, name: &str, settings: LinkSettings) -> Result<(), Error> {
-        self.add(settings.apply(LinkDummy::new(name)).build()).await
+    /// `ip link add ...`: a new link, its message built by its kind (`kind::LinkType`).
+    pub async fn add_link(&self, message: LinkMessage) -> Result<(), Error> {
+        self.add(message).await
     }
 
     /// `ip link set NAME up`
@@ -288,18 +189,24 @@ impl Netlink {
         self.set(LinkUnspec::new_with_index(port).controller(master).build()).await
     }
 
-    /// `bridge vlan add dev PORT vid ACCESS pvid untagged` or `vid TRUNK...`, then
-    /// `bridge vlan del dev PORT vid 1`.
-    pub async fn set_port_vlans(&self, port: u32, vlans: &PortVlans) -> Result<(), Error> {
+    /// `bridge vlan add dev PORT vid ACCESS pvid untagged` and `vid TRUNK...`, then with
+    /// `leave_default`, `bridge vlan del dev PORT vid 1`.
+    pub async fn set_port_vlans(
+        &self,
+        port: u32,
+        access: Option<u16>,
+        trunk: &[u16],
+        leave_default: bool,
+    ) -> Result<(), Error> {
         let mut add = LinkBridgeVlan::new(port);
-        if let Some(access) = vlans.access {
+        if let Some(access) = access {
             add = add.vlan(access, BridgeVlanInfoFlags::Pvid | BridgeVlanInfoFlags::Untagged);
         }
-        for vid in &vlans.trunk {
+        for vid in trunk {
             add = add.vlan(*vid, BridgeVlanInfoFlags::empty());
         }
         self.set(add.build()).await?;
-        if !vlans.keeps_default_vlan() {
+        if leave_default {
             let default_vlan = LinkBridgeVlan::new(port).vlan(1, BridgeVlanInfoFlags::empty()).build();
             self.ask(|| self.handle.link().del_with_message(default_vlan).execute()).await?;
         }

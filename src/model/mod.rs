@@ -2,10 +2,11 @@
 //! Built only by `topology::validate`; later stages read it and never see raw TOML.
 
 mod expect;
-mod link;
 
+pub use crate::kind::{
+    Cable, IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, PortVlans, VlanProtocol,
+};
 pub use expect::{Check, Expectation, MacOf, Proto, TaggedOn, Target, Verify};
-pub use link::{Cable, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, PortVlans, VlanProtocol};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -107,7 +108,7 @@ pub struct Node {
     pub ifaces: Vec<Iface>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Sysctl {
     pub key: String,
     pub value: String,
@@ -228,7 +229,7 @@ impl Lab {
     pub fn kernel_needs(&self) -> Vec<KernelFeature> {
         let mut needs = vec![KernelFeature::Veth];
         for id in self.iface_ids() {
-            let need = KernelFeature::of(&self.iface(id).kind);
+            let need = self.iface(id).kind.feature();
             if !needs.contains(&need) {
                 needs.push(need);
             }
@@ -241,68 +242,6 @@ impl Lab {
 /// Namespace names are `<lab>-<node>`, as `ip netns` shows them.
 pub fn netns_name(lab: &str, node: &str) -> String {
     format!("{lab}-{node}")
-}
-
-/// What a lab can require of the kernel; `kernel::features` probes which ones it has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KernelFeature {
-    Veth,
-    Bridge,
-    BridgeVlanFiltering,
-    Vlan,
-    Macvlan,
-    Ipvlan,
-    Dummy,
-}
-
-impl KernelFeature {
-    pub const ALL: [KernelFeature; 7] = [
-        KernelFeature::Veth,
-        KernelFeature::Bridge,
-        KernelFeature::BridgeVlanFiltering,
-        KernelFeature::Vlan,
-        KernelFeature::Macvlan,
-        KernelFeature::Ipvlan,
-        KernelFeature::Dummy,
-    ];
-
-    /// The feature that makes this kind of link.
-    pub fn of(kind: &IfaceKind) -> KernelFeature {
-        match kind {
-            IfaceKind::Veth { .. } => KernelFeature::Veth,
-            IfaceKind::Bridge { vlan_filtering: true } => KernelFeature::BridgeVlanFiltering,
-            IfaceKind::Bridge { .. } => KernelFeature::Bridge,
-            IfaceKind::Vlan { .. } => KernelFeature::Vlan,
-            IfaceKind::Macvlan { .. } => KernelFeature::Macvlan,
-            IfaceKind::Ipvlan { .. } => KernelFeature::Ipvlan,
-            IfaceKind::Dummy => KernelFeature::Dummy,
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            KernelFeature::Veth => "veth",
-            KernelFeature::Bridge => "bridge",
-            KernelFeature::BridgeVlanFiltering => "bridge VLAN filtering",
-            KernelFeature::Vlan => "802.1Q VLAN (8021q)",
-            KernelFeature::Macvlan => "macvlan",
-            KernelFeature::Ipvlan => "ipvlan",
-            KernelFeature::Dummy => "dummy",
-        }
-    }
-
-    /// The module that provides the feature, for `modprobe` hints.
-    pub fn module(self) -> &'static str {
-        match self {
-            KernelFeature::Veth => "veth",
-            KernelFeature::Bridge | KernelFeature::BridgeVlanFiltering => "bridge",
-            KernelFeature::Vlan => "8021q",
-            KernelFeature::Macvlan => "macvlan",
-            KernelFeature::Ipvlan => "ipvlan",
-            KernelFeature::Dummy => "dummy",
-        }
-    }
 }
 
 #[cfg(test)]

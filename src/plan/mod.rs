@@ -1,52 +1,47 @@
-//! The plan: what realizing a lab takes, as data — stages of steps, where every step of a
-//! stage can run at once. Derived from the graph; printed as `ip`/`bridge` commands by
-//! `lab up --dry-run`. Touches nothing.
+//! The plan: what realizing a lab takes, as data: stages of steps, where every step of a
+//! stage can run at once and a step's requests run in order. Every request is resolved here
+//! (namespaces, device names, each kind's settings, addresses, routes, sysctls), so that
+//! `realize` executes it as it is and decides nothing; `Display` prints the same requests
+//! as the `ip`/`bridge`/`sysctl` script (`lab up --dry-run`), serde as JSON (`--json`).
+//! Derived from the graph; touches nothing.
 
-mod commands;
+mod request;
+
+pub use request::{NewLink, NewNamespace, Op, Request, quote};
 
 use crate::graph::{LabGraph, Object};
-use crate::model::{IfaceId, IfaceKind, Lab, NodeId, PortVlans, Role, Sysctl};
+use crate::kernel::marker;
+use crate::kind::{LinkType, bridge, ipvlan, macvlan, veth, vlan};
+use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Sysctl};
+use serde::Serialize;
+use std::fmt;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// A named namespace with `lo` up, marked as the lab's, and its namespace-wide sysctls
-    /// (`namespace_sysctls`) written before anything is made in it.
-    CreateNamespace {
-        node: NodeId,
-    },
-    /// A link: a bridge, a cable (both ends), a sub-interface or a child.
-    CreateLink {
-        iface: IfaceId,
-    },
-    /// A switch port's membership: master (for a cable's far end), VLANs, hairpin.
-    ConfigurePort {
-        port: IfaceId,
-    },
-    WriteSysctls {
-        node: NodeId,
-    },
-    AddAddresses {
-        node: NodeId,
-    },
-    AddRoutes {
-        node: NodeId,
-    },
-    /// Last: a switch port goes up, giving its host carrier. Until then hosts are quiet, so
-    /// their IPv6 start-up traffic is not flooded while the rest is still being made.
-    EnablePort {
-        port: IfaceId,
-    },
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub lab: String,
+    pub stages: Vec<Stage>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Stage {
     pub title: String,
     pub steps: Vec<Step>,
 }
 
-#[derive(Clone, Debug)]
-pub struct Plan {
-    pub stages: Vec<Stage>,
+/// Requests that depend on each other, run in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub requests: Vec<Request>,
+}
+
+impl Step {
+    fn one(doing: String, op: Op) -> Step {
+        Step { requests: vec![Request { doing, op }] }
+    }
+
+    fn of(doing: &str, ops: Vec<Op>) -> Step {
+        Step { requests: ops.into_iter().map(|op| Request { doing: doing.to_string(), op }).collect() }
+    }
 }
 
 impl Plan {
@@ -58,48 +53,222 @@ impl Plan {
             let steps = objects
                 .into_iter()
                 .map(|o| match o {
-                    Object::Namespace { node } => Step::CreateNamespace { node },
-                    Object::Link { iface } => Step::CreateLink { iface },
+                    Object::Namespace { node } => namespace_step(lab, node),
+                    Object::Link { iface } => link_step(lab, iface),
                 })
                 .collect();
             stages.push(Stage { title, steps });
         }
-        let ports = lab
-            .iface_ids()
-            .filter(|id| port_work(lab, *id).is_some())
-            .map(|port| Step::ConfigurePort { port });
+        let ports = lab.iface_ids().filter_map(|id| port_step(lab, id));
         let sysctls = nodes_where(lab, |n| n.sysctls.iter().any(Sysctl::names_a_device))
             .into_iter()
-            .map(|node| Step::WriteSysctls { node });
+            .map(|node| sysctl_step(lab, node));
         stages
             .push(Stage { title: "switch ports and sysctls".into(), steps: ports.chain(sysctls).collect() });
-        let addresses = nodes_where(lab, |n| n.ifaces.iter().any(|i| !i.addresses.is_empty()));
-        stages.push(Stage {
-            title: "addresses".into(),
-            steps: addresses.into_iter().map(|node| Step::AddAddresses { node }).collect(),
-        });
+        stages.push(Stage { title: "addresses".into(), steps: address_steps(lab) });
         let routes = nodes_where(lab, |n| !n.routes.is_empty());
         stages.push(Stage {
             title: "routes".into(),
-            steps: routes.into_iter().map(|node| Step::AddRoutes { node }).collect(),
+            steps: routes.into_iter().map(|node| route_step(lab, node)).collect(),
         });
         let ports = lab.iface_ids().filter(|id| is_switch_port(lab, *id) && lab.iface(*id).up);
         stages.push(Stage {
             title: "switch ports up".into(),
-            steps: ports.map(|port| Step::EnablePort { port }).collect(),
+            steps: ports
+                .map(|port| {
+                    let doing = format!("bringing up port {}", lab.iface_label(port));
+                    Step::one(
+                        doing,
+                        Op::SetUp { ns: lab.netns_name(port.node), dev: lab.iface(port).name.clone() },
+                    )
+                })
+                .collect(),
         });
         stages.retain(|s| !s.steps.is_empty());
-        Plan { stages }
+        Plan { lab: lab.name.clone(), stages }
     }
 
     pub fn steps(&self) -> usize {
         self.stages.iter().map(|s| s.steps.len()).sum()
     }
+}
 
-    /// The plan as the `ip`/`bridge` commands that would build the same lab.
-    pub fn to_commands(&self, lab: &Lab) -> String {
-        commands::render(self, lab)
+/// The plan as the `ip`/`bridge`/`sysctl` script that builds the same lab.
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, stage) in self.stages.iter().enumerate() {
+            writeln!(f, "# stage {}: {}", i + 1, stage.title)?;
+            for request in stage.steps.iter().flat_map(|s| &s.requests) {
+                writeln!(f, "{request}")?;
+            }
+        }
+        Ok(())
     }
+}
+
+fn namespace_step(lab: &Lab, node: NodeId) -> Step {
+    let ns = lab.netns_name(node);
+    let op = Op::AddNamespace(NewNamespace {
+        ns: ns.clone(),
+        node: lab.node(node).name.clone(),
+        baseline: baseline_sysctls(lab.node(node).role),
+        sysctls: lab.node(node).sysctls.iter().filter(|s| !s.names_a_device()).cloned().collect(),
+        mark: marker(&lab.name),
+    });
+    Step::one(format!("creating namespace {ns}"), op)
+}
+
+/// A bridge, a cable (both ends; the far one brought up from its own namespace, the kernel
+/// cannot open it before the pair is joined), a child or a dummy.
+fn link_step(lab: &Lab, id: IfaceId) -> Step {
+    let iface = lab.iface(id);
+    let doing = describe_creation(lab, id);
+    let mut link = NewLink {
+        ns: lab.netns_name(id.node),
+        name: iface.name.clone(),
+        parent: None,
+        netns: None,
+        master: None,
+        mac: iface.mac,
+        mtu: iface.mtu,
+        up: up_when_made(lab, id),
+        link: LinkType::Dummy,
+    };
+    let mut after = Vec::new();
+    match &iface.kind {
+        IfaceKind::Bridge { vlan_filtering } => {
+            link.link = LinkType::Bridge(bridge::Link { vlan_filtering: *vlan_filtering });
+        }
+        IfaceKind::Veth { peer, port } => {
+            let far = lab.iface(*peer);
+            link.master = port.as_ref().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
+            let netns = (peer.node != id.node).then(|| lab.netns_name(peer.node));
+            link.link =
+                LinkType::Veth(veth::Link { peer: far.name.clone(), netns, mac: far.mac, mtu: far.mtu });
+            if up_when_made(lab, *peer) {
+                after.push(Op::SetUp { ns: lab.netns_name(peer.node), dev: far.name.clone() });
+            }
+        }
+        IfaceKind::Dummy => {}
+        kind => {
+            let parent = kind.parent().expect("the other kinds are children");
+            link.link = match kind {
+                IfaceKind::Vlan { id, protocol, .. } => {
+                    LinkType::Vlan(vlan::Link { id: *id, protocol: *protocol })
+                }
+                IfaceKind::Macvlan { mode, source_macs, .. } => {
+                    LinkType::Macvlan(macvlan::Link { mode: *mode, source_macs: source_macs.clone() })
+                }
+                IfaceKind::Ipvlan { mode, flag, .. } => {
+                    LinkType::Ipvlan(ipvlan::Link { mode: *mode, flag: *flag })
+                }
+                _ => unreachable!("bridges, cables and dummies have no parent"),
+            };
+            link.ns = lab.netns_name(parent.node);
+            link.parent = Some(lab.iface(parent).name.clone());
+            link.netns = (parent.node != id.node).then(|| lab.netns_name(id.node));
+            if let Some(temporary) = temporary_name(lab, id) {
+                link.name = temporary.clone();
+                link.up = false;
+                after.push(Op::Rename {
+                    ns: lab.netns_name(id.node),
+                    dev: temporary,
+                    name: iface.name.clone(),
+                    up: iface.up,
+                });
+            }
+        }
+    }
+    let mut ops = vec![Op::AddLink(link)];
+    ops.extend(after);
+    Step::of(&doing, ops)
+}
+
+/// "creating ipvlan `ipvlan1` on net1:eth0"
+fn describe_creation(lab: &Lab, iface: IfaceId) -> String {
+    let i = lab.iface(iface);
+    let home = &lab.node(iface.node).name;
+    match &i.kind {
+        IfaceKind::Veth { peer, .. } => {
+            format!("creating the cable {} -- {}", lab.iface_label(iface), lab.iface_label(*peer))
+        }
+        kind => match kind.parent() {
+            None => format!("creating {} `{}` in {home}", kind.name(), i.name),
+            Some(parent) => {
+                let moved = if parent.node != iface.node { format!(" for {home}") } else { String::new() };
+                format!("creating {} `{}` on {}{moved}", kind.name(), i.name, lab.iface_label(parent))
+            }
+        },
+    }
+}
+
+/// What a switch port needs once it exists: its bridge, when it was made as the far end of
+/// its cable (without one); VLANs, on a VLAN-filtering bridge; hairpin. `None`: nothing.
+fn port_step(lab: &Lab, id: IfaceId) -> Option<Step> {
+    let port = lab.iface(id).kind.port()?;
+    let ns = lab.netns_name(id.node);
+    let dev = lab.iface(id).name.clone();
+    let mut ops = Vec::new();
+    let far_end = lab.cables.iter().any(|c| c.b == id);
+    if let Some(master) = port.master.filter(|_| far_end) {
+        ops.push(Op::SetMaster { ns: ns.clone(), dev: dev.clone(), master: lab.iface(master).name.clone() });
+    }
+    let filtering =
+        port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
+    if filtering && port.has_vlans() {
+        ops.push(Op::SetPortVlans {
+            ns: ns.clone(),
+            dev: dev.clone(),
+            access: port.access,
+            trunk: port.trunk.clone(),
+            leave_default: !port.keeps_default_vlan(),
+        });
+    }
+    if port.hairpin {
+        ops.push(Op::SetHairpin { ns, dev });
+    }
+    (!ops.is_empty()).then(|| Step::of(&format!("setting up port {}", lab.iface_label(id)), ops))
+}
+
+/// The node's sysctls about one device, written once the devices exist.
+fn sysctl_step(lab: &Lab, node: NodeId) -> Step {
+    let sysctls = lab.node(node).sysctls.iter().filter(|s| s.names_a_device()).cloned().collect();
+    let name = lab.node(node).name.clone();
+    let op = Op::WriteSysctls { ns: lab.netns_name(node), node: name.clone(), sysctls };
+    Step::one(format!("writing the sysctls of {name}"), op)
+}
+
+fn address_steps(lab: &Lab) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for id in lab.iface_ids() {
+        let iface = lab.iface(id);
+        for address in &iface.addresses {
+            let doing = format!("adding address {address} to {}", lab.iface_label(id));
+            let op =
+                Op::AddAddress { ns: lab.netns_name(id.node), dev: iface.name.clone(), address: *address };
+            steps.push(Step::one(doing, op));
+        }
+    }
+    steps
+}
+
+/// A node's routes, in the order written: a gateway may be reached through a route before it.
+fn route_step(lab: &Lab, node: NodeId) -> Step {
+    let n = lab.node(node);
+    let requests = n
+        .routes
+        .iter()
+        .map(|route| {
+            let dev = route.dev.map(|d| n.ifaces[d].name.clone());
+            let shown = match (route.via, &dev) {
+                (Some(via), _) => format!("{} via {via}", route.to),
+                (None, dev) => format!("{} dev {}", route.to, dev.as_deref().unwrap_or("?")),
+            };
+            let op = Op::AddRoute { ns: lab.netns_name(node), to: route.to, via: route.via, dev };
+            Request { doing: format!("adding route {shown} in {}", n.name), op }
+        })
+        .collect();
+    Step { requests }
 }
 
 /// "namespaces", or what a creation stage makes: "2 cables, 1 bridge".
@@ -129,35 +298,12 @@ fn nodes_where(lab: &Lab, keep: impl Fn(&crate::model::Node) -> bool) -> Vec<Nod
     lab.nodes.iter().enumerate().filter(|(_, n)| keep(n)).map(|(i, _)| NodeId(i)).collect()
 }
 
-/// What a switch port needs once it exists.
-pub struct PortWork<'a> {
-    /// The bridge to join: a port made as the far end of its cable was made without one.
-    pub join: Option<IfaceId>,
-    /// VLANs to set, on a VLAN-filtering bridge.
-    pub vlans: Option<&'a PortVlans>,
-    pub hairpin: bool,
-}
-
-/// The work a switch port needs after creation, `None` when it needs none.
-pub fn port_work(lab: &Lab, id: IfaceId) -> Option<PortWork<'_>> {
-    let port = lab.iface(id).kind.port()?;
-    let filtering =
-        port.master.is_some_and(|m| matches!(lab.iface(m).kind, IfaceKind::Bridge { vlan_filtering: true }));
-    let far_end = lab.cables.iter().any(|c| c.b == id);
-    let work = PortWork {
-        join: port.master.filter(|_| far_end),
-        vlans: Some(port).filter(|p| filtering && p.has_vlans()),
-        hairpin: port.hairpin,
-    };
-    (work.join.is_some() || work.vlans.is_some() || work.hairpin).then_some(work)
-}
-
 /// Written in every new namespace first: the kernel's defaults rather than the host's (a new
 /// namespace copies the host's IPv4 settings), and no duplicate address detection, so that
 /// nothing waits. A switch forwards frames only: no address of its own to announce, and (like
 /// a hardware switch) no iptables for bridged frames, which a host with br_netfilter loaded
 /// would otherwise apply. Keys this kernel lacks are skipped.
-pub fn baseline_sysctls(role: Role) -> Vec<Sysctl> {
+fn baseline_sysctls(role: Role) -> Vec<Sysctl> {
     let mut baseline = vec![
         Sysctl::new("net.ipv4.conf.all.rp_filter", "0"),
         Sysctl::new("net.ipv4.conf.default.rp_filter", "0"),
@@ -175,22 +321,11 @@ pub fn baseline_sysctls(role: Role) -> Vec<Sysctl> {
     baseline
 }
 
-/// The node's own sysctls that act on the whole namespace (`all`, `default`, forwarding):
-/// written when the namespace is made, so that `default` reaches the node's interfaces.
-pub fn namespace_sysctls(lab: &Lab, node: NodeId) -> Vec<&Sysctl> {
-    lab.node(node).sysctls.iter().filter(|s| !s.names_a_device()).collect()
-}
-
-/// The node's sysctls about one device, written once the devices exist.
-pub fn device_sysctls(lab: &Lab, node: NodeId) -> Vec<&Sysctl> {
-    lab.node(node).sysctls.iter().filter(|s| s.names_a_device()).collect()
-}
-
 /// A child is made from its parent's namespace, where the kernel first looks its name up: a
 /// child named like one of the parent node's interfaces (`eth0` in a container whose host has
 /// an `eth0`) is made under this name, one that neither node uses, and renamed in its own
 /// namespace.
-pub fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
+fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
     let parent = lab.iface(iface).kind.parent()?;
     let used_in = |node: NodeId, name: &str| lab.node(node).ifaces.iter().any(|i| i.name == name);
     if iface.node == parent.node || !used_in(parent.node, &lab.iface(iface).name) {
@@ -203,7 +338,7 @@ pub fn temporary_name(lab: &Lab, iface: IfaceId) -> Option<String> {
 
 /// Whether an interface is set up as it is made: unless it asks to stay down, or is a switch
 /// port, which comes up in the last stage.
-pub fn up_when_made(lab: &Lab, id: IfaceId) -> bool {
+fn up_when_made(lab: &Lab, id: IfaceId) -> bool {
     lab.iface(id).up && !is_switch_port(lab, id)
 }
 

@@ -5,8 +5,8 @@
 use super::icmp::SETTLE_CAP;
 use super::settle::Settle;
 use super::socket::{BATCH, Socket, wait_any};
-use crate::model::Mac;
 use crate::kernel::{Netlink, with_netlink};
+use crate::model::Mac;
 use pnet::packet::Packet;
 use pnet::packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
 use pnet::packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};

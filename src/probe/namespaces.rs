@@ -3,8 +3,8 @@
 //! runtime, for what every wave asks of every namespace (flush neighbours, read queues).
 
 use super::Error;
-use crate::model::Lab;
 use crate::kernel::{Netlink, netns};
+use crate::model::Lab;
 use crate::state::State;
 use std::fs::File;
 

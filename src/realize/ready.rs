@@ -50,7 +50,7 @@ pub fn kernel_can_make(lab: &Lab) -> Result<(), Error> {
 fn users_of(lab: &Lab, feature: KernelFeature) -> String {
     let users: Vec<String> = lab
         .iface_ids()
-        .filter(|id| KernelFeature::of(&lab.iface(*id).kind) == feature)
+        .filter(|id| lab.iface(*id).kind.feature() == feature)
         .map(|id| match lab.iface(id).kind {
             IfaceKind::Bridge { .. } => lab.node(id.node).name.clone(),
             _ => lab.iface_label(id),
@@ -61,4 +61,3 @@ fn users_of(lab: &Lab, feature: KernelFeature) -> String {
         n => format!("{} and {} more", users[..3].join(", "), n - 3),
     }
 }
-

@@ -39,18 +39,10 @@ impl Summary {
                 s.hairpins += usize::from(port.hairpin);
                 s.vlans.extend(port.access.iter().chain(&port.trunk));
             }
-            let child = match kind {
-                IfaceKind::Vlan { id, protocol, .. } => {
-                    s.vlans.push(*id);
-                    Some(format!("vlan {}", protocol.as_str()))
-                }
-                IfaceKind::Macvlan { mode, .. } => Some(format!("macvlan {}", mode.as_str())),
-                IfaceKind::Ipvlan { mode, flag, .. } => {
-                    Some(format!("ipvlan {} {}", mode.as_str(), flag.as_str()))
-                }
-                IfaceKind::Dummy => Some("dummy".to_string()),
-                IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
-            };
+            if let IfaceKind::Vlan { id, .. } = kind {
+                s.vlans.push(*id);
+            }
+            let child = kind.summary_label();
             if let Some(child) = child {
                 *s.children.entry(child).or_default() += 1;
             }

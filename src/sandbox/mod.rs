@@ -20,7 +20,10 @@ pub const INSIDE: &str = "LAB_SANDBOX";
 const XSTATE_SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xstate_shim.so"));
 
 /// Modules loaded at boot: every link kind lab makes, and IPv6.
-pub const MODULES: [&str; 7] = ["ipv6", "veth", "bridge", "8021q", "macvlan", "ipvlan", "dummy"];
+/// The modules the sandbox loads: IPv6 and every link kind's.
+pub fn modules() -> Vec<&'static str> {
+    std::iter::once("ipv6").chain(crate::kind::Kind::modules()).collect()
+}
 
 pub fn inside() -> bool {
     std::env::var_os(INSIDE).is_some()
@@ -69,7 +72,7 @@ pub struct Sandbox {
     pub timeout: Duration,
     /// Variables set for the command, besides `LAB_SANDBOX=1` and `PATH`.
     pub env: Vec<(String, String)>,
-    /// Modules of `MODULES` to leave out, as a kernel without them would be; automatic
+    /// Modules of `modules()` to leave out, as a kernel without them would be; automatic
     /// module loading is then off too.
     pub without: Vec<String>,
     /// The command's stdout and stderr go to this process's own as they are written,
@@ -236,7 +239,7 @@ impl Sandbox {
             quote(&kernel.modules.display().to_string())
         );
         let modules: Vec<&str> =
-            MODULES.iter().copied().filter(|m| !self.without.iter().any(|w| w == m)).collect();
+            modules().into_iter().filter(|m| !self.without.iter().any(|w| w == m)).collect();
         let _ = writeln!(s, "for m in {}; do modprobe $m; done", modules.join(" "));
         if !self.without.is_empty() {
             s.push_str("echo /nonexistent > /proc/sys/kernel/modprobe\n");

@@ -6,12 +6,21 @@ use lab::model::KernelFeature;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Every feature: most tests of the suite want them all.
-pub const ALL: &[KernelFeature] = &KernelFeature::ALL;
+/// Every feature of every kind: most tests of the suite want them all.
+pub const ALL: All = All;
+
+pub struct All;
+
+impl AsRef<[KernelFeature]> for All {
+    fn as_ref(&self) -> &[KernelFeature] {
+        static ALL: OnceLock<Vec<KernelFeature>> = OnceLock::new();
+        ALL.get_or_init(KernelFeature::all)
+    }
+}
 
 fn native_features() -> &'static Vec<(KernelFeature, bool)> {
     static FEATURES: OnceLock<Vec<(KernelFeature, bool)>> = OnceLock::new();
-    FEATURES.get_or_init(|| lab::kernel::features::probe(&KernelFeature::ALL).unwrap_or_default())
+    FEATURES.get_or_init(|| lab::kernel::features::probe(ALL.as_ref()).unwrap_or_default())
 }
 
 fn runs_natively(needs: &[KernelFeature]) -> bool {
@@ -42,12 +51,13 @@ fn native_netem() -> bool {
 }
 
 /// Runs `body` on a kernel with `needs`; `name` is the test's own name (for the re-run).
-pub fn on_kernel(name: &str, needs: &[KernelFeature], body: impl FnOnce()) {
+pub fn on_kernel(name: &str, needs: impl AsRef<[KernelFeature]>, body: impl FnOnce()) {
     on_kernel_with(name, needs, false, body)
 }
 
 /// `on_kernel`, also needing netem when `netem` is set.
-pub fn on_kernel_with(name: &str, needs: &[KernelFeature], netem: bool, body: impl FnOnce()) {
+pub fn on_kernel_with(name: &str, needs: impl AsRef<[KernelFeature]>, netem: bool, body: impl FnOnce()) {
+    let needs = needs.as_ref();
     if runs_natively(needs) && (!netem || lab::sandbox::inside() || native_netem()) {
         body();
         return;

@@ -7,10 +7,10 @@ mod layer3;
 mod links;
 
 use super::{Error, Progress, ready};
-use crate::kernel::{Netlink, marker, netns, signals};
+use crate::kernel::{Netlink, netns, signals};
+use crate::model::{Lab, NodeId};
+use crate::plan::{NewNamespace, Op, Plan, Request, Step};
 use crate::state::{IfaceState, Lock, NodeState, State};
-use crate::model::{IfaceId, Lab, NodeId, Sysctl};
-use crate::plan::{self, Plan, Step};
 use futures::future::join_all;
 use std::collections::HashMap;
 use std::fs::File;
@@ -69,42 +69,42 @@ fn check_signals() -> Result<(), Error> {
 }
 
 struct Namespace {
-    name: String,
     file: File,
     netlink: Netlink,
 }
 
+/// Interface indexes by namespace and device name, each asked at most once.
+type Indexes = HashMap<(String, String), Arc<OnceCell<u32>>>;
+
+/// Executes a plan's requests as they are. Namespaces and interface indexes are looked up
+/// by name; nothing else is decided here.
 struct Realizer<'l> {
     lab: &'l Lab,
-    namespaces: Vec<Option<Namespace>>,
+    /// The lab's namespaces made so far, by name, in the order made.
+    namespaces: Vec<(String, Namespace)>,
+    by_name: HashMap<String, usize>,
     /// Each interface's index, asked once: concurrent steps that need the same one (every
     /// cable into a switch needs its bridge) wait on the one request.
-    indexes: Mutex<HashMap<IfaceId, Arc<OnceCell<u32>>>>,
+    indexes: Mutex<Indexes>,
 }
 
 impl<'l> Realizer<'l> {
     fn new(lab: &'l Lab) -> Self {
-        Realizer {
-            lab,
-            namespaces: (0..lab.nodes.len()).map(|_| None).collect(),
-            indexes: Mutex::new(HashMap::new()),
-        }
+        Realizer { lab, namespaces: Vec::new(), by_name: HashMap::new(), indexes: Mutex::new(HashMap::new()) }
     }
 
     async fn run(&mut self, plan: &Plan, progress: &Progress) -> Result<(), Error> {
         for stage in &plan.stages {
             check_signals()?;
             progress.stage(&stage.title);
-            let nodes: Vec<NodeId> = stage
+            let namespaces: Vec<&Request> = stage
                 .steps
                 .iter()
-                .filter_map(|s| match s {
-                    Step::CreateNamespace { node } => Some(*node),
-                    _ => None,
-                })
+                .flat_map(|s| &s.requests)
+                .filter(|r| matches!(r.op, Op::AddNamespace(_)))
                 .collect();
-            if !nodes.is_empty() {
-                self.create_namespaces(&nodes).await?;
+            if !namespaces.is_empty() {
+                self.create_namespaces(&namespaces).await?;
             }
             let this = &*self;
             let results = join_all(stage.steps.iter().map(|step| async move {
@@ -118,50 +118,64 @@ impl<'l> Realizer<'l> {
         check_signals()
     }
 
-    fn namespace(&self, node: NodeId) -> &Namespace {
-        self.namespaces[node.0].as_ref().expect("namespaces are made in the first stage")
+    /// A namespace of the lab, made in an earlier stage.
+    fn namespace(&self, name: &str) -> Result<&Namespace, Error> {
+        match self.by_name.get(name) {
+            Some(&at) => Ok(&self.namespaces[at].1),
+            None => Err(Error::new(format!("using namespace {name}"), "the plan uses it before making it")),
+        }
     }
 
-    async fn create_namespaces(&mut self, nodes: &[NodeId]) -> Result<(), Error> {
-        let lab = self.lab;
-        let names: Vec<String> = nodes.iter().map(|n| lab.netns_name(*n)).collect();
-        let sysctls: Vec<(String, Vec<Sysctl>, Vec<Sysctl>)> = nodes
+    fn netlink(&self, ns: &str) -> Result<&Netlink, Error> {
+        Ok(&self.namespace(ns)?.netlink)
+    }
+
+    /// Makes the namespaces of a stage on worker threads: each marked, its sysctls written
+    /// and a netlink socket opened inside it before it is named.
+    async fn create_namespaces(&mut self, requests: &[&Request]) -> Result<(), Error> {
+        let made: Vec<NewNamespace> = requests
             .iter()
-            .map(|n| {
-                let own = plan::namespace_sysctls(lab, *n).into_iter().cloned().collect();
-                (lab.node(*n).name.clone(), plan::baseline_sysctls(lab.node(*n).role), own)
+            .filter_map(|r| match &r.op {
+                Op::AddNamespace(namespace) => Some(namespace.clone()),
+                _ => None,
             })
             .collect();
+        let names: Vec<String> = made.iter().map(|m| m.ns.clone()).collect();
         let rt = tokio::runtime::Handle::current();
-        let alias = marker(&lab.name);
-        let lab_name = lab.name.clone();
-        let names_for_workers = names.clone();
-        let made = tokio::task::spawn_blocking(move || {
-            netns::create_named(&lab_name, &names_for_workers, NAMESPACE_WORKERS, |i| {
+        let lab_name = self.lab.name.clone();
+        let workers_names = names.clone();
+        // A sysctl the kernel refuses is told in the lab's words; the namespace stays unnamed.
+        let refusals: Arc<Mutex<HashMap<usize, Error>>> = Arc::default();
+        let refused = refusals.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            netns::create_named(&lab_name, &workers_names, NAMESPACE_WORKERS, |i| {
                 if signals::arrived() {
                     return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
                 }
-                let (node, baseline, own) = &sysctls[i];
-                set_up_namespace(&rt, &alias, node, baseline, own)
+                set_up_namespace(&rt, &made[i]).map_err(|failure| match failure {
+                    Failure::Io(e) => e,
+                    Failure::Sysctl(error) => {
+                        if let Ok(mut refused) = refused.lock() {
+                            refused.insert(i, error);
+                        }
+                        std::io::Error::other("a sysctl was refused")
+                    }
+                })
             })
         })
         .await
         .map_err(|e| Error::new("creating namespaces", e))?;
+        let mut refusals = std::mem::take(&mut *refusals.lock().unwrap_or_else(|e| e.into_inner()));
         let mut first_error = check_signals().err();
-        for ((node, name), result) in nodes.iter().zip(names).zip(made) {
+        for (i, (name, result)) in names.into_iter().zip(results).enumerate() {
             match result {
-                Ok((file, netlink)) => self.namespaces[node.0] = Some(Namespace { name, file, netlink }),
+                Ok((file, netlink)) => self.add_namespace(name, file, netlink),
                 Err(e) if first_error.is_none() => {
-                    // A sysctl that failed carries its own, fuller account.
-                    let own = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
-                    first_error = Some(match own {
-                        Some(error) => Error {
-                            doing: error.doing.clone(),
-                            cause: error.cause.clone(),
-                            hint: error.hint.clone(),
-                        },
-                        None => Error::io(format!("creating namespace {name}"), &e),
-                    });
+                    first_error = Some(
+                        refusals
+                            .remove(&i)
+                            .unwrap_or_else(|| Error::io(format!("creating namespace {name}"), &e)),
+                    );
                 }
                 Err(_) => {}
             }
@@ -169,17 +183,21 @@ impl<'l> Realizer<'l> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The index of an interface, asked of its namespace once and remembered.
-    async fn index(&self, iface: IfaceId) -> Result<u32, Error> {
+    fn add_namespace(&mut self, name: String, file: File, netlink: Netlink) {
+        self.by_name.insert(name.clone(), self.namespaces.len());
+        self.namespaces.push((name, Namespace { file, netlink }));
+    }
+
+    /// The index of a device, asked of its namespace once and remembered.
+    async fn index(&self, ns: &str, dev: &str) -> Result<u32, Error> {
         let cell = match self.indexes.lock() {
-            Ok(mut cells) => cells.entry(iface).or_default().clone(),
+            Ok(mut cells) => cells.entry((ns.to_string(), dev.to_string())).or_default().clone(),
             Err(_) => Arc::default(),
         };
         let index = cell.get_or_try_init(|| async {
-            let name = &self.lab.iface(iface).name;
-            let link = self.namespace(iface.node).netlink.link(name).await.map_err(|e| {
+            let link = self.netlink(ns)?.link(dev).await.map_err(|e| {
                 Error::kernel(
-                    format!("looking up {}, which lab made earlier in this run", self.lab.iface_label(iface)),
+                    format!("looking up {dev} in {ns}, which lab made earlier in this run"),
                     &e,
                     |_| None,
                 )
@@ -190,19 +208,43 @@ impl<'l> Realizer<'l> {
     }
 
     async fn step(&self, step: &Step) -> Result<(), Error> {
-        match *step {
-            Step::CreateNamespace { .. } => Ok(()),
-            Step::CreateLink { iface } => self.create_link(iface).await,
-            Step::ConfigurePort { port } => self.configure_port(port).await,
-            Step::WriteSysctls { node } => self.write_sysctls(node).await,
-            Step::AddAddresses { node } => self.add_addresses(node).await,
-            Step::AddRoutes { node } => self.add_routes(node).await,
-            Step::EnablePort { port } => {
-                let name = &self.lab.iface(port).name;
-                self.namespace(port.node).netlink.set_up(name).await.map_err(|e| {
-                    Error::kernel(format!("bringing up port {}", self.lab.iface_label(port)), &e, |_| None)
-                })
+        for request in &step.requests {
+            self.request(request).await?;
+        }
+        Ok(())
+    }
+
+    async fn request(&self, request: &Request) -> Result<(), Error> {
+        let doing = &request.doing;
+        match &request.op {
+            Op::AddNamespace(_) => Ok(()),
+            Op::AddLink(link) => self.add_link(doing, link).await,
+            Op::SetUp { ns, dev } => {
+                let done = self.netlink(ns)?.set_up(dev).await;
+                done.map_err(|e| Error::kernel(doing, &e, |_| None))
             }
+            Op::Rename { ns, dev, name, up } => {
+                let done = self.netlink(ns)?.rename(dev, name, *up).await;
+                done.map_err(|e| Error::kernel(doing, &e, |_| None))
+            }
+            Op::SetMaster { ns, dev, master } => {
+                let (port, bridge) = (self.index(ns, dev).await?, self.index(ns, master).await?);
+                let done = self.netlink(ns)?.set_master(port, bridge).await;
+                done.map_err(|e| Error::kernel(format!("{doing}: adding it to its bridge"), &e, |_| None))
+            }
+            Op::SetPortVlans { ns, dev, access, trunk, leave_default } => {
+                let port = self.index(ns, dev).await?;
+                let done = self.netlink(ns)?.set_port_vlans(port, *access, trunk, *leave_default).await;
+                done.map_err(|e| Error::kernel(format!("{doing}: setting its VLANs"), &e, |_| None))
+            }
+            Op::SetHairpin { ns, dev } => {
+                let port = self.index(ns, dev).await?;
+                let done = self.netlink(ns)?.set_hairpin(port).await;
+                done.map_err(|e| Error::kernel(format!("{doing}: turning hairpin on"), &e, |_| None))
+            }
+            Op::WriteSysctls { ns, node, sysctls } => self.write_sysctls(ns, node, sysctls).await,
+            Op::AddAddress { ns, dev, address } => self.add_address(doing, ns, dev, *address).await,
+            Op::AddRoute { ns, to, via, dev } => self.add_route(doing, ns, *to, *via, dev.as_deref()).await,
         }
     }
 
@@ -210,19 +252,19 @@ impl<'l> Realizer<'l> {
     async fn state(&self, topology: &Path, source: &str) -> Result<State, Error> {
         let lab = self.lab;
         let reads = (0..lab.nodes.len()).map(|n| async move {
-            let ns = self.namespace(NodeId(n));
-            let links = ns
-                .netlink
+            let name = lab.netns_name(NodeId(n));
+            let links = self
+                .netlink(&name)?
                 .links()
                 .await
-                .map_err(|e| Error::kernel(format!("reading the links of {}", ns.name), &e, |_| None))?;
+                .map_err(|e| Error::kernel(format!("reading the links of {name}"), &e, |_| None))?;
             let ifaces = lab.nodes[n]
                 .ifaces
                 .iter()
                 .filter_map(|i| links.iter().find(|l| l.name == i.name))
                 .map(|l| IfaceState { name: l.name.clone(), index: l.index, mac: l.mac })
                 .collect();
-            Ok::<_, Error>(NodeState { name: lab.nodes[n].name.clone(), netns: ns.name.clone(), ifaces })
+            Ok::<_, Error>(NodeState { name: lab.nodes[n].name.clone(), netns: name, ifaces })
         });
         let nodes = join_all(reads).await.into_iter().collect::<Result<Vec<_>, Error>>()?;
         let created =
@@ -242,35 +284,37 @@ impl<'l> Realizer<'l> {
 
     /// Removes every namespace made so far; the links inside go with them.
     fn roll_back(&mut self) {
-        for ns in self.namespaces.iter_mut().filter_map(Option::take) {
-            let _ = netns::remove_named(&ns.name);
+        for (name, _) in self.namespaces.drain(..) {
+            let _ = netns::remove_named(&name);
         }
+        self.by_name.clear();
         let _ = crate::state::remove(&self.lab.name);
     }
+}
+
+/// Why a new namespace could not be set up.
+enum Failure {
+    Io(std::io::Error),
+    Sysctl(Error),
 }
 
 /// Inside a new namespace, before it has a name: the baseline sysctls (those the kernel
 /// lacks are skipped), the node's namespace-wide ones, `lo` up and marked, and the netlink
 /// socket that will act in it. A failure here leaves nothing: the namespace has no name yet.
-fn set_up_namespace(
-    rt: &tokio::runtime::Handle,
-    alias: &str,
-    node: &str,
-    baseline: &[Sysctl],
-    own: &[Sysctl],
-) -> std::io::Result<Netlink> {
-    for sysctl in baseline {
+fn set_up_namespace(rt: &tokio::runtime::Handle, namespace: &NewNamespace) -> Result<Netlink, Failure> {
+    for sysctl in &namespace.baseline {
         match std::fs::write(sysctl.proc_path(), &sysctl.value) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Failure::Io(e)),
             _ => {}
         }
     }
-    for sysctl in own {
+    for sysctl in &namespace.sysctls {
         if let Err(e) = std::fs::write(sysctl.proc_path(), &sysctl.value) {
-            return Err(std::io::Error::other(layer3::sysctl_error(node, sysctl, &e)));
+            return Err(Failure::Sysctl(layer3::sysctl_error(&namespace.node, sysctl, &e)));
         }
     }
-    let netlink = Netlink::open_here(rt)?;
-    rt.block_on(netlink.mark_loopback(alias)).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let netlink = Netlink::open_here(rt).map_err(Failure::Io)?;
+    let marked = rt.block_on(netlink.mark_loopback(&namespace.mark));
+    marked.map_err(|e| Failure::Io(std::io::Error::other(e.to_string())))?;
     Ok(netlink)
 }

@@ -1,0 +1,341 @@
+//! Link kinds: everything lab knows about one kind of link lives in that kind's file: its
+//! keys in the topology, its settings in the model, its kernel feature and module, how it is
+//! described, its `ip link add ... type ...` words and its netlink message. This file only
+//! dispatches, one `match` per operation, and derives the tables (keys, features, modules)
+//! from the kinds.
+//!
+//! Adding a kind: write `src/kind/NAME.rs` like its siblings (a header saying what it owns;
+//! `KEYS`; the model's settings; a `Link` with `ip_type` and `message`; `FEATURES`, `MODULE`
+//! and `describe`), add it to `Kind` and `Kind::ALL`, add a variant to `IfaceKind` and to
+//! `LinkType`, then follow the compiler to each `match` below.
+
+pub mod bridge;
+pub mod dummy;
+pub mod ipvlan;
+pub mod macvlan;
+pub mod veth;
+pub mod vlan;
+
+pub use ipvlan::{IpvlanFlag, IpvlanMode};
+pub use macvlan::MacvlanMode;
+pub use veth::{Cable, PortVlans};
+pub use vlan::VlanProtocol;
+
+use crate::kernel::netlink::LinkSettings;
+use crate::model::{IfaceId, Mac};
+use rtnetlink::packet_route::link::LinkMessage;
+use serde::Serialize;
+use std::os::fd::RawFd;
+
+/// The kinds of link lab makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Veth,
+    Bridge,
+    Vlan,
+    Macvlan,
+    Ipvlan,
+    Dummy,
+}
+
+impl Kind {
+    /// Every kind, the one list the tables below are derived from.
+    pub const ALL: [Kind; 6] =
+        [Kind::Veth, Kind::Bridge, Kind::Vlan, Kind::Macvlan, Kind::Ipvlan, Kind::Dummy];
+
+    /// The kind's name, as `kind = "..."` and `ip -d link` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Veth => veth::NAME,
+            Kind::Bridge => bridge::NAME,
+            Kind::Vlan => vlan::NAME,
+            Kind::Macvlan => macvlan::NAME,
+            Kind::Ipvlan => ipvlan::NAME,
+            Kind::Dummy => dummy::NAME,
+        }
+    }
+
+    /// Keys of an interface entry that only this kind takes.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Veth => veth::KEYS,
+            Kind::Bridge => bridge::KEYS,
+            Kind::Vlan => vlan::KEYS,
+            Kind::Macvlan => macvlan::KEYS,
+            Kind::Ipvlan => ipvlan::KEYS,
+            Kind::Dummy => dummy::KEYS,
+        }
+    }
+
+    /// Whether a link of this kind is made on a parent (`parent = ...`).
+    pub fn stacked(self) -> bool {
+        matches!(self, Kind::Vlan | Kind::Macvlan | Kind::Ipvlan)
+    }
+
+    /// Whether an `[[...iface]]` entry may ask for it with `kind = "..."` (a bridge is
+    /// what a switch is made of, never declared).
+    pub fn declarable(self) -> bool {
+        self != Kind::Bridge
+    }
+
+    /// What the kernel needs to make links of this kind.
+    pub fn features(self) -> &'static [KernelFeature] {
+        match self {
+            Kind::Veth => veth::FEATURES,
+            Kind::Bridge => bridge::FEATURES,
+            Kind::Vlan => vlan::FEATURES,
+            Kind::Macvlan => macvlan::FEATURES,
+            Kind::Ipvlan => ipvlan::FEATURES,
+            Kind::Dummy => dummy::FEATURES,
+        }
+    }
+
+    /// The module that makes this kind, for `modprobe`.
+    pub fn module(self) -> &'static str {
+        match self {
+            Kind::Veth => veth::MODULE,
+            Kind::Bridge => bridge::MODULE,
+            Kind::Vlan => vlan::MODULE,
+            Kind::Macvlan => macvlan::MODULE,
+            Kind::Ipvlan => ipvlan::MODULE,
+            Kind::Dummy => dummy::MODULE,
+        }
+    }
+
+    pub fn declarable_names() -> Vec<&'static str> {
+        Kind::ALL.iter().filter(|k| k.declarable()).map(|k| k.name()).collect()
+    }
+
+    /// The declarable kind named `name`.
+    pub fn named(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.declarable() && k.name() == name)
+    }
+
+    /// Every kind's own keys, each once, in kind order.
+    pub fn all_keys() -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = Vec::new();
+        for key in Kind::ALL.iter().flat_map(|k| k.keys()) {
+            if !keys.contains(key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// The modules of every kind, each once.
+    pub fn modules() -> Vec<&'static str> {
+        let mut modules: Vec<&'static str> = Vec::new();
+        for module in Kind::ALL.map(Kind::module) {
+            if !modules.contains(&module) {
+                modules.push(module);
+            }
+        }
+        modules
+    }
+}
+
+/// What a lab can require of the kernel: a kind, or a capability of one; `kernel::features`
+/// probes which ones this kernel has by making `sample`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelFeature {
+    Veth,
+    Bridge,
+    BridgeVlanFiltering,
+    Vlan,
+    Macvlan,
+    Ipvlan,
+    Dummy,
+}
+
+impl KernelFeature {
+    /// Every feature of every kind.
+    pub fn all() -> Vec<KernelFeature> {
+        Kind::ALL.iter().flat_map(|k| k.features()).copied().collect()
+    }
+
+    pub fn kind(self) -> Kind {
+        *Kind::ALL.iter().find(|k| k.features().contains(&self)).expect("every feature is a kind's")
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            KernelFeature::BridgeVlanFiltering => bridge::VLAN_FILTERING,
+            KernelFeature::Vlan => vlan::DESCRIPTION,
+            other => other.kind().name(),
+        }
+    }
+
+    /// The module that provides the feature, for `modprobe` hints.
+    pub fn module(self) -> &'static str {
+        self.kind().module()
+    }
+
+    /// A link that only a kernel with this feature can make.
+    pub fn sample(self) -> LinkType {
+        match self {
+            KernelFeature::Veth => veth::sample(),
+            KernelFeature::Bridge => LinkType::Bridge(bridge::Link { vlan_filtering: false }),
+            KernelFeature::BridgeVlanFiltering => LinkType::Bridge(bridge::Link { vlan_filtering: true }),
+            KernelFeature::Vlan => vlan::sample(),
+            KernelFeature::Macvlan => macvlan::sample(),
+            KernelFeature::Ipvlan => ipvlan::sample(),
+            KernelFeature::Dummy => LinkType::Dummy,
+        }
+    }
+}
+
+/// An interface's kind and that kind's settings, references resolved to interfaces.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum IfaceKind {
+    /// One end of a cable (veth pair). `port` is set when the end is a switch port.
+    Veth {
+        peer: IfaceId,
+        port: Option<PortVlans>,
+    },
+    /// A switch's bridge; ports name it as their master.
+    Bridge {
+        vlan_filtering: bool,
+    },
+    Vlan {
+        parent: IfaceId,
+        id: u16,
+        protocol: VlanProtocol,
+    },
+    Macvlan {
+        parent: IfaceId,
+        mode: MacvlanMode,
+        source_macs: Vec<Mac>,
+    },
+    Ipvlan {
+        parent: IfaceId,
+        mode: IpvlanMode,
+        flag: IpvlanFlag,
+    },
+    Dummy,
+}
+
+impl IfaceKind {
+    pub fn kind(&self) -> Kind {
+        match self {
+            IfaceKind::Veth { .. } => Kind::Veth,
+            IfaceKind::Bridge { .. } => Kind::Bridge,
+            IfaceKind::Vlan { .. } => Kind::Vlan,
+            IfaceKind::Macvlan { .. } => Kind::Macvlan,
+            IfaceKind::Ipvlan { .. } => Kind::Ipvlan,
+            IfaceKind::Dummy => Kind::Dummy,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The interface this one is stacked on, if any.
+    pub fn parent(&self) -> Option<IfaceId> {
+        match self {
+            IfaceKind::Vlan { parent, .. }
+            | IfaceKind::Macvlan { parent, .. }
+            | IfaceKind::Ipvlan { parent, .. } => Some(*parent),
+            _ => None,
+        }
+    }
+
+    pub fn port(&self) -> Option<&PortVlans> {
+        match self {
+            IfaceKind::Veth { port, .. } => port.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The feature the kernel needs to make this link.
+    pub fn feature(&self) -> KernelFeature {
+        match self {
+            IfaceKind::Bridge { vlan_filtering } => bridge::feature(*vlan_filtering),
+            other => other.kind().features()[0],
+        }
+    }
+
+    /// The kind and its settings in a few words, for graphs: "vlan 802.1Q id 19".
+    pub fn describe(&self) -> String {
+        match self {
+            IfaceKind::Veth { .. } => veth::NAME.into(),
+            IfaceKind::Bridge { vlan_filtering } => bridge::describe(*vlan_filtering),
+            IfaceKind::Vlan { id, protocol, .. } => vlan::describe(*id, *protocol),
+            IfaceKind::Macvlan { mode, .. } => macvlan::describe(*mode),
+            IfaceKind::Ipvlan { mode, flag, .. } => ipvlan::describe(*mode, *flag),
+            IfaceKind::Dummy => dummy::NAME.into(),
+        }
+    }
+
+    /// How a lab summary counts this interface among children and dummies ("macvlan
+    /// bridge"), `None` for cables and bridges.
+    pub fn summary_label(&self) -> Option<String> {
+        match self {
+            IfaceKind::Vlan { protocol, .. } => Some(vlan::summary_label(*protocol)),
+            IfaceKind::Macvlan { mode, .. } => Some(macvlan::describe(*mode)),
+            IfaceKind::Ipvlan { mode, flag, .. } => Some(ipvlan::describe(*mode, *flag)),
+            IfaceKind::Dummy => Some(dummy::NAME.into()),
+            IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
+        }
+    }
+}
+
+/// A link as the plan makes it: the kind's settings, every reference a name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum LinkType {
+    Veth(veth::Link),
+    Bridge(bridge::Link),
+    Vlan(vlan::Link),
+    Macvlan(macvlan::Link),
+    Ipvlan(ipvlan::Link),
+    Dummy,
+}
+
+/// What realize looked up for a new link: the parent's index, the link's own settings
+/// (master's index, the namespace to make it in), and the namespace of a veth's peer.
+pub struct Resolved {
+    pub parent: Option<u32>,
+    pub settings: LinkSettings,
+    pub peer_netns: Option<RawFd>,
+}
+
+impl LinkType {
+    pub fn kind(&self) -> Kind {
+        match self {
+            LinkType::Veth(_) => Kind::Veth,
+            LinkType::Bridge(_) => Kind::Bridge,
+            LinkType::Vlan(_) => Kind::Vlan,
+            LinkType::Macvlan(_) => Kind::Macvlan,
+            LinkType::Ipvlan(_) => Kind::Ipvlan,
+            LinkType::Dummy => Kind::Dummy,
+        }
+    }
+
+    /// The words after `type` in `ip link add`: "vlan protocol 802.1Q id 19".
+    pub fn ip_type(&self) -> String {
+        match self {
+            LinkType::Veth(link) => link.ip_type(),
+            LinkType::Bridge(link) => link.ip_type(),
+            LinkType::Vlan(link) => link.ip_type(),
+            LinkType::Macvlan(link) => link.ip_type(),
+            LinkType::Ipvlan(link) => link.ip_type(),
+            LinkType::Dummy => dummy::NAME.into(),
+        }
+    }
+
+    /// The RTM_NEWLINK message that makes the link, built without a socket.
+    pub fn message(&self, name: &str, resolved: &Resolved) -> LinkMessage {
+        let settings = &resolved.settings;
+        match self {
+            LinkType::Veth(link) => link.message(name, settings, resolved.peer_netns),
+            LinkType::Bridge(link) => link.message(name, settings),
+            LinkType::Vlan(link) => link.message(name, resolved.parent.unwrap_or_default(), settings),
+            LinkType::Macvlan(link) => link.message(name, resolved.parent.unwrap_or_default(), settings),
+            LinkType::Ipvlan(link) => link.message(name, resolved.parent.unwrap_or_default(), settings),
+            LinkType::Dummy => dummy::message(name, settings),
+        }
+    }
+}
