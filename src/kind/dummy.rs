@@ -10,6 +10,8 @@ pub const NAME: &str = "dummy";
 pub const KEYS: &[&str] = &[];
 pub const FEATURES: &[KernelFeature] = &[KernelFeature::Dummy];
 pub const MODULE: &str = "dummy";
+/// A dummy takes any MTU.
+pub const MTU_RANGE: (u32, u32) = (0, i32::MAX as u32);
 
 pub fn message(name: &str, settings: &LinkSettings) -> LinkMessage {
     settings.apply(LinkDummy::new(name)).build()

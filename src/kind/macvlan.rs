@@ -5,6 +5,10 @@
 use super::{KernelFeature, LinkType};
 use crate::kernel::netlink::LinkSettings;
 use crate::model::Mac;
+use crate::model::{IfaceId, IfaceKind};
+use crate::topology::document::MAC;
+use crate::topology::reader::{S, Table};
+use crate::topology::validate::children::parent_span;
 use rtnetlink::LinkMacVlan;
 use rtnetlink::packet_route::link::{InfoMacVlan, LinkMessage, MacVlanMacAddressMode, MacVlanMode};
 use serde::Serialize;
@@ -83,4 +87,132 @@ impl Link {
 
 pub fn sample() -> LinkType {
     LinkType::Macvlan(Link { mode: MacvlanMode::Bridge, source_macs: Vec::new() })
+}
+
+/// A macvlan child's own keys as written.
+pub struct Doc {
+    pub parent: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    pub source_macs: Option<S<Vec<S<Mac>>>>,
+}
+
+pub fn read(t: &Table<'_, '_>) -> Doc {
+    Doc { parent: t.string("parent"), mode: t.string("mode"), source_macs: t.parsed_list("source_macs", MAC) }
+}
+
+// Validation: this kind's keys, and the rules among siblings of one lower device.
+
+use crate::topology::diagnostic::Diagnostic;
+use crate::topology::document::IfaceDoc;
+use crate::topology::validate::Draft;
+use crate::topology::validate::children::{parent, word};
+
+/// Rules among the macvlan children of one lower device.
+pub(crate) fn check_siblings(d: &Draft<'_>, macvlans: &[IfaceId]) {
+    check_passthru(d, macvlans);
+    check_macs(d, macvlans);
+}
+
+pub(crate) fn validate(d: &Draft<'_>, id: IfaceId, iface: &IfaceDoc, doc: &Doc) -> Option<IfaceKind> {
+    let parent = parent(d, id, iface);
+    let mode = match &doc.mode {
+        Some(mode) => word(d, mode, "mode", &MacvlanMode::ALL)?,
+        None => {
+            d.error(
+                Diagnostic::warning(
+                    iface.span.clone(),
+                    "macvlan `mode` not given: it will be vepa, as with `ip link`",
+                )
+                .label("mode defaults to vepa")
+                .help("write `mode = \"vepa\"` to keep this, or choose private, bridge, passthru or source"),
+            );
+            MacvlanMode::Vepa
+        }
+    };
+    let source_macs: Vec<_> =
+        doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
+    match (&doc.source_macs, mode) {
+        (None, MacvlanMode::Source) => d.error(
+            Diagnostic::warning(
+                doc.mode.as_ref().map_or(iface.span.clone(), |m| m.span()),
+                "a macvlan in `source` mode without `source_macs` receives nothing",
+            )
+            .label("accepts frames only from listed MACs, and none are listed")
+            .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
+        ),
+        (Some(list), mode) if mode != MacvlanMode::Source => d.error(
+            Diagnostic::error(
+                list.span(),
+                format!("`source_macs` only applies in `source` mode, not `{}`", mode.as_str()),
+            )
+            .label("ignored by the kernel in this mode")
+            .help("remove `source_macs`, or set `mode = \"source\"`"),
+        ),
+        _ => {}
+    }
+    if let (Some(mac), MacvlanMode::Passthru) = (&iface.mac, mode) {
+        d.error(
+            Diagnostic::error(mac.span(), "a passthru macvlan child cannot have its own MAC")
+                .label("passthru takes over its parent: the kernel gives the child the parent's MAC")
+                .help("set `mac` on the parent instead, or use another mode"),
+        );
+    }
+    Some(IfaceKind::Macvlan { parent: parent?, mode, source_macs })
+}
+
+/// A macvlan that is up may not carry its lower device's MAC or a sibling's: the kernel
+/// refuses it (EADDRINUSE).
+fn check_macs(d: &Draft<'_>, macvlans: &[IfaceId]) {
+    let written = |id: IfaceId| d.declared.get(&id).and_then(|doc| doc.mac.as_ref());
+    for (i, &m) in macvlans.iter().enumerate() {
+        let Some(mac) = written(m).filter(|_| d.lab.iface(m).up) else { continue };
+        let lower = d.kind(m).parent().map(|p| lower_of(d, p));
+        let clash =
+            lower.filter(|l| written(*l).is_some_and(|l| l.get_ref() == mac.get_ref())).or_else(|| {
+                macvlans[..i]
+                    .iter()
+                    .copied()
+                    .find(|o| written(*o).is_some_and(|o| o.get_ref() == mac.get_ref()))
+            });
+        if let Some(other) = clash {
+            d.error(
+                Diagnostic::error(
+                    mac.span(),
+                    format!("`{}` has the MAC of `{}`", d.lab.iface_label(m), d.lab.iface_label(other)),
+                )
+                .label("the kernel refuses a macvlan with its parent's or a sibling's MAC (address in use)")
+                .help("give it a MAC of its own, or none (the kernel picks one)"),
+            );
+        }
+    }
+}
+
+/// The device a macvlan on `parent` attaches to: `parent`, or its lower device when it is
+/// a macvlan itself.
+fn lower_of(d: &Draft<'_>, parent: IfaceId) -> IfaceId {
+    let mut at = parent;
+    let mut steps = 0;
+    while let (IfaceKind::Macvlan { parent, .. }, true) = (d.kind(at), steps < d.lab.iface_ids().count()) {
+        at = *parent;
+        steps += 1;
+    }
+    at
+}
+
+/// A passthru child hands the whole parent to itself: it must be alone.
+fn check_passthru(d: &Draft<'_>, macvlans: &[IfaceId]) {
+    if macvlans.len() < 2 {
+        return;
+    }
+    for &m in macvlans {
+        if let IfaceKind::Macvlan { mode: MacvlanMode::Passthru, .. } = d.kind(m) {
+            let other = *macvlans.iter().find(|o| **o != m).unwrap_or(&m);
+            d.error(
+                Diagnostic::error(parent_span(d, m), "a passthru macvlan must be its parent's only macvlan")
+                    .label(format!("`{}` is passthru", d.lab.iface_label(m)))
+                    .related(parent_span(d, other), format!("`{}` shares the parent", d.lab.iface_label(other)))
+                    .help("passthru hands the whole parent to one child: remove the siblings or choose another mode"),
+            );
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub use vlan::VlanProtocol;
 
 use crate::kernel::netlink::LinkSettings;
 use crate::model::{IfaceId, Mac};
+use crate::topology::reader::{S, Table};
+use crate::topology::validate::Draft;
 use rtnetlink::packet_route::link::LinkMessage;
 use serde::Serialize;
 use std::os::fd::RawFd;
@@ -70,6 +72,47 @@ impl Kind {
     /// Whether a link of this kind is made on a parent (`parent = ...`).
     pub fn stacked(self) -> bool {
         matches!(self, Kind::Vlan | Kind::Macvlan | Kind::Ipvlan)
+    }
+
+    /// The MTUs the kernel takes for a device of this kind: 68 to 65535 (the least IPv4
+    /// needs, the most an Ethernet-like device carries) unless the kind says otherwise.
+    pub fn mtu_range(self) -> (u32, u32) {
+        match self {
+            Kind::Vlan => vlan::MTU_RANGE,
+            Kind::Dummy => dummy::MTU_RANGE,
+            Kind::Veth | Kind::Bridge | Kind::Macvlan | Kind::Ipvlan => ETHERNET_MTU_RANGE,
+        }
+    }
+
+    /// Whether a child of this kind on a parent of the same kind attaches to the parent's
+    /// own lower device instead (the kernel does this for macvlan and ipvlan).
+    pub fn stacks_on_lower(self) -> bool {
+        matches!(self, Kind::Macvlan | Kind::Ipvlan)
+    }
+
+    /// Whether this kind takes its parent for its driver alone: a device serves one such
+    /// driver (EBUSY for the other).
+    pub fn claims_parent(self) -> bool {
+        matches!(self, Kind::Macvlan | Kind::Ipvlan)
+    }
+
+    /// Whether the kernel refuses this kind up on a parent that is down (ENETDOWN), rather
+    /// than waiting for it.
+    pub fn needs_parent_up(self) -> bool {
+        self == Kind::Vlan
+    }
+
+    /// Whether a child of this kind may have a larger MTU than its parent.
+    pub fn may_exceed_parent_mtu(self) -> bool {
+        self == Kind::Ipvlan
+    }
+
+    /// Whether a child of kind `child` may be stacked on a link of this kind.
+    pub fn accepts_child(self, child: Kind) -> bool {
+        match self {
+            Kind::Ipvlan => ipvlan::accepts_child(child),
+            _ => true,
+        }
     }
 
     /// Whether an `[[...iface]]` entry may ask for it with `kind = "..."` (a bridge is
@@ -133,6 +176,9 @@ impl Kind {
         modules
     }
 }
+
+/// What an Ethernet-like device takes: from the least IPv4 needs to the largest frame.
+const ETHERNET_MTU_RANGE: (u32, u32) = (68, 65535);
 
 /// What a lab can require of the kernel: a kind, or a capability of one; `kernel::features`
 /// probes which ones this kernel has by making `sample`.
@@ -279,6 +325,55 @@ impl IfaceKind {
             IfaceKind::Dummy => Some(dummy::NAME.into()),
             IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
         }
+    }
+}
+
+/// An interface entry's own keys, read by the kind it declares; `None` when it declares
+/// none lab knows (reported in validation), or a kind with no keys of its own.
+pub enum KindDoc {
+    Veth(veth::Doc),
+    Vlan(vlan::Doc),
+    Macvlan(macvlan::Doc),
+    Ipvlan(ipvlan::Doc),
+    None,
+}
+
+impl KindDoc {
+    pub fn read(kind: Option<Kind>, t: &Table<'_, '_>) -> KindDoc {
+        match kind {
+            Some(Kind::Veth) => KindDoc::Veth(veth::read(t)),
+            Some(Kind::Vlan) => KindDoc::Vlan(vlan::read(t)),
+            Some(Kind::Macvlan) => KindDoc::Macvlan(macvlan::read(t)),
+            Some(Kind::Ipvlan) => KindDoc::Ipvlan(ipvlan::read(t)),
+            Some(Kind::Bridge | Kind::Dummy) | None => KindDoc::None,
+        }
+    }
+
+    /// `parent`, as written, for the kinds stacked on one.
+    pub fn parent(&self) -> Option<&S<String>> {
+        match self {
+            KindDoc::Vlan(doc) => doc.parent.as_ref(),
+            KindDoc::Macvlan(doc) => doc.parent.as_ref(),
+            KindDoc::Ipvlan(doc) => doc.parent.as_ref(),
+            KindDoc::Veth(_) | KindDoc::None => None,
+        }
+    }
+
+    pub fn veth(&self) -> Option<&veth::Doc> {
+        match self {
+            KindDoc::Veth(doc) => Some(doc),
+            _ => None,
+        }
+    }
+}
+
+/// A kind's rules among the siblings of one lower device, all of that kind.
+pub(crate) fn check_siblings(kind: Kind, d: &Draft<'_>, siblings: &[IfaceId]) {
+    match kind {
+        Kind::Vlan => vlan::check_siblings(d, siblings),
+        Kind::Macvlan => macvlan::check_siblings(d, siblings),
+        Kind::Ipvlan => ipvlan::check_siblings(d, siblings),
+        Kind::Veth | Kind::Bridge | Kind::Dummy => {}
     }
 }
 

@@ -5,6 +5,7 @@
 use super::{KernelFeature, LinkType};
 use crate::kernel::netlink::LinkSettings;
 use crate::model::{IfaceId, Mac};
+use crate::topology::reader::{S, Table};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 use serde::Serialize;
@@ -84,4 +85,89 @@ impl Link {
 
 pub fn sample() -> LinkType {
     LinkType::Veth(Link { peer: "probepeer".into(), netns: None, mac: None, mtu: None })
+}
+
+/// A cable end's own keys as written.
+#[derive(Default)]
+pub struct Doc {
+    pub link: Option<S<String>>,
+    pub access: Option<S<i64>>,
+    pub trunk: Option<S<Vec<S<i64>>>>,
+    pub hairpin: Option<S<bool>>,
+}
+
+pub fn read(t: &Table<'_, '_>) -> Doc {
+    Doc {
+        link: t.string("link"),
+        access: t.integer("access"),
+        trunk: t.integers("trunk"),
+        hairpin: t.bool("hairpin"),
+    }
+}
+
+// Validation: a cable end's switch-port keys. Which ends a cable joins is the cables
+// phase's (`topology::validate::links`).
+
+use crate::topology::diagnostic::Diagnostic;
+use crate::topology::validate::{Draft, vlan_id};
+use std::collections::BTreeSet;
+use toml::Spanned;
+
+/// Port options as written on one interface, with the span that carries them.
+pub struct Options {
+    pub vlans: PortVlans,
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+pub(crate) fn port_options(d: &Draft<'_>, doc: &Doc) -> Options {
+    let mut vlans = PortVlans::default();
+    if let Some(access) = &doc.access {
+        vlans.access = vlan_id(d, access, "access VLAN");
+    }
+    if let Some(trunk) = &doc.trunk {
+        vlans.trunk = trunk_vlans(d, trunk);
+    }
+    if let (Some(access), Some(trunk)) = (&doc.access, &doc.trunk) {
+        d.error(
+            Diagnostic::error(access.span(), "a port is either `access` or `trunk`, not both")
+                .label("access VLAN")
+                .related(trunk.span(), "trunk VLANs")
+                .help("use `access = VID` for one untagged VLAN, or `trunk = [VID, ...]` for tagged ones"),
+        );
+    }
+    vlans.hairpin = doc.hairpin.as_ref().is_some_and(|h| *h.get_ref());
+    let span = [
+        doc.access.as_ref().map(|v| v.span()),
+        doc.trunk.as_ref().map(|v| v.span()),
+        doc.hairpin.as_ref().map(|v| v.span()),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    Options { vlans, span }
+}
+
+fn trunk_vlans(d: &Draft<'_>, trunk: &Spanned<Vec<Spanned<i64>>>) -> Vec<u16> {
+    if trunk.get_ref().is_empty() {
+        d.error(
+            Diagnostic::error(trunk.span(), "this trunk carries no VLAN")
+                .label("empty")
+                .help("list the tagged VLANs, e.g. `trunk = [19, 20]`, or remove `trunk`"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::new();
+    for item in trunk.get_ref() {
+        let Some(id) = vlan_id(d, item, "trunk VLAN") else { continue };
+        if !seen.insert(id) {
+            d.error(
+                Diagnostic::error(item.span(), format!("VLAN {id} is listed twice in this trunk"))
+                    .label("repeated")
+                    .help("list each VLAN once"),
+            );
+        } else {
+            ids.push(id);
+        }
+    }
+    ids
 }

@@ -4,15 +4,22 @@
 
 use super::{KernelFeature, LinkType};
 use crate::kernel::netlink::LinkSettings;
+use crate::model::{IfaceId, IfaceKind};
+use crate::topology::reader::{S, Table};
+use crate::topology::validate::vlan_id;
 use rtnetlink::LinkVlan;
 use rtnetlink::packet_route::link::LinkMessage;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
 
 pub const NAME: &str = "vlan";
 pub const KEYS: &[&str] = &["parent", "id", "protocol"];
 pub const FEATURES: &[KernelFeature] = &[KernelFeature::Vlan];
 pub const MODULE: &str = "8021q";
 pub const DESCRIPTION: &str = "802.1Q VLAN (8021q)";
+/// A VLAN goes below 68 (it then carries no IPv4).
+pub const MTU_RANGE: (u32, u32) = (0, 65535);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum VlanProtocol {
@@ -72,4 +79,77 @@ impl Link {
 
 pub fn sample() -> LinkType {
     LinkType::Vlan(Link { id: 5, protocol: VlanProtocol::Dot1Q })
+}
+
+/// A VLAN sub-interface's own keys as written.
+pub struct Doc {
+    pub parent: Option<S<String>>,
+    pub id: Option<S<i64>>,
+    pub protocol: Option<S<String>>,
+}
+
+pub fn read(t: &Table<'_, '_>) -> Doc {
+    Doc { parent: t.string("parent"), id: t.integer("id"), protocol: t.string("protocol") }
+}
+
+// Validation: this kind's keys, and the rules among siblings of one lower device.
+
+use crate::topology::diagnostic::Diagnostic;
+use crate::topology::document::IfaceDoc;
+use crate::topology::validate::Draft;
+use crate::topology::validate::children::{parent, word};
+
+pub(crate) fn validate(d: &Draft<'_>, id: IfaceId, iface: &IfaceDoc, doc: &Doc) -> Option<IfaceKind> {
+    let parent = parent(d, id, iface);
+    let vid = match &doc.id {
+        // 0 is priority tagging: frames carry a tag with no VLAN, which the kernel allows.
+        Some(vid) if *vid.get_ref() == 0 => Some(0),
+        Some(vid) => vlan_id(d, vid, "VLAN id"),
+        None if iface.written.has("id") => None,
+        None => {
+            d.error(
+                Diagnostic::error(iface.span.clone(), "a vlan interface needs an `id`")
+                    .label("which VLAN?")
+                    .help("add `id = 19` (1..4094)"),
+            );
+            None
+        }
+    };
+    let protocol = match doc.protocol.as_ref() {
+        None => Some(VlanProtocol::Dot1Q),
+        Some(p) => {
+            word(d, p, "protocol", &[("802.1Q", VlanProtocol::Dot1Q), ("802.1ad", VlanProtocol::Dot1Ad)])
+        }
+    };
+    Some(IfaceKind::Vlan { parent: parent?, id: vid?, protocol: protocol? })
+}
+
+/// A parent carries each VLAN id once per protocol.
+pub(crate) fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
+    let mut seen: BTreeMap<(u16, u16, IfaceId), IfaceId> = BTreeMap::new();
+    for &kid in kids {
+        let IfaceKind::Vlan { parent, id, protocol } = *d.kind(kid) else { continue };
+        match seen.get(&(protocol.ethertype(), id, parent)) {
+            Some(&first) => d.error(
+                Diagnostic::error(
+                    d.iface_span(kid),
+                    format!("VLAN {id} is on `{}` twice", d.lab.iface_label(parent)),
+                )
+                .label(format!("`{}`", d.lab.iface_label(kid)))
+                .related(d.iface_span(first), format!("`{}` has the same id", d.lab.iface_label(first)))
+                .help("a parent carries each VLAN id once per protocol: remove one, or change its `id`"),
+            ),
+            None => {
+                seen.insert((protocol.ethertype(), id, parent), kid);
+            }
+        }
+    }
+}
+
+/// The name a VLAN sub-interface gets when it has none: `PARENT.ID`, as `ip` users write it.
+pub fn default_name(iface: &IfaceDoc, doc: &Doc) -> Option<Spanned<String>> {
+    let parent = doc.parent.as_ref()?;
+    let id = doc.id.as_ref()?;
+    let parent_name = parent.get_ref().rsplit(':').next().unwrap_or_default();
+    Some(Spanned::new(iface.span.clone(), format!("{parent_name}.{}", id.get_ref())))
 }

@@ -3,6 +3,7 @@
 
 use super::diagnostic::Span;
 use super::reader::{S, Sink, Table};
+use crate::kind::{Kind, KindDoc};
 use crate::model::{Mac, Role};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -39,21 +40,14 @@ pub struct RouteDoc {
     pub dev: Option<S<String>>,
 }
 
-#[derive(Default)]
+/// An interface entry: the keys every kind takes, and in `own` those of the kind it
+/// declares (`kind`, or veth when it has a `link`), read by that kind (`crate::kind`).
 pub struct IfaceDoc {
     pub span: Span,
     pub name: Option<S<String>>,
     pub kind: Option<S<String>>,
-    pub link: Option<S<String>>,
-    pub access: Option<S<i64>>,
-    pub trunk: Option<S<Vec<S<i64>>>>,
-    pub hairpin: Option<S<bool>>,
-    pub parent: Option<S<String>>,
-    pub id: Option<S<i64>>,
-    pub protocol: Option<S<String>>,
-    pub mode: Option<S<String>>,
-    pub flag: Option<S<Vec<S<String>>>>,
-    pub source_macs: Option<S<Vec<S<Mac>>>>,
+    pub declared: Option<Kind>,
+    pub own: KindDoc,
     pub addresses: Vec<S<IpNet>>,
     pub gateway: Option<S<IpAddr>>,
     pub default_dev: Option<S<bool>>,
@@ -63,15 +57,19 @@ pub struct IfaceDoc {
     pub written: Written,
 }
 
-/// Every key written in a table, readable or not: a key of the wrong type is reported as
-/// such, never also as missing.
+/// Every key written in a table, readable or not, with its value's span: a key of the
+/// wrong type is reported as such, never also as missing.
 #[derive(Default)]
-pub struct Written(Vec<String>);
+pub struct Written(Vec<(String, Span)>);
 
 impl Written {
     /// Whether `key` is written, even with a value that could not be read.
     pub fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|k| k == key)
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Span)> {
+        self.0.iter().map(|(k, s)| (k.as_str(), s))
     }
 }
 
@@ -104,26 +102,18 @@ const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "
 const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
 const NODE_KEYS: &[&str] = &["name", "sysctl", "routes", "iface"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
-pub const IFACE_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "link",
-    "access",
-    "trunk",
-    "hairpin",
-    "parent",
-    "id",
-    "protocol",
-    "mode",
-    "flag",
-    "source_macs",
-    "addresses",
-    "gateway",
-    "default_dev",
-    "mac",
-    "mtu",
-    "up",
-];
+/// Keys every interface takes, whatever its kind: naming it, and its settings.
+const IFACE_NAMING_KEYS: &[&str] = &["name", "kind"];
+const IFACE_SETTING_KEYS: &[&str] = &["addresses", "gateway", "default_dev", "mac", "mtu", "up"];
+
+/// Every key an interface entry may have: the common ones and every kind's own.
+pub fn iface_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let own = Kind::all_keys();
+        IFACE_NAMING_KEYS.iter().copied().chain(own).chain(IFACE_SETTING_KEYS.iter().copied()).collect()
+    })
+}
 const EXPECT_KEYS: &[&str] = &[
     "from",
     "to",
@@ -142,9 +132,9 @@ const EXPECT_KEYS: &[&str] = &[
 ];
 const TAGGED_KEYS: &[&str] = &["on", "vlan"];
 
-const CIDR: &str = "an address with its prefix length, like \"10.0.0.2/24\" or \"2001:db8::2/64\"";
-const IP: &str = "an IPv4 or IPv6 address, like \"10.0.0.1\"";
-const MAC: &str = "a MAC address, like \"02:42:ac:11:00:02\"";
+pub const CIDR: &str = "an address with its prefix length, like \"10.0.0.2/24\" or \"2001:db8::2/64\"";
+pub const IP: &str = "an IPv4 or IPv6 address, like \"10.0.0.1\"";
+pub const MAC: &str = "a MAC address, like \"02:42:ac:11:00:02\"";
 const DURATION: &str = "a duration, like \"1s\" or \"500ms\"";
 
 /// Reads a parsed TOML document; problems go to `sink`.
@@ -210,21 +200,19 @@ fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {
 }
 
 fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) -> IfaceDoc {
-    let t = Table::new(table, span.clone(), what, IFACE_KEYS, sink);
+    let t = Table::new(table, span.clone(), what, iface_keys(), sink);
+    let kind = t.string("kind");
+    let declared = match &kind {
+        Some(kind) => Kind::named(kind.get_ref()),
+        None if t.has("link") && !t.has("kind") => Some(Kind::Veth),
+        None => None,
+    };
     IfaceDoc {
         span,
         name: t.string("name"),
-        kind: t.string("kind"),
-        link: t.string("link"),
-        access: t.integer("access"),
-        trunk: t.integers("trunk"),
-        hairpin: t.bool("hairpin"),
-        parent: t.string("parent"),
-        id: t.integer("id"),
-        protocol: t.string("protocol"),
-        mode: t.string("mode"),
-        flag: t.strings("flag"),
-        source_macs: t.parsed_list("source_macs", MAC),
+        kind,
+        declared,
+        own: KindDoc::read(declared, &t),
         addresses: t.parsed_list("addresses", CIDR).map(|l| l.into_inner()).unwrap_or_default(),
         gateway: t.parsed("gateway", IP),
         default_dev: t.bool("default_dev"),

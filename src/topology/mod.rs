@@ -4,9 +4,9 @@
 //! No privileges, no kernel: this stage only reads text.
 
 pub mod diagnostic;
-mod document;
-mod reader;
-mod validate;
+pub(crate) mod document;
+pub(crate) mod reader;
+pub(crate) mod validate;
 
 pub use diagnostic::{Diagnostic, Severity, Source};
 pub use validate::{MAX_DEADLINE, MAX_TIMEOUT, lab_name_problem};

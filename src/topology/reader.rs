@@ -60,9 +60,14 @@ impl<'a, 'i> Table<'a, 'i> {
         self
     }
 
-    /// The keys written in the table.
-    pub fn keys(&self) -> Vec<String> {
-        self.table.iter().map(|(k, _)| k.get_ref().to_string()).collect()
+    /// The keys written in the table, each with the span of its value.
+    pub fn keys(&self) -> Vec<(String, Span)> {
+        self.table.iter().map(|(k, v)| (k.get_ref().to_string(), v.span())).collect()
+    }
+
+    /// Whether `key` is written, whatever its value.
+    pub fn has(&self, key: &str) -> bool {
+        self.table.get(key).is_some()
     }
 
     fn value(&self, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {

@@ -4,6 +4,7 @@
 use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::RouteDoc;
 use super::Draft;
+use crate::kind::Kind;
 use crate::model::{Destination, IfaceId, IfaceKind, Mac, NodeId, Role, Route};
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -71,16 +72,10 @@ fn switch_port_settings(d: &Draft<'_>, doc: &super::super::document::IfaceDoc) {
     }
 }
 
-/// The MTUs the kernel takes for a device of this kind: 68 to 65535 (the least IPv4 needs,
-/// the most an Ethernet-like device carries); a dummy takes any, and a VLAN sub-interface
-/// goes below 68 (then it carries no IPv4).
-fn mtu(d: &Draft<'_>, value: &Spanned<i64>, kind: Option<super::DeclaredKind>) -> Option<u32> {
-    use super::DeclaredKind;
-    let (low, high) = match kind {
-        Some(DeclaredKind::Dummy) => (0, i32::MAX as u32),
-        Some(DeclaredKind::Vlan) => (0, 65535),
-        _ => (68, 65535),
-    };
+/// The MTUs the kernel takes for a device of this kind (`Kind::mtu_range`); an entry of
+/// no known kind is held to an Ethernet device's.
+fn mtu(d: &Draft<'_>, value: &Spanned<i64>, kind: Option<Kind>) -> Option<u32> {
+    let (low, high) = kind.unwrap_or(Kind::Veth).mtu_range();
     match u32::try_from(*value.get_ref()) {
         Ok(mtu) if (low..=high).contains(&mtu) => Some(mtu),
         _ => {

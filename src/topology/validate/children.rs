@@ -1,30 +1,31 @@
-//! Sub-interfaces and children: 802.1Q/802.1ad VLANs, macvlan and ipvlan on their parents,
-//! and dummies; the combinations the kernel refuses, or would silently change.
+//! Stacking: VLANs, macvlan and ipvlan children on their parents, and dummies. Each kind
+//! checks its own keys and its siblings (`crate::kind`); this phase resolves parents, orders
+//! them, and checks what the kernel refuses across kinds: cycles, MTUs larger than the
+//! device below, stackings a parent does not accept, two drivers on one parent.
 
 use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::IfaceDoc;
-use super::{DeclaredKind, Draft, one_of, vlan_id};
-use crate::model::{IfaceId, IfaceKind, IpvlanFlag, IpvlanMode, MacvlanMode, Role, VlanProtocol};
+use super::{Draft, one_of};
+use crate::kind::{Kind, KindDoc, ipvlan, macvlan, vlan};
+use crate::model::{IfaceId, IfaceKind, Role};
 use std::collections::{BTreeMap, HashMap};
 use toml::Spanned;
 
 pub fn check(d: &mut Draft<'_>) {
-    for (id, _) in d.declared_of(DeclaredKind::Dummy) {
+    for (id, _) in d.declared_of(Kind::Dummy) {
         set_kind(d, id, IfaceKind::Dummy);
     }
-    for (id, doc) in d.declared_of(DeclaredKind::Vlan) {
-        if let Some(kind) = vlan(d, id, doc) {
-            set_kind(d, id, kind);
-        }
-    }
-    for (id, doc) in d.declared_of(DeclaredKind::Macvlan) {
-        if let Some(kind) = macvlan(d, id, doc) {
-            set_kind(d, id, kind);
-        }
-    }
-    for (id, doc) in d.declared_of(DeclaredKind::Ipvlan) {
-        if let Some(kind) = ipvlan(d, id, doc) {
-            set_kind(d, id, kind);
+    for kind in Kind::ALL.into_iter().filter(|k| k.stacked()) {
+        for (id, doc) in d.declared_of(kind) {
+            let checked = match &doc.own {
+                KindDoc::Vlan(own) => vlan::validate(d, id, doc, own),
+                KindDoc::Macvlan(own) => macvlan::validate(d, id, doc, own),
+                KindDoc::Ipvlan(own) => ipvlan::validate(d, id, doc, own),
+                KindDoc::Veth(_) | KindDoc::None => None,
+            };
+            if let Some(checked) = checked {
+                set_kind(d, id, checked);
+            }
         }
     }
     let children = children_by_parent(d);
@@ -51,133 +52,13 @@ fn set_kind(d: &mut Draft<'_>, id: IfaceId, kind: IfaceKind) {
     d.lab.nodes[id.node.0].ifaces[id.index].kind = kind;
 }
 
-fn vlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
-    let parent = parent(d, id, doc);
-    let vid = match &doc.id {
-        // 0 is priority tagging: frames carry a tag with no VLAN, which the kernel allows.
-        Some(vid) if *vid.get_ref() == 0 => Some(0),
-        Some(vid) => vlan_id(d, vid, "VLAN id"),
-        None if doc.written.has("id") => None,
-        None => {
-            d.error(
-                Diagnostic::error(doc.span.clone(), "a vlan interface needs an `id`")
-                    .label("which VLAN?")
-                    .help("add `id = 19` (1..4094)"),
-            );
-            None
-        }
-    };
-    let protocol = match doc.protocol.as_ref() {
-        None => Some(VlanProtocol::Dot1Q),
-        Some(p) => {
-            word(d, p, "protocol", &[("802.1Q", VlanProtocol::Dot1Q), ("802.1ad", VlanProtocol::Dot1Ad)])
-        }
-    };
-    Some(IfaceKind::Vlan { parent: parent?, id: vid?, protocol: protocol? })
-}
-
-fn macvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
-    let parent = parent(d, id, doc);
-    let mode = match &doc.mode {
-        Some(mode) => word(d, mode, "mode", &MacvlanMode::ALL)?,
-        None => {
-            d.error(
-                Diagnostic::warning(
-                    doc.span.clone(),
-                    "macvlan `mode` not given: it will be vepa, as with `ip link`",
-                )
-                .label("mode defaults to vepa")
-                .help("write `mode = \"vepa\"` to keep this, or choose private, bridge, passthru or source"),
-            );
-            MacvlanMode::Vepa
-        }
-    };
-    let source_macs: Vec<_> =
-        doc.source_macs.iter().flat_map(|l| l.get_ref().iter().map(|m| *m.get_ref())).collect();
-    match (&doc.source_macs, mode) {
-        (None, MacvlanMode::Source) => d.error(
-            Diagnostic::warning(
-                doc.mode.as_ref().map_or(doc.span.clone(), |m| m.span()),
-                "a macvlan in `source` mode without `source_macs` receives nothing",
-            )
-            .label("accepts frames only from listed MACs, and none are listed")
-            .help("add `source_macs = [\"02:00:00:00:00:01\"]`: the senders this child receives from"),
-        ),
-        (Some(list), mode) if mode != MacvlanMode::Source => d.error(
-            Diagnostic::error(
-                list.span(),
-                format!("`source_macs` only applies in `source` mode, not `{}`", mode.as_str()),
-            )
-            .label("ignored by the kernel in this mode")
-            .help("remove `source_macs`, or set `mode = \"source\"`"),
-        ),
-        _ => {}
-    }
-    if let (Some(mac), MacvlanMode::Passthru) = (&doc.mac, mode) {
-        d.error(
-            Diagnostic::error(mac.span(), "a passthru macvlan child cannot have its own MAC")
-                .label("passthru takes over its parent: the kernel gives the child the parent's MAC")
-                .help("set `mac` on the parent instead, or use another mode"),
-        );
-    }
-    Some(IfaceKind::Macvlan { parent: parent?, mode, source_macs })
-}
-
-fn ipvlan(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceKind> {
-    let parent = parent(d, id, doc);
-    let mode = match &doc.mode {
-        Some(mode) => word(d, mode, "mode", &IpvlanMode::ALL)?,
-        None => {
-            d.error(
-                Diagnostic::warning(
-                    doc.span.clone(),
-                    "ipvlan `mode` not given: it will be l3, as with `ip link`",
-                )
-                .label("mode defaults to l3")
-                .help("write `mode = \"l3\"` to keep this, or choose l2 or l3s"),
-            );
-            IpvlanMode::L3
-        }
-    };
-    if let Some(mac) = &doc.mac {
-        d.error(
-            Diagnostic::error(mac.span(), "an ipvlan child cannot have its own MAC")
-                .label("ipvlan children always carry their parent's MAC")
-                .help("remove `mac`, or use a macvlan child, which has a MAC of its own"),
-        );
-    }
-    let flag = ipvlan_flag(d, doc)?;
-    Some(IfaceKind::Ipvlan { parent: parent?, mode, flag })
-}
-
-/// `flag`: one of bridge (the default), private, vepa; private and vepa exclude each other.
-fn ipvlan_flag(d: &Draft<'_>, doc: &IfaceDoc) -> Option<IpvlanFlag> {
-    let Some(list) = &doc.flag else { return Some(IpvlanFlag::Bridge) };
-    let flags: Vec<(IpvlanFlag, Span)> = list
-        .get_ref()
-        .iter()
-        .filter_map(|f| Some((word(d, f, "flag", &IpvlanFlag::ALL)?, f.span())))
-        .collect();
-    let private = flags.iter().find(|(f, _)| *f == IpvlanFlag::Private);
-    let vepa = flags.iter().find(|(f, _)| *f == IpvlanFlag::Vepa);
-    if let (Some((_, p)), Some((_, v))) = (private, vepa) {
-        d.error(
-            Diagnostic::error(v.clone(), "ipvlan flags `private` and `vepa` exclude each other")
-                .label("vepa")
-                .related(p.clone(), "private")
-                .help("choose one: private drops traffic between siblings, vepa sends it out through the parent"),
-        );
-        return None;
-    }
-    Some(match (private, vepa) {
-        (Some(_), _) => IpvlanFlag::Private,
-        (_, Some(_)) => IpvlanFlag::Vepa,
-        _ => IpvlanFlag::Bridge,
-    })
-}
-
 /// Parses one of a fixed set of words, reporting the others.
-fn word<T: Copy>(d: &Draft<'_>, value: &Spanned<String>, key: &str, words: &[(&str, T)]) -> Option<T> {
+pub(crate) fn word<T: Copy>(
+    d: &Draft<'_>,
+    value: &Spanned<String>,
+    key: &str,
+    words: &[(&str, T)],
+) -> Option<T> {
     let found = words.iter().find(|(w, _)| w.eq_ignore_ascii_case(value.get_ref())).map(|(_, t)| *t);
     if found.is_none() {
         let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
@@ -191,8 +72,8 @@ fn word<T: Copy>(d: &Draft<'_>, value: &Spanned<String>, key: &str, words: &[(&s
 }
 
 /// Resolves `parent`: an interface of the same node, or `NODE:IFACE`.
-fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceId> {
-    let Some(text) = &doc.parent else {
+pub(crate) fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<IfaceId> {
+    let Some(text) = doc.own.parent() else {
         if !doc.written.has("parent") {
             d.error(
                 Diagnostic::error(doc.span.clone(), "this interface needs a `parent`")
@@ -297,11 +178,8 @@ fn lower_devices(d: &Draft<'_>, order: &[IfaceId]) -> HashMap<IfaceId, IfaceId> 
     let mut lower: HashMap<IfaceId, IfaceId> = HashMap::new();
     for &child in order {
         let Some(parent) = d.kind(child).parent() else { continue };
-        let same_kind = matches!(
-            (d.kind(child), d.kind(parent)),
-            (IfaceKind::Macvlan { .. }, IfaceKind::Macvlan { .. })
-                | (IfaceKind::Ipvlan { .. }, IfaceKind::Ipvlan { .. })
-        );
+        let kind = d.kind(child).kind();
+        let same_kind = kind.stacks_on_lower() && d.kind(parent).kind() == kind;
         let device = if same_kind { lower.get(&parent).copied().unwrap_or(parent) } else { parent };
         lower.insert(child, device);
     }
@@ -314,7 +192,7 @@ fn check_parent_up(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
     if d.lab.iface(parent).up {
         return;
     }
-    for &kid in kids.iter().filter(|k| d.lab.iface(**k).up && matches!(d.kind(**k), IfaceKind::Vlan { .. })) {
+    for &kid in kids.iter().filter(|k| d.lab.iface(**k).up && d.kind(**k).kind().needs_parent_up()) {
         d.error(
             Diagnostic::error(
                 parent_span(d, kid),
@@ -326,19 +204,20 @@ fn check_parent_up(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
     }
 }
 
-/// Stackings the kernel refuses: macvlan or VLAN on an ipvlan child.
+/// Stackings the kernel refuses (`Kind::accepts_child`): a macvlan or VLAN on an ipvlan.
 fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
-    let IfaceKind::Ipvlan { .. } = d.kind(parent) else { return };
+    let parent_kind = d.kind(parent).kind();
     for &kid in kids {
         let kind = d.kind(kid).name();
-        if matches!(d.kind(kid), IfaceKind::Macvlan { .. } | IfaceKind::Vlan { .. }) {
+        if !parent_kind.accepts_child(d.kind(kid).kind()) {
+            let parent_kind = parent_kind.name();
             d.error(
                 Diagnostic::error(
                     parent_span(d, kid),
-                    format!("the kernel refuses a {kind} on an ipvlan child"),
+                    format!("the kernel refuses a {kind} on an {parent_kind} child"),
                 )
-                .label(format!("`{}` is an ipvlan child", d.lab.iface_label(parent)))
-                .help(format!("stack the {kind} on the ipvlan's parent instead")),
+                .label(format!("`{}` is an {parent_kind} child", d.lab.iface_label(parent)))
+                .help(format!("stack the {kind} on the {parent_kind}'s parent instead")),
             );
         }
     }
@@ -364,7 +243,7 @@ fn effective_mtus(
 /// (EINVAL); an ipvlan may be larger.
 fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId], mtus: &HashMap<IfaceId, i64>) {
     let limit = mtus.get(&parent).copied().unwrap_or(1500);
-    for &kid in kids.iter().filter(|k| !matches!(d.kind(**k), IfaceKind::Ipvlan { .. })) {
+    for &kid in kids.iter().filter(|k| !d.kind(**k).kind().may_exceed_parent_mtu()) {
         let Some(mtu) = d.declared.get(&kid).and_then(|doc| doc.mtu.as_ref()) else { continue };
         if *mtu.get_ref() > limit {
             d.error(
@@ -383,164 +262,50 @@ fn check_mtu(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId], mtus: &HashMap<If
     }
 }
 
-fn parent_span(d: &Draft<'_>, child: IfaceId) -> Span {
-    match d.declared.get(&child).and_then(|doc| doc.parent.as_ref()) {
+pub(crate) fn parent_span(d: &Draft<'_>, child: IfaceId) -> Span {
+    match d.declared.get(&child).and_then(|doc| doc.own.parent()) {
         Some(parent) => parent.span(),
         None => d.iface_span(child),
     }
 }
 
-/// Rules among the children of one lower device.
+/// Rules among the children of one lower device: one driver per device, then each kind's
+/// own rules among its siblings.
 fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
-    let macvlans: Vec<IfaceId> =
-        kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Macvlan { .. })).collect();
-    let ipvlans: Vec<IfaceId> =
-        kids.iter().copied().filter(|k| matches!(d.kind(*k), IfaceKind::Ipvlan { .. })).collect();
-    if let (Some(&m), Some(&i)) = (macvlans.first(), ipvlans.first()) {
-        let later = m.max(i);
-        let earlier = m.min(i);
+    let of_kind =
+        |kind: Kind| -> Vec<IfaceId> { kids.iter().copied().filter(|k| d.kind(*k).kind() == kind).collect() };
+    let claimed: Vec<IfaceId> = Kind::ALL
+        .into_iter()
+        .filter(|k| k.claims_parent())
+        .filter_map(|k| of_kind(k).first().copied())
+        .collect();
+    if let [first, second, ..] = claimed[..] {
+        let (earlier, later) = (first.min(second), first.max(second));
         d.error(
-            Diagnostic::error(parent_span(d, later), "macvlan and ipvlan children cannot share a parent")
-                .label(format!("`{}` is a {}", d.lab.iface_label(later), d.kind(later).name()))
-                .related(
-                    parent_span(d, earlier),
-                    format!(
-                        "`{}` is a {} on the same parent",
-                        d.lab.iface_label(earlier),
-                        d.kind(earlier).name()
-                    ),
-                )
-                .help("the kernel gives a device to one driver only (EBUSY): use one kind per parent"),
-        );
-    }
-    check_passthru(d, &macvlans);
-    check_macvlan_macs(d, &macvlans);
-    check_ipvlan_port(d, &ipvlans);
-    check_ipvlan_addresses(d, &ipvlans);
-    check_vlan_ids(d, kids);
-}
-
-/// A macvlan that is up may not carry its lower device's MAC or a sibling's: the kernel
-/// refuses it (EADDRINUSE).
-fn check_macvlan_macs(d: &Draft<'_>, macvlans: &[IfaceId]) {
-    let written = |id: IfaceId| d.declared.get(&id).and_then(|doc| doc.mac.as_ref());
-    for (i, &m) in macvlans.iter().enumerate() {
-        let Some(mac) = written(m).filter(|_| d.lab.iface(m).up) else { continue };
-        let lower = d.kind(m).parent().map(|p| lower_of(d, p));
-        let clash =
-            lower.filter(|l| written(*l).is_some_and(|l| l.get_ref() == mac.get_ref())).or_else(|| {
-                macvlans[..i]
-                    .iter()
-                    .copied()
-                    .find(|o| written(*o).is_some_and(|o| o.get_ref() == mac.get_ref()))
-            });
-        if let Some(other) = clash {
-            d.error(
-                Diagnostic::error(
-                    mac.span(),
-                    format!("`{}` has the MAC of `{}`", d.lab.iface_label(m), d.lab.iface_label(other)),
-                )
-                .label("the kernel refuses a macvlan with its parent's or a sibling's MAC (address in use)")
-                .help("give it a MAC of its own, or none (the kernel picks one)"),
-            );
-        }
-    }
-}
-
-/// The device a macvlan on `parent` attaches to: `parent`, or its lower device when it is
-/// a macvlan itself.
-fn lower_of(d: &Draft<'_>, parent: IfaceId) -> IfaceId {
-    let mut at = parent;
-    let mut steps = 0;
-    while let (IfaceKind::Macvlan { parent, .. }, true) = (d.kind(at), steps < d.lab.iface_ids().count()) {
-        at = *parent;
-        steps += 1;
-    }
-    at
-}
-
-fn check_passthru(d: &Draft<'_>, macvlans: &[IfaceId]) {
-    if macvlans.len() < 2 {
-        return;
-    }
-    for &m in macvlans {
-        if let IfaceKind::Macvlan { mode: MacvlanMode::Passthru, .. } = d.kind(m) {
-            let other = *macvlans.iter().find(|o| **o != m).unwrap_or(&m);
-            d.error(
-                Diagnostic::error(parent_span(d, m), "a passthru macvlan must be its parent's only macvlan")
-                    .label(format!("`{}` is passthru", d.lab.iface_label(m)))
-                    .related(parent_span(d, other), format!("`{}` shares the parent", d.lab.iface_label(other)))
-                    .help("passthru hands the whole parent to one child: remove the siblings or choose another mode"),
-            );
-        }
-    }
-}
-
-/// ipvlan children of one parent share its MAC, and the kernel tells them apart by address:
-/// two with one address are refused (EADDRINUSE).
-fn check_ipvlan_addresses(d: &Draft<'_>, ipvlans: &[IfaceId]) {
-    let mut first: HashMap<std::net::IpAddr, IfaceId> = HashMap::new();
-    for &child in ipvlans {
-        let Some(doc) = d.declared.get(&child) else { continue };
-        for address in &doc.addresses {
-            let ip = address.get_ref().addr();
-            match first.get(&ip) {
-                Some(&other) if other != child => d.error(
-                    Diagnostic::error(address.span(), format!("{ip} is on two ipvlan children of one parent"))
-                        .label(format!("on `{}`", d.lab.iface_label(child)))
-                        .related(d.iface_span(other), format!("also on `{}`", d.lab.iface_label(other)))
-                        .help("ipvlan children share their parent's MAC, so each needs addresses of its own (the kernel refuses: address in use)"),
+            Diagnostic::error(
+                parent_span(d, later),
+                format!(
+                    "{} and {} children cannot share a parent",
+                    d.kind(first).name(),
+                    d.kind(second).name()
                 ),
-                _ => {
-                    first.insert(ip, child);
-                }
-            }
-        }
-    }
-}
-
-/// ipvlan mode and flags belong to the parent (the ipvlan port): every child must agree.
-fn check_ipvlan_port(d: &Draft<'_>, ipvlans: &[IfaceId]) {
-    let Some((&first, rest)) = ipvlans.split_first() else { return };
-    let IfaceKind::Ipvlan { mode, flag, .. } = *d.kind(first) else { return };
-    for &other in rest {
-        let IfaceKind::Ipvlan { mode: m, flag: f, .. } = *d.kind(other) else { continue };
-        if (m, f) == (mode, flag) {
-            continue;
-        }
-        d.error(
-            Diagnostic::error(d.iface_span(other), format!(
-                "ipvlan children of one parent must share mode and flag: `{}` is {} {}, `{}` is {} {}",
-                d.lab.iface_label(other), m.as_str(), f.as_str(),
-                d.lab.iface_label(first), mode.as_str(), flag.as_str()
-            ))
-            .label(format!("{} {}", m.as_str(), f.as_str()))
-            .related(d.iface_span(first), format!("{} {}", mode.as_str(), flag.as_str()))
-            .help(format!(
-                "the mode and flag are the parent's: the kernel would silently switch every child to `{} {}`, the last one created; give all of them the same",
-                m.as_str(), f.as_str()
-            )),
+            )
+            .label(format!("`{}` is a {}", d.lab.iface_label(later), d.kind(later).name()))
+            .related(
+                parent_span(d, earlier),
+                format!(
+                    "`{}` is a {} on the same parent",
+                    d.lab.iface_label(earlier),
+                    d.kind(earlier).name()
+                ),
+            )
+            .help("the kernel gives a device to one driver only (EBUSY): use one kind per parent"),
         );
     }
-}
-
-fn check_vlan_ids(d: &Draft<'_>, kids: &[IfaceId]) {
-    let mut seen: BTreeMap<(u16, u16, IfaceId), IfaceId> = BTreeMap::new();
-    for &kid in kids {
-        let IfaceKind::Vlan { parent, id, protocol } = *d.kind(kid) else { continue };
-        match seen.get(&(protocol.ethertype(), id, parent)) {
-            Some(&first) => d.error(
-                Diagnostic::error(
-                    d.iface_span(kid),
-                    format!("VLAN {id} is on `{}` twice", d.lab.iface_label(parent)),
-                )
-                .label(format!("`{}`", d.lab.iface_label(kid)))
-                .related(d.iface_span(first), format!("`{}` has the same id", d.lab.iface_label(first)))
-                .help("a parent carries each VLAN id once per protocol: remove one, or change its `id`"),
-            ),
-            None => {
-                seen.insert((protocol.ethertype(), id, parent), kid);
-            }
+    for kind in Kind::ALL {
+        let siblings = of_kind(kind);
+        if !siblings.is_empty() {
+            crate::kind::check_siblings(kind, d, &siblings);
         }
     }
 }

@@ -1,22 +1,30 @@
 //! Cables: veth pairs to a switch (each makes a bridge port) or point-to-point between two
-//! interfaces; the port options (access, trunk, hairpin) and each switch's bridge.
+//! interfaces, which end each cable joins, and each switch's bridge. A cable end's keys and
+//! its port options (access, trunk, hairpin) are read and checked in `kind/veth.rs`.
 
 use super::super::diagnostic::Diagnostic;
 use super::super::document::IfaceDoc;
 use super::names::{BRIDGE_NAME, IFACE_NAME_RULE, valid_iface_name};
-use super::{DeclaredKind, Draft, vlan_id};
+use super::{Draft, Kind};
+use crate::kind::veth::{self, Options};
 use crate::model::{Cable, Iface, IfaceId, IfaceKind, NodeId, PortVlans, Role};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use toml::Spanned;
+
+/// A cable end's own keys (none when the entry is not a cable end).
+fn veth_doc(doc: &IfaceDoc) -> &veth::Doc {
+    static NONE: veth::Doc = veth::Doc { link: None, access: None, trunk: None, hairpin: None };
+    doc.own.veth().unwrap_or(&NONE)
+}
 
 pub fn check(d: &mut Draft<'_>) {
     let bridges = add_bridges(d);
-    let veths = d.declared_of(DeclaredKind::Veth);
+    let veths = d.declared_of(Kind::Veth);
     let options: HashMap<IfaceId, Options> =
-        veths.iter().map(|(id, doc)| (*id, port_options(d, doc))).collect();
+        veths.iter().map(|(id, doc)| (*id, veth::port_options(d, veth_doc(doc)))).collect();
     let vlan_aware = vlan_aware_switches(d, &veths, &options);
     for (id, doc) in veths {
-        let Some(link) = &doc.link else {
+        let Some(link) = &veth_doc(doc).link else {
             if !doc.written.has("link") {
                 d.error(
                     Diagnostic::error(doc.span.clone(), "a veth interface needs a `link`")
@@ -96,7 +104,8 @@ fn vlan_aware_switches(
             aware.insert(id.node);
             continue;
         }
-        let far = doc.link.as_ref().map(|l| l.get_ref().split(':').next().unwrap_or_default().to_owned());
+        let far =
+            veth_doc(doc).link.as_ref().map(|l| l.get_ref().split(':').next().unwrap_or_default().to_owned());
         if let Some(far) = far.and_then(|name| d.node_id(&name)).filter(|n| d.role(*n) == Role::Switch) {
             aware.insert(far);
         }
@@ -136,65 +145,6 @@ impl Ends<'_> {
     fn options_of(&self, id: IfaceId) -> Option<&Options> {
         self.options.get(&id).filter(|o| o.span.is_some())
     }
-}
-
-/// Port options as written on one interface, with the span that carries them.
-struct Options {
-    vlans: PortVlans,
-    span: Option<std::ops::Range<usize>>,
-}
-
-fn port_options(d: &Draft<'_>, doc: &IfaceDoc) -> Options {
-    let mut vlans = PortVlans::default();
-    if let Some(access) = &doc.access {
-        vlans.access = vlan_id(d, access, "access VLAN");
-    }
-    if let Some(trunk) = &doc.trunk {
-        vlans.trunk = trunk_vlans(d, trunk);
-    }
-    if let (Some(access), Some(trunk)) = (&doc.access, &doc.trunk) {
-        d.error(
-            Diagnostic::error(access.span(), "a port is either `access` or `trunk`, not both")
-                .label("access VLAN")
-                .related(trunk.span(), "trunk VLANs")
-                .help("use `access = VID` for one untagged VLAN, or `trunk = [VID, ...]` for tagged ones"),
-        );
-    }
-    vlans.hairpin = doc.hairpin.as_ref().is_some_and(|h| *h.get_ref());
-    let span = [
-        doc.access.as_ref().map(|v| v.span()),
-        doc.trunk.as_ref().map(|v| v.span()),
-        doc.hairpin.as_ref().map(|v| v.span()),
-    ]
-    .into_iter()
-    .flatten()
-    .next();
-    Options { vlans, span }
-}
-
-fn trunk_vlans(d: &Draft<'_>, trunk: &Spanned<Vec<Spanned<i64>>>) -> Vec<u16> {
-    if trunk.get_ref().is_empty() {
-        d.error(
-            Diagnostic::error(trunk.span(), "this trunk carries no VLAN")
-                .label("empty")
-                .help("list the tagged VLANs, e.g. `trunk = [19, 20]`, or remove `trunk`"),
-        );
-    }
-    let mut seen = BTreeSet::new();
-    let mut ids = Vec::new();
-    for item in trunk.get_ref() {
-        let Some(id) = vlan_id(d, item, "trunk VLAN") else { continue };
-        if !seen.insert(id) {
-            d.error(
-                Diagnostic::error(item.span(), format!("VLAN {id} is listed twice in this trunk"))
-                    .label("repeated")
-                    .help("list each VLAN once"),
-            );
-        } else {
-            ids.push(id);
-        }
-    }
-    ids
 }
 
 fn cable_to_switch(d: &mut Draft<'_>, id: IfaceId, link: &Spanned<String>, ends: &Ends<'_>) {
@@ -335,7 +285,7 @@ fn far_end_agrees(d: &Draft<'_>, id: IfaceId, far: IfaceId, link: &Spanned<Strin
         );
         return false;
     }
-    if d.kinds.get(&far) != Some(&DeclaredKind::Veth) {
+    if d.kinds.get(&far) != Some(&Kind::Veth) {
         d.error(
             Diagnostic::error(link.span(), format!("`{far_label}` is not a cable end"))
                 .label(format!(
@@ -347,10 +297,10 @@ fn far_end_agrees(d: &Draft<'_>, id: IfaceId, far: IfaceId, link: &Spanned<Strin
         );
         return false;
     }
-    let back = far_doc.link.as_ref().map(|l| l.get_ref().as_str());
+    let back = veth_doc(far_doc).link.as_ref().map(|l| l.get_ref().as_str());
     let me = d.lab.iface_label(id);
     if back != Some(me.as_str()) {
-        let back_span = far_doc.link.as_ref().map_or(far_doc.span.clone(), |l| l.span());
+        let back_span = veth_doc(far_doc).link.as_ref().map_or(far_doc.span.clone(), |l| l.span());
         d.error(
             Diagnostic::error(link.span(), "the two ends of this cable name different peers")
                 .label(format!("`{me}` links to `{far_label}`"))

@@ -3,7 +3,7 @@
 //! adding to one draft lab; a phase reports what it finds and lets later phases go on.
 
 mod addresses;
-mod children;
+pub(crate) mod children;
 mod expect;
 mod kinds;
 mod links;
@@ -16,8 +16,8 @@ mod sysctl_keys;
 use super::diagnostic::{Diagnostic, Source, Span};
 use super::document::{Document, IfaceDoc};
 use super::reader::{S, Sink, closest};
+use crate::kind::Kind;
 use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Verify};
-pub(super) use kinds::DeclaredKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ pub fn validate(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
 }
 
 /// The lab being built, with what is needed to point back into the file.
-pub(super) struct Draft<'d> {
+pub(crate) struct Draft<'d> {
     pub doc: &'d Document,
     pub source: &'d Source,
     pub sink: &'d Sink,
@@ -45,7 +45,7 @@ pub(super) struct Draft<'d> {
     /// The `[[...iface]]` entry each declared interface came from.
     pub declared: HashMap<IfaceId, &'d IfaceDoc>,
     /// The kind each declared entry asks for, when it names a known one.
-    pub kinds: HashMap<IfaceId, DeclaredKind>,
+    pub kinds: HashMap<IfaceId, Kind>,
     /// Interface indexes by node and name, kept as interfaces are added.
     names: HashMap<(NodeId, String), usize>,
     /// Nodes by name (the first of two with one name), and the switches.
@@ -248,7 +248,7 @@ impl<'d> Draft<'d> {
     }
 
     /// Declared interfaces of one kind, in file order.
-    pub fn declared_of(&self, kind: DeclaredKind) -> Vec<(IfaceId, &'d IfaceDoc)> {
+    pub fn declared_of(&self, kind: Kind) -> Vec<(IfaceId, &'d IfaceDoc)> {
         let mut found: Vec<_> =
             self.kinds.iter().filter(|(_, k)| **k == kind).map(|(id, _)| (*id, self.declared[id])).collect();
         found.sort_by_key(|(id, _)| *id);
@@ -294,7 +294,7 @@ fn broadcast_of(net: &ipnet::IpNet) -> Option<std::net::IpAddr> {
 }
 
 /// Human list of allowed words: "`a`, `b` or `c`".
-pub(super) fn one_of(words: &[&str]) -> String {
+pub(crate) fn one_of(words: &[&str]) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
@@ -303,7 +303,7 @@ pub(super) fn one_of(words: &[&str]) -> String {
 }
 
 /// A VLAN id in 1..=4094, or an error naming `what` it is.
-pub(super) fn vlan_id(d: &Draft<'_>, value: &S<i64>, what: &str) -> Option<u16> {
+pub(crate) fn vlan_id(d: &Draft<'_>, value: &S<i64>, what: &str) -> Option<u16> {
     match u16::try_from(*value.get_ref()) {
         Ok(id) if (1..=4094).contains(&id) => Some(id),
         _ => {

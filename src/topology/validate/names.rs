@@ -4,7 +4,8 @@
 use super::super::diagnostic::Diagnostic;
 use super::super::document::IfaceDoc;
 use super::kinds::declared_kind;
-use super::{DeclaredKind, Draft};
+use super::{Draft, Kind};
+use crate::kind::{KindDoc, vlan};
 use crate::model::{Iface, IfaceId, IfaceKind, Node, NodeId, Role};
 use std::collections::HashMap;
 use toml::Spanned;
@@ -129,15 +130,13 @@ fn ifaces(d: &mut Draft<'_>, node: NodeId) {
 }
 
 /// The interface's name: given, or `PARENT.ID` for a VLAN sub-interface.
-fn iface_name(
-    d: &Draft<'_>,
-    iface: &IfaceDoc,
-    kind: Option<DeclaredKind>,
-    role: Role,
-) -> Option<Spanned<String>> {
+fn iface_name(d: &Draft<'_>, iface: &IfaceDoc, kind: Option<Kind>, role: Role) -> Option<Spanned<String>> {
     let name = match (&iface.name, kind) {
         (Some(name), _) => name.clone(),
-        (None, Some(DeclaredKind::Vlan)) => default_vlan_name(iface)?,
+        (None, Some(Kind::Vlan)) => match &iface.own {
+            KindDoc::Vlan(own) => vlan::default_name(iface, own)?,
+            _ => return None,
+        },
         (None, _) if iface.written.has("name") => return None,
         (None, _) => {
             d.error(
@@ -174,13 +173,6 @@ fn iface_name(
         );
     }
     Some(name)
-}
-
-fn default_vlan_name(iface: &IfaceDoc) -> Option<Spanned<String>> {
-    let parent = iface.parent.as_ref()?;
-    let id = iface.id.as_ref()?;
-    let parent_name = parent.get_ref().rsplit(':').next().unwrap_or_default();
-    Some(Spanned::new(iface.span.clone(), format!("{parent_name}.{}", id.get_ref())))
 }
 
 /// A device name the kernel, `ip` and a shell all take as written: 1 to 15 bytes of
