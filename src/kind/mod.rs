@@ -22,7 +22,7 @@ pub use veth::{Cable, PortVlans};
 pub use vlan::VlanProtocol;
 
 use crate::kernel::netlink::LinkSettings;
-use crate::model::{IfaceId, Mac};
+use crate::model::{IfaceId, Lab, Mac};
 use crate::topology::reader::{S, Table};
 use crate::topology::validate::Draft;
 use rtnetlink::packet_route::link::LinkMessage;
@@ -387,6 +387,23 @@ pub enum LinkType {
     Macvlan(macvlan::Link),
     Ipvlan(ipvlan::Link),
     Dummy,
+}
+
+/// The link the plan makes for an interface: its kind's settings, references as names (a
+/// cable's far end: its name, namespace, MAC and MTU).
+pub fn link_type(lab: &Lab, id: IfaceId) -> LinkType {
+    match &lab.iface(id).kind {
+        IfaceKind::Veth { peer, .. } => LinkType::Veth(veth::Link::to(lab, id, *peer)),
+        IfaceKind::Bridge { vlan_filtering } => {
+            LinkType::Bridge(bridge::Link { vlan_filtering: *vlan_filtering })
+        }
+        IfaceKind::Vlan { id, protocol, .. } => LinkType::Vlan(vlan::Link { id: *id, protocol: *protocol }),
+        IfaceKind::Macvlan { mode, source_macs, .. } => {
+            LinkType::Macvlan(macvlan::Link { mode: *mode, source_macs: source_macs.clone() })
+        }
+        IfaceKind::Ipvlan { mode, flag, .. } => LinkType::Ipvlan(ipvlan::Link { mode: *mode, flag: *flag }),
+        IfaceKind::Dummy => LinkType::Dummy,
+    }
 }
 
 /// What realize looked up for a new link: the parent's index, the link's own settings

@@ -4,7 +4,7 @@
 
 use super::{KernelFeature, LinkType};
 use crate::kernel::netlink::LinkSettings;
-use crate::model::{IfaceId, Mac};
+use crate::model::{IfaceId, Lab, Mac};
 use crate::topology::reader::{S, Table};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
@@ -60,6 +60,13 @@ pub struct Link {
 }
 
 impl Link {
+    /// The far end `peer` of the cable whose near end is `near`.
+    pub fn to(lab: &Lab, near: IfaceId, peer: IfaceId) -> Link {
+        let far = lab.iface(peer);
+        let netns = (peer.node != near.node).then(|| lab.netns_name(peer.node));
+        Link { peer: far.name.clone(), netns, mac: far.mac, mtu: far.mtu }
+    }
+
     /// `veth peer name PEER [address MAC] [mtu MTU] [netns NS]`
     pub fn ip_type(&self) -> String {
         let mut words = format!("veth peer name {}", crate::plan::quote(&self.peer));

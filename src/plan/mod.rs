@@ -11,7 +11,7 @@ pub use request::{NewLink, NewNamespace, Op, Request, quote};
 
 use crate::graph::{LabGraph, Object};
 use crate::kernel::marker;
-use crate::kind::{LinkType, bridge, ipvlan, macvlan, veth, vlan};
+use crate::kind::LinkType;
 use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Sysctl};
 use serde::Serialize;
 use std::fmt;
@@ -135,48 +135,26 @@ fn link_step(lab: &Lab, id: IfaceId) -> Step {
         link: LinkType::Dummy,
     };
     let mut after = Vec::new();
-    match &iface.kind {
-        IfaceKind::Bridge { vlan_filtering } => {
-            link.link = LinkType::Bridge(bridge::Link { vlan_filtering: *vlan_filtering });
+    link.link = crate::kind::link_type(lab, id);
+    if let IfaceKind::Veth { peer, port } = &iface.kind {
+        link.master = port.as_ref().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
+        if up_when_made(lab, *peer) {
+            after.push(Op::SetUp { ns: lab.netns_name(peer.node), dev: lab.iface(*peer).name.clone() });
         }
-        IfaceKind::Veth { peer, port } => {
-            let far = lab.iface(*peer);
-            link.master = port.as_ref().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
-            let netns = (peer.node != id.node).then(|| lab.netns_name(peer.node));
-            link.link =
-                LinkType::Veth(veth::Link { peer: far.name.clone(), netns, mac: far.mac, mtu: far.mtu });
-            if up_when_made(lab, *peer) {
-                after.push(Op::SetUp { ns: lab.netns_name(peer.node), dev: far.name.clone() });
-            }
-        }
-        IfaceKind::Dummy => {}
-        kind => {
-            let parent = kind.parent().expect("the other kinds are children");
-            link.link = match kind {
-                IfaceKind::Vlan { id, protocol, .. } => {
-                    LinkType::Vlan(vlan::Link { id: *id, protocol: *protocol })
-                }
-                IfaceKind::Macvlan { mode, source_macs, .. } => {
-                    LinkType::Macvlan(macvlan::Link { mode: *mode, source_macs: source_macs.clone() })
-                }
-                IfaceKind::Ipvlan { mode, flag, .. } => {
-                    LinkType::Ipvlan(ipvlan::Link { mode: *mode, flag: *flag })
-                }
-                _ => unreachable!("bridges, cables and dummies have no parent"),
-            };
-            link.ns = lab.netns_name(parent.node);
-            link.parent = Some(lab.iface(parent).name.clone());
-            link.netns = (parent.node != id.node).then(|| lab.netns_name(id.node));
-            if let Some(temporary) = temporary_name(lab, id) {
-                link.name = temporary.clone();
-                link.up = false;
-                after.push(Op::Rename {
-                    ns: lab.netns_name(id.node),
-                    dev: temporary,
-                    name: iface.name.clone(),
-                    up: iface.up,
-                });
-            }
+    }
+    if let Some(parent) = iface.kind.parent() {
+        link.ns = lab.netns_name(parent.node);
+        link.parent = Some(lab.iface(parent).name.clone());
+        link.netns = (parent.node != id.node).then(|| lab.netns_name(id.node));
+        if let Some(temporary) = temporary_name(lab, id) {
+            link.name = temporary.clone();
+            link.up = false;
+            after.push(Op::Rename {
+                ns: lab.netns_name(id.node),
+                dev: temporary,
+                name: iface.name.clone(),
+                up: iface.up,
+            });
         }
     }
     let mut ops = vec![Op::AddLink(link)];
