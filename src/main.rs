@@ -1,4 +1,4 @@
-//! The `lab` binary: parses arguments, runs one verb, prints an error chain once.
+//! The `lab` binary: parses arguments, runs one verb, prints an error (what, why, hint) once.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -10,13 +10,7 @@ fn main() -> ExitCode {
         Ok(verdict) => verdict.into(),
         Err(error) => {
             use std::io::Write;
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {error}");
-            let mut source = error.source();
-            while let Some(cause) = source {
-                let _ = writeln!(stderr, "  caused by: {cause}");
-                source = cause.source();
-            }
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", error.report());
             lab::cli::Verdict::Invalid.into()
         }
     }

@@ -90,8 +90,72 @@ impl From<Verdict> for ExitCode {
     }
 }
 
-/// An error that ends a command; printed once by `main`.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// An error that ends a command: a stage's, with its causes, or the command's own (`Usage`,
+/// which says how to fix it). `main` prints it once: `error: what: why: hint`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Realize(#[from] crate::realize::Error),
+    #[error(transparent)]
+    Probe(#[from] crate::probe::Error),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::Error),
+    #[error(transparent)]
+    Read(#[from] crate::topology::ReadError),
+    #[error("writing JSON")]
+    Json(#[from] serde_json::Error),
+    #[error("writing the JUnit report")]
+    Junit(#[from] quick_junit::SerializeError),
+    #[error("{doing}")]
+    Io {
+        doing: String,
+        #[source]
+        source: crate::kernel::OsError,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let doing = doing.into();
+        move |error| Error::Io { doing, source: error.into() }
+    }
+
+    /// How to fix it, when the stage knows.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Realize(error) => error.hint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error, its causes and its hint, on one line.
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            line.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        if let Some(hint) = self.hint() {
+            line.push_str(&format!(": {hint}"));
+        }
+        line
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::Usage(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Error::Usage(message.to_string())
+    }
+}
 
 pub fn run(args: Args) -> Result<Verdict, Error> {
     match args.command {
@@ -124,7 +188,10 @@ pub fn announce_down(lab: &str, report: &crate::realize::DownReport) {
 
 /// The runtime for verbs that talk netlink.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::io("starting the runtime"))
 }
 
 /// What a `LAB|FILE` argument names: an existing file, or else a lab name.

@@ -64,10 +64,10 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
 
 /// Runs this very command again inside the sandbox kernel, passing its output through.
 fn in_sandbox() -> Result<Verdict, Error> {
-    let exe = std::env::current_exe()?.display().to_string();
+    let exe = std::env::current_exe().map_err(Error::io("finding lab's own binary"))?.display().to_string();
     let args: Vec<String> =
         std::iter::once(exe).chain(std::env::args().skip(1).filter(|a| a != "--sandbox")).collect();
-    let cwd = std::env::current_dir()?;
+    let cwd = std::env::current_dir().map_err(Error::io("reading the working directory"))?;
     stderrln!("booting the full kernel (user-mode Linux)...");
     let out = Sandbox { pass_through: true, ..Sandbox::default() }.run(&args, &cwd)?;
     stderrln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());

@@ -29,7 +29,7 @@ struct FileReport<'a> {
 
 /// Checks every file, including those after one that cannot be read.
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let loaded: Vec<(&PathBuf, std::io::Result<topology::Checked>)> =
+    let loaded: Vec<(&PathBuf, Result<topology::Checked, topology::ReadError>)> =
         options.files.iter().map(|file| (file, topology::load(file))).collect();
     let all_valid = loaded.iter().all(|(_, c)| c.as_ref().is_ok_and(|c| c.lab.is_some()));
     if options.json {
@@ -39,14 +39,14 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         for (_, c) in &loaded {
             match c {
                 Ok(checked) => print_file(checked),
-                Err(e) => stderrln!("error: {e}"),
+                Err(e) => stderrln!("error: {e}: {}", e.source),
             }
         }
     }
     Ok(if all_valid { Verdict::Pass } else { Verdict::Invalid })
 }
 
-fn report<'a>(file: &Path, loaded: &'a std::io::Result<topology::Checked>) -> FileReport<'a> {
+fn report<'a>(file: &Path, loaded: &'a Result<topology::Checked, topology::ReadError>) -> FileReport<'a> {
     match loaded {
         Ok(c) => FileReport {
             file: c.source.name.clone(),
@@ -58,7 +58,7 @@ fn report<'a>(file: &Path, loaded: &'a std::io::Result<topology::Checked>) -> Fi
         Err(e) => FileReport {
             file: file.display().to_string(),
             valid: false,
-            error: Some(e.to_string()),
+            error: Some(format!("{e}: {}", e.source)),
             summary: None,
             diagnostics: Vec::new(),
         },

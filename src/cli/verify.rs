@@ -92,7 +92,9 @@ fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
 
 fn up_from_file(arg: &str, path: &Path) -> Result<Option<(Lab, State)>, Error> {
     let Some((lab, text)) = load_lab(path)? else { return Ok(None) };
-    let Some(state) = State::load(&lab.name)? else {
+    let Some(state) =
+        State::load(&lab.name).map_err(Error::io(format!("reading the state of lab `{}`", lab.name)))?
+    else {
         stderrln!("error: lab `{}` is not up; start it with `lab up {arg}`", lab.name);
         return Ok(None);
     };
@@ -108,7 +110,8 @@ fn up_from_file(arg: &str, path: &Path) -> Result<Option<(Lab, State)>, Error> {
 
 /// A lab by name, checked against the topology recorded when it came up.
 fn up_by_name(name: &str) -> Result<Option<(Lab, State)>, Error> {
-    let Some(state) = State::load(name)? else {
+    let Some(state) = State::load(name).map_err(Error::io(format!("reading the state of lab `{name}`")))?
+    else {
         stderrln!("error: lab `{name}` is not up (no state in /run/lab/{name}); start it with `lab up FILE`");
         return Ok(None);
     };

@@ -37,9 +37,10 @@ async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Resu
     match netlink.add_link(sample.message(&name, &resolved)).await {
         Ok(()) => Ok(true),
         Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) => Ok(false),
-        Err(e) => Err(to_io(e)),
+        Err(e) => Err(e.into()),
     }
 }
+
 /// A veth end to stack a sample child on; ipvlan gets one of its own (a parent serves
 /// macvlan or ipvlan, not both).
 async fn sample_parent(netlink: &Netlink, kind: Kind) -> std::io::Result<u32> {
@@ -49,13 +50,6 @@ async fn sample_parent(netlink: &Netlink, kind: Kind) -> std::io::Result<u32> {
     }
     let veth = LinkType::Veth(veth::Link { peer: format!("{parent}p"), netns: None, mac: None, mtu: None });
     let resolved = Resolved { parent: None, settings: LinkSettings::default(), peer_netns: None };
-    netlink.add_link(veth.message(parent, &resolved)).await.map_err(to_io)?;
-    Ok(netlink.link(parent).await.map_err(to_io)?.index)
-}
-
-fn to_io(e: super::netlink::Error) -> std::io::Error {
-    match errno(&e) {
-        Some(n) => std::io::Error::from_raw_os_error(n),
-        None => std::io::Error::other(e.to_string()),
-    }
+    netlink.add_link(veth.message(parent, &resolved)).await?;
+    Ok(netlink.link(parent).await?.index)
 }

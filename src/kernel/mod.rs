@@ -31,6 +31,43 @@ pub fn marked_for(alias: &str) -> Option<&str> {
     alias.strip_prefix("lab=")
 }
 
+/// A failed system call or other I/O, as lab reports it: an errno as its description in
+/// lower case ("no such file or directory"), anything else as it says. The error itself is
+/// kept (`errno`), so hints can be chosen by it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+pub struct OsError(pub io::Error);
+
+impl OsError {
+    pub fn errno(&self) -> Option<i32> {
+        self.0.raw_os_error()
+    }
+}
+
+impl From<io::Error> for OsError {
+    fn from(error: io::Error) -> Self {
+        OsError(error)
+    }
+}
+
+fn describe(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(errno) => lowercase_first(nix::errno::Errno::from_raw(errno).desc()),
+        None => error.to_string(),
+    }
+}
+
+/// "No such file" as "no such file"; an acronym ("EPERM...") stays.
+pub fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(|c| c.is_lowercase()) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// Runs `work` with a netlink socket of the calling thread's namespace, on a runtime of its
 /// own: for work on a thread that entered a namespace (see `netns::run_in`).
 pub fn with_netlink<T, F>(work: impl FnOnce(Netlink) -> F) -> io::Result<T>

@@ -58,6 +58,16 @@ pub enum Error {
     NoAnswer,
 }
 
+/// As an I/O error: a kernel refusal as its errno, anything else kept as the source.
+impl From<Error> for io::Error {
+    fn from(error: Error) -> io::Error {
+        match errno(&error) {
+            Some(errno) => io::Error::from_raw_os_error(errno),
+            None => io::Error::other(error),
+        }
+    }
+}
+
 /// The errno of a kernel refusal, if that is what the error is.
 pub fn errno(error: &Error) -> Option<i32> {
     match error {

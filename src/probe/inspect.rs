@@ -23,7 +23,7 @@ pub struct Seen {
 /// Runs on a thread inside the node.
 pub fn run(looks: &[Look]) -> io::Result<Vec<Seen>> {
     with_netlink(|netlink| async move {
-        let links = netlink.links().await.map_err(|e| io::Error::other(e.to_string()))?;
+        let links = netlink.links().await?;
         let mut seen = Vec::new();
         for look in looks {
             let mut s =

@@ -24,6 +24,7 @@ mod workers;
 pub use judge::{Outcome, Verification};
 use workers::{Plan, Settings};
 
+use crate::kernel::OsError;
 use crate::model::{IfaceId, Lab};
 use crate::state::State;
 use std::collections::BTreeMap;
@@ -52,9 +53,33 @@ impl Observed {
     }
 }
 
+/// Why probing could not be done (never a verdict: what a probe saw is in `Verification`).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Error(String);
+pub enum Error {
+    #[error("lab `{lab}` is not up: namespace {ns} is missing (lab up FILE)")]
+    NotUp { lab: String, ns: String },
+    #[error("opening namespace {ns}")]
+    Namespace {
+        ns: String,
+        #[source]
+        source: OsError,
+    },
+    #[error("starting the prober's runtime")]
+    Runtime(#[source] OsError),
+    #[error("opening netlink in the lab's namespaces")]
+    Netlink(#[source] OsError),
+    #[error("watching the lab")]
+    Watch(#[source] OsError),
+    #[error("{doing} in {node}")]
+    Worker {
+        doing: String,
+        node: String,
+        #[source]
+        source: OsError,
+    },
+    #[error("{doing} in {node}: the worker panicked")]
+    Panicked { doing: String, node: String },
+}
 
 /// Checks every expectation of `lab`, which `state` says is up. `timeout` overrides the
 /// file's probe timeout.
@@ -131,7 +156,7 @@ impl Verifier<'_> {
         let plan = Plan::new(self.lab, &self.settings, wave);
         if plan.expects_silence() && self.watch.is_none() {
             let watch = watch::Watch::open(self.lab, self.namespaces);
-            self.watch = Some(watch.map_err(|e| Error(format!("watching the lab: {e}")))?);
+            self.watch = Some(watch.map_err(|e| Error::Watch(e.into()))?);
         }
         let watching = self.watch.as_ref().filter(|_| plan.expects_silence());
         let losses =

@@ -26,11 +26,8 @@ impl Namespaces {
                     .map(|n| n.netns.clone())
                     .unwrap_or_else(|| crate::model::netns_name(&lab.name, &node.name));
                 netns::open(&name).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error(format!(
-                        "lab `{}` is not up: namespace {name} is missing (lab up FILE)",
-                        lab.name
-                    )),
-                    _ => Error(format!("opening namespace {name}: {e}")),
+                    std::io::ErrorKind::NotFound => Error::NotUp { lab: lab.name.clone(), ns: name.clone() },
+                    _ => Error::Namespace { ns: name.clone(), source: e.into() },
                 })
             })
             .collect::<Result<Vec<File>, Error>>()?;
@@ -38,12 +35,12 @@ impl Namespaces {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| Error(format!("starting the prober's runtime: {e}")))?;
+            .map_err(|e| Error::Runtime(e.into()))?;
         let handle = rt.handle().clone();
         let netlink = netns::run_in_each(&files, 4, |_| Netlink::open_here(&handle))
             .into_iter()
             .collect::<std::io::Result<Vec<Netlink>>>()
-            .map_err(|e| Error(format!("opening netlink in the lab's namespaces: {e}")))?;
+            .map_err(|e| Error::Netlink(e.into()))?;
         Ok(Namespaces { files, rt, netlink })
     }
 

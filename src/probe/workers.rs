@@ -141,9 +141,7 @@ impl Plan {
         let quiet = &Settle::new();
         let ids = self.echoes.values().flatten().map(|(_, e)| e.id).collect();
         let watching = match watch {
-            Some(watch) => {
-                Some(watch.start(ids, cookie).map_err(|e| Error(format!("watching the lab: {e}")))?)
-            }
+            Some(watch) => Some(watch.start(ids, cookie).map_err(|e| Error::Watch(e.into()))?),
             None => None,
         };
         std::thread::scope(|scope| {
@@ -184,7 +182,10 @@ impl Plan {
             }
             let mut frames = Vec::new();
             if let Some(watcher) = watcher {
-                let trails = watcher.join().map_err(|_| Error("the path watcher panicked".into()))?;
+                let trails = watcher.join().map_err(|_| Error::Panicked {
+                    doing: "watching the paths".into(),
+                    node: "the lab".into(),
+                })?;
                 observed.trails.echoes.extend(trails.echoes);
                 observed.trails.resolutions.extend(trails.resolutions);
                 observed.watched.extend(self.indexes());
@@ -334,8 +335,10 @@ fn join_workers<T>(
 fn joined<T>(handle: Worker<'_, T>, doing: &str, lab: &Lab, node: NodeId) -> Result<T, Error> {
     match handle.join() {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(Error(format!("{doing} in {}: {e}", lab.node(node).name))),
-        Err(_) => Err(Error(format!("{doing} in {}: the worker panicked", lab.node(node).name))),
+        Ok(Err(e)) => {
+            Err(Error::Worker { doing: doing.into(), node: lab.node(node).name.clone(), source: e.into() })
+        }
+        Err(_) => Err(Error::Panicked { doing: doing.into(), node: lab.node(node).name.clone() }),
     }
 }
 

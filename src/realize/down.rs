@@ -33,7 +33,7 @@ enum Mark {
 /// Removes everything of lab `lab`: its marked namespaces and its placeholders, found by
 /// their names' prefix, whether or not its state survived.
 pub fn down(lab: &str, progress: &Progress) -> Result<DownReport, Error> {
-    let lock = Lock::acquire(lab).map_err(|e| Error::io(format!("locking lab `{lab}`"), &e))?;
+    let lock = Lock::acquire(lab).map_err(|e| Error::io(format!("locking lab `{lab}`"), e))?;
     let prefix = format!("{lab}-");
     let candidates: Vec<String> =
         netns::list_names().into_iter().filter(|n| n.starts_with(&prefix)).collect();
@@ -70,7 +70,7 @@ pub fn down(lab: &str, progress: &Progress) -> Result<DownReport, Error> {
         )
         .hint(format!("run `lab down {lab}` again as root; the rest was removed")));
     }
-    crate::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), &e))?;
+    crate::state::remove(lab).map_err(|e| Error::io(format!("removing the state of lab `{lab}`"), e))?;
     lock.remove();
     Ok(report)
 }
@@ -112,7 +112,7 @@ fn marks(names: &[String]) -> Vec<Mark> {
 /// Reads `lo`'s alias from the calling thread's namespace.
 fn read_loopback_alias() -> std::io::Result<Option<String>> {
     with_netlink(|netlink| async move {
-        let lo = netlink.link("lo").await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        let lo = netlink.link("lo").await?;
         Ok(lo.alias)
     })
 }

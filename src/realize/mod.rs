@@ -11,33 +11,38 @@ pub use down::{DownReport, down, marked_namespaces};
 pub use progress::Progress;
 pub use up::up;
 
-use crate::kernel::netlink;
+use crate::kernel::{OsError, lowercase_first, netlink};
 
 use std::fmt;
 
 /// What went wrong, while doing what, and how to fix it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
 pub struct Error {
     pub doing: String,
-    pub cause: String,
+    #[source]
+    pub cause: Cause,
     pub hint: Option<String>,
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.doing, self.cause)?;
-        if let Some(hint) = &self.hint {
-            write!(f, ": {hint}")?;
-        }
-        Ok(())
-    }
+/// Why: the kernel's refusal, a lost or garbled netlink answer, a failed system call, or
+/// lab's own refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error("{}", lowercase_first(.0.desc()))]
+    Refused(nix::errno::Errno),
+    #[error(transparent)]
+    Netlink(netlink::Error),
+    #[error(transparent)]
+    Os(OsError),
+    #[error("{0}")]
+    Lab(String),
 }
 
-impl std::error::Error for Error {}
-
 impl Error {
+    /// Lab's own refusal: `cause` in words.
     pub fn new(doing: impl Into<String>, cause: impl fmt::Display) -> Error {
-        Error { doing: doing.into(), cause: lowercase_first(&cause.to_string()), hint: None }
+        Error { doing: doing.into(), cause: Cause::Lab(cause.to_string()), hint: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Error {
@@ -45,31 +50,35 @@ impl Error {
         self
     }
 
-    /// A kernel refusal, described by errno, with the hint for that errno when there is one.
+    /// A netlink request that failed; a kernel refusal carries its errno, and the hint for
+    /// that errno when there is one.
     pub fn kernel(
         doing: impl Into<String>,
-        error: &netlink::Error,
+        error: netlink::Error,
         hint: impl Fn(i32) -> Option<String>,
     ) -> Error {
-        match netlink::errno(error) {
-            Some(errno) => {
-                let cause = nix::errno::Errno::from_raw(errno).desc();
-                let mut e = Error::new(doing, cause);
-                e.hint = hint(errno).or_else(|| general_hint(errno));
-                e
-            }
-            None => Error::new(doing, error),
+        match netlink::errno(&error) {
+            Some(errno) => Error {
+                doing: doing.into(),
+                cause: Cause::Refused(nix::errno::Errno::from_raw(errno)),
+                hint: hint(errno).or_else(|| general_hint(errno)),
+            },
+            None => Error { doing: doing.into(), cause: Cause::Netlink(error), hint: None },
         }
     }
 
-    pub fn io(doing: impl Into<String>, error: &std::io::Error) -> Error {
-        let cause = match error.raw_os_error() {
-            Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_string(),
-            None => error.to_string(),
-        };
-        let mut e = Error::new(doing, cause);
-        e.hint = error.raw_os_error().and_then(general_hint);
-        e
+    pub fn io(doing: impl Into<String>, error: std::io::Error) -> Error {
+        let hint = error.raw_os_error().and_then(general_hint);
+        Error { doing: doing.into(), cause: Cause::Os(OsError(error)), hint }
+    }
+
+    /// The errno the kernel or a system call answered, if that is the cause.
+    pub fn errno(&self) -> Option<i32> {
+        match &self.cause {
+            Cause::Refused(errno) => Some(*errno as i32),
+            Cause::Os(error) => error.errno(),
+            _ => None,
+        }
     }
 }
 
@@ -80,15 +89,5 @@ fn general_hint(errno: i32) -> Option<String> {
     match errno {
         libc::EPERM | libc::EACCES if !root => Some("lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make namespaces and links; run it with sudo, or use `lab run --sandbox`".into()),
         _ => None,
-    }
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) if chars.clone().next().is_some_and(|c| c.is_lowercase()) => {
-            first.to_lowercase().chain(chars).collect()
-        }
-        _ => text.to_string(),
     }
 }

@@ -8,7 +8,7 @@ use crate::state::State;
 
 pub fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
     let doing = format!("bringing up lab `{}`", lab.name);
-    if State::load(&lab.name).map_err(|e| Error::io(&doing, &e))?.is_some() {
+    if State::load(&lab.name).map_err(|e| Error::io(&doing, e))?.is_some() {
         return Err(
             Error::new(doing, "it is already up").hint(format!("bring it down first: lab down {}", lab.name))
         );
@@ -29,7 +29,7 @@ pub fn refuse_if_up(lab: &Lab) -> Result<(), Error> {
 /// Refuses a lab whose link kinds this kernel cannot make, naming what needs each of them.
 pub fn kernel_can_make(lab: &Lab) -> Result<(), Error> {
     let doing = format!("checking that this kernel can make lab `{}`", lab.name);
-    let missing = features::missing(&lab.kernel_needs()).map_err(|e| Error::io(&doing, &e))?;
+    let missing = features::missing(&lab.kernel_needs()).map_err(|e| Error::io(&doing, e))?;
     if missing.is_empty() {
         return Ok(());
     }

@@ -33,8 +33,12 @@ pub fn inside() -> bool {
 pub enum Error {
     #[error("the full kernel is not installed: {0} not found (apt-get install user-mode-linux kmod)")]
     Missing(String),
-    #[error("{doing}: {source}")]
-    Io { doing: String, source: io::Error },
+    #[error("{doing}")]
+    Io {
+        doing: String,
+        #[source]
+        source: crate::kernel::OsError,
+    },
     #[error("the sandbox did not finish within {0:?}; its console ended with:\n{1}")]
     TimedOut(Duration, String),
     #[error(
@@ -51,7 +55,7 @@ pub enum Error {
 
 fn io_error(doing: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
     let doing = doing.into();
-    move |source| Error::Io { doing, source }
+    move |source| Error::Io { doing, source: source.into() }
 }
 
 /// What the command inside printed and how it ended.
@@ -456,7 +460,7 @@ fn owned_private(dir: &Path, uid: u32) -> Result<(), Error> {
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::Io { doing, source: e }),
+        Err(e) => return Err(Error::Io { doing, source: e.into() }),
     }
     let meta = std::fs::symlink_metadata(dir).map_err(io_error(doing.clone()))?;
     let problem = if !meta.file_type().is_dir() {
@@ -493,7 +497,7 @@ impl Workdir {
         }
         Err(Error::Io {
             doing: "creating the sandbox directory".into(),
-            source: io::Error::other("no free name"),
+            source: io::Error::other("no free name").into(),
         })
     }
 

@@ -35,11 +35,19 @@ impl Checked {
 /// The largest topology file read: far above any real lab (10,000 hosts take about 1 MiB).
 pub const MAX_FILE_SIZE: u64 = 8 << 20;
 
+/// A topology file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}", path.display())]
+pub struct ReadError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: crate::kernel::OsError,
+}
+
 /// Reads and checks a topology file; a read error names the file, and a file that is not
 /// UTF-8 text is a diagnostic at its first bad byte.
-pub fn load(path: &Path) -> std::io::Result<Checked> {
-    let bytes = read_capped(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
+pub fn load(path: &Path) -> Result<Checked, ReadError> {
+    let bytes = read_capped(path).map_err(|e| ReadError { path: path.to_path_buf(), source: e.into() })?;
     let name = path.display().to_string();
     match String::from_utf8(bytes) {
         Ok(text) => Ok(check(Source::new(name, text))),

@@ -116,7 +116,7 @@ impl Watch {
         let mut live: HashMap<IfaceId, (bool, Option<Mac>)> = HashMap::new();
         let mut indexes: Vec<HashMap<i32, IfaceId>> = Vec::new();
         for (n, links) in links.into_iter().enumerate() {
-            let links = links.map_err(|e| io::Error::other(e.to_string()))?;
+            let links = links?;
             let node = NodeId(n);
             let mut ifaces = HashMap::new();
             for (index, iface) in lab.node(node).ifaces.iter().enumerate() {

@@ -11,18 +11,18 @@ use std::net::IpAddr;
 impl Realizer<'_> {
     pub(super) async fn write_sysctls(&self, ns: &str, node: &str, sysctls: &[Sysctl]) -> Result<(), Error> {
         let sysctls = sysctls.to_vec();
-        let file = self.namespace(ns)?.file.try_clone().map_err(|e| Error::io("opening a namespace", &e))?;
+        let file = self.namespace(ns)?.file.try_clone().map_err(|e| Error::io("opening a namespace", e))?;
         let node = node.to_string();
         tokio::task::spawn_blocking(move || {
             netns::run_in(&file, || {
                 for s in &sysctls {
                     if let Err(e) = std::fs::write(s.proc_path(), &s.value) {
-                        return Ok(Err(sysctl_error(&node, s, &e)));
+                        return Ok(Err(sysctl_error(&node, s, e)));
                     }
                 }
                 Ok(Ok(()))
             })
-            .unwrap_or_else(|e| Err(Error::io(format!("entering node {node}"), &e)))
+            .unwrap_or_else(|e| Err(Error::io(format!("entering node {node}"), e)))
         })
         .await
         .map_err(|e| Error::new("writing sysctls", e))?
@@ -38,7 +38,7 @@ impl Realizer<'_> {
         let index = self.index(ns, dev).await?;
         let done = self.netlink(ns)?.add_address(index, address).await;
         done.map_err(|e| {
-            Error::kernel(doing, &e, |errno| match errno {
+            Error::kernel(doing, e, |errno| match errno {
                 libc::EADDRINUSE => {
                     Some("another ipvlan child of the same parent already has this address".into())
                 }
@@ -68,7 +68,7 @@ impl Realizer<'_> {
         };
         let done = self.netlink(ns)?.add_route(to, v6, via, dev).await;
         done.map_err(|e| {
-            Error::kernel(doing, &e, |errno| match errno {
+            Error::kernel(doing, e, |errno| match errno {
                 libc::ENETUNREACH => Some("the next hop is on no connected subnet of this node".into()),
                 libc::ENETDOWN => Some("the route's device is down (`up = false`?)".into()),
                 _ => None,
@@ -77,9 +77,10 @@ impl Realizer<'_> {
     }
 }
 
-pub(super) fn sysctl_error(node: &str, sysctl: &Sysctl, error: &std::io::Error) -> Error {
+pub(super) fn sysctl_error(node: &str, sysctl: &Sysctl, error: std::io::Error) -> Error {
+    let kind = error.kind();
     let e = Error::io(format!("writing sysctl {}={} in {node}", sysctl.key, sysctl.value), error);
-    match error.kind() {
+    match kind {
         std::io::ErrorKind::NotFound => e.hint("this kernel has no such key in a network namespace"),
         std::io::ErrorKind::InvalidInput => e.hint("the kernel refused the value"),
         _ => e,

@@ -33,7 +33,7 @@ impl Realizer<'_> {
             LinkSettings { mac: link.mac, mtu: link.mtu, up: link.up, netns: netns(&link.netns)?, master };
         let message = link.link.message(&link.name, &Resolved { parent, settings, peer_netns });
         let done = self.netlink(&link.ns)?.add_link(message).await;
-        done.map_err(|e| Error::kernel(doing, &e, |errno| creation_hint(link, errno)))
+        done.map_err(|e| Error::kernel(doing, e, |errno| creation_hint(link, errno)))
     }
 }
 

@@ -29,13 +29,13 @@ pub async fn up(
     source: &str,
     progress: &Progress,
 ) -> Result<State, Error> {
-    signals::watch().map_err(|e| Error::io("catching signals", &e))?;
-    let lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), &e))?;
+    signals::watch().map_err(|e| Error::io("catching signals", e))?;
+    let lock = Lock::acquire(&lab.name).map_err(|e| Error::io(format!("locking lab `{}`", lab.name), e))?;
     // On a refusal the lock stays: it is the lab's that is up, or the one a killed `up` left,
     // which `down` removes.
     ready::refuse_if_up(lab)?;
     let ready = ready::kernel_can_make(lab).and_then(|()| {
-        netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), &e))
+        netns::prepare_dir().map_err(|e| Error::io(format!("preparing {}", netns::NETNS_DIR), e))
     });
     if let Err(unready) = ready {
         lock.remove();
@@ -174,7 +174,7 @@ impl<'l> Realizer<'l> {
                     first_error = Some(
                         refusals
                             .remove(&i)
-                            .unwrap_or_else(|| Error::io(format!("creating namespace {name}"), &e)),
+                            .unwrap_or_else(|| Error::io(format!("creating namespace {name}"), e)),
                     );
                 }
                 Err(_) => {}
@@ -198,7 +198,7 @@ impl<'l> Realizer<'l> {
             let link = self.netlink(ns)?.link(dev).await.map_err(|e| {
                 Error::kernel(
                     format!("looking up {dev} in {ns}, which lab made earlier in this run"),
-                    &e,
+                    e,
                     |_| None,
                 )
             })?;
@@ -221,26 +221,26 @@ impl<'l> Realizer<'l> {
             Op::AddLink(link) => self.add_link(doing, link).await,
             Op::SetUp { ns, dev } => {
                 let done = self.netlink(ns)?.set_up(dev).await;
-                done.map_err(|e| Error::kernel(doing, &e, |_| None))
+                done.map_err(|e| Error::kernel(doing, e, |_| None))
             }
             Op::Rename { ns, dev, name, up } => {
                 let done = self.netlink(ns)?.rename(dev, name, *up).await;
-                done.map_err(|e| Error::kernel(doing, &e, |_| None))
+                done.map_err(|e| Error::kernel(doing, e, |_| None))
             }
             Op::SetMaster { ns, dev, master } => {
                 let (port, bridge) = (self.index(ns, dev).await?, self.index(ns, master).await?);
                 let done = self.netlink(ns)?.set_master(port, bridge).await;
-                done.map_err(|e| Error::kernel(format!("{doing}: adding it to its bridge"), &e, |_| None))
+                done.map_err(|e| Error::kernel(format!("{doing}: adding it to its bridge"), e, |_| None))
             }
             Op::SetPortVlans { ns, dev, access, trunk, leave_default } => {
                 let port = self.index(ns, dev).await?;
                 let done = self.netlink(ns)?.set_port_vlans(port, *access, trunk, *leave_default).await;
-                done.map_err(|e| Error::kernel(format!("{doing}: setting its VLANs"), &e, |_| None))
+                done.map_err(|e| Error::kernel(format!("{doing}: setting its VLANs"), e, |_| None))
             }
             Op::SetHairpin { ns, dev } => {
                 let port = self.index(ns, dev).await?;
                 let done = self.netlink(ns)?.set_hairpin(port).await;
-                done.map_err(|e| Error::kernel(format!("{doing}: turning hairpin on"), &e, |_| None))
+                done.map_err(|e| Error::kernel(format!("{doing}: turning hairpin on"), e, |_| None))
             }
             Op::WriteSysctls { ns, node, sysctls } => self.write_sysctls(ns, node, sysctls).await,
             Op::AddAddress { ns, dev, address } => self.add_address(doing, ns, dev, *address).await,
@@ -257,7 +257,7 @@ impl<'l> Realizer<'l> {
                 .netlink(&name)?
                 .links()
                 .await
-                .map_err(|e| Error::kernel(format!("reading the links of {name}"), &e, |_| None))?;
+                .map_err(|e| Error::kernel(format!("reading the links of {name}"), e, |_| None))?;
             let ifaces = lab.nodes[n]
                 .ifaces
                 .iter()
@@ -278,7 +278,7 @@ impl<'l> Realizer<'l> {
             created,
             nodes,
         };
-        state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), &e))?;
+        state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), e))?;
         Ok(state)
     }
 
@@ -310,11 +310,11 @@ fn set_up_namespace(rt: &tokio::runtime::Handle, namespace: &NewNamespace) -> Re
     }
     for sysctl in &namespace.sysctls {
         if let Err(e) = std::fs::write(sysctl.proc_path(), &sysctl.value) {
-            return Err(Failure::Sysctl(layer3::sysctl_error(&namespace.node, sysctl, &e)));
+            return Err(Failure::Sysctl(layer3::sysctl_error(&namespace.node, sysctl, e)));
         }
     }
     let netlink = Netlink::open_here(rt).map_err(Failure::Io)?;
     let marked = rt.block_on(netlink.mark_loopback(&namespace.mark));
-    marked.map_err(|e| Failure::Io(std::io::Error::other(e.to_string())))?;
+    marked.map_err(|e| Failure::Io(e.into()))?;
     Ok(netlink)
 }
