@@ -42,6 +42,54 @@ fn children_of_another_node_are_made_from_the_parents_namespace_into_their_own()
     );
 }
 
+/// The plan as data, in-process (no root, no binary): what `--dry-run --json` prints.
+fn plan_json(text: &str) -> String {
+    let checked = lab::topology::check(lab::topology::Source::new("t.toml", text));
+    let model = checked.lab.expect("a valid topology");
+    let plan = lab::plan::Plan::new(&lab::graph::LabGraph::new(&model));
+    serde_json::to_string_pretty(&plan).unwrap()
+}
+
+#[test]
+fn the_plan_as_data_names_every_request_in_full() {
+    insta::assert_snapshot!(plan_json(CORNERS));
+}
+
+#[test]
+fn the_json_plan_is_the_printed_plan() {
+    let path = std::env::temp_dir().join(format!("lab-json-{}.toml", std::process::id()));
+    std::fs::write(&path, CORNERS).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["up", "--dry-run", "--json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let in_process: Value = serde_json::from_str(&plan_json(CORNERS)).unwrap();
+    assert_eq!(printed, in_process);
+    let ops: Vec<&str> = printed["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["steps"].as_array().unwrap())
+        .flat_map(|s| s["requests"].as_array().unwrap())
+        .map(|r| r["op"].as_str().unwrap())
+        .collect();
+    for op in
+        ["add_namespace", "add_link", "set_up", "rename", "set_port_vlans", "write_sysctls", "add_address"]
+    {
+        assert!(ops.contains(&op), "{op} in {ops:?}");
+    }
+}
+
+#[test]
+fn a_bridge_without_vlan_filtering_is_made_without_the_option() {
+    let plan = dry_run("topologies/d1-ipvlan-l2.toml");
+    assert!(plan.contains("ip -n d1-ipvlan-l2-lan link add name br0 up type bridge\n"), "{plan}");
+    assert!(!plan.contains("vlan_filtering"), "a kernel without VLAN filtering refuses even 0: {plan}");
+}
+
 mod common;
 use common::kernel::{ALL, lab, read_in, witness};
 use serde_json::Value;
@@ -149,14 +197,22 @@ name = "c"
   addresses = ["10.20.0.9/24"]
 "#;
 
+/// Every topology of `topologies/`, and the corners above.
+fn every_topology() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir("topologies")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    files.push(common::kernel::write_topology("t-corners", CORNERS).display().to_string());
+    files
+}
+
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up, ALL, {
-    let corners = common::kernel::write_topology("t-corners", CORNERS);
-    for file in [
-        "topologies/e9-vlan-tagging.toml",
-        "topologies/e3-macvlan-vepa-after.toml",
-        "topologies/d6-ipvlan-dual-stack-l2.toml",
-        corners.to_str().unwrap(),
-    ] {
+    for file in every_topology() {
+        let file = file.as_str();
         let model = lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap();
         let script = dry_run(file);
         let ran = Command::new("sh").args(["-e", "-c", &script]).output().unwrap();

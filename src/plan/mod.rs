@@ -267,7 +267,11 @@ fn stage_title(lab: &Lab, objects: &[Object]) -> String {
     }
     let parts: Vec<String> = counts
         .iter()
-        .map(|(what, n)| if *n == 1 { format!("1 {what}") } else { format!("{n} {what}s") })
+        .map(|(what, n)| match (*n, what.strip_suffix('y')) {
+            (1, _) => format!("1 {what}"),
+            (n, Some(stem)) => format!("{n} {stem}ies"),
+            (n, None) => format!("{n} {what}s"),
+        })
         .collect();
     parts.join(", ")
 }

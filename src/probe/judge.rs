@@ -351,3 +351,201 @@ fn state_outcome(
     }
     (lab.iface_label(iface), expected.join(", "), observed.join(", "), passed)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The judge on hand-built observations: what a user reads in the report, for each way
+    //! a probe can end.
+    use super::*;
+    use crate::probe::icmp::{Echo as Probe, Reply, Seen};
+    use crate::probe::watch::{Frame, Sighting};
+    use crate::state::{IfaceState, NodeState};
+    use std::net::IpAddr;
+
+    const LAB: &str = r#"name = "t-judge"
+[[switch]]
+name = "sw"
+[[host]]
+name = "a"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  addresses = ["10.0.0.1/24"]
+[[host]]
+name = "b"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw"
+  mac = "02:00:00:00:00:0b"
+  addresses = ["10.0.0.2/24"]
+[[expect]]
+from = "a"
+to = "b"
+reach = true
+[[expect]]
+from = "a"
+to = "b"
+reach = false
+[[expect]]
+from = "a"
+to = "b"
+reach = true
+ttl = 64
+[[expect]]
+from = "a"
+to = "10.0.0.2"
+resolves_to = "b:eth0"
+"#;
+
+    fn lab() -> Lab {
+        let checked = crate::topology::check(crate::topology::Source::new("t.toml", LAB));
+        checked.lab.expect("the test topology is valid")
+    }
+
+    fn state(lab: &Lab) -> State {
+        let nodes = lab
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(at, n)| NodeState {
+                name: n.name.clone(),
+                netns: lab.netns_name(crate::model::NodeId(at)),
+                ifaces: n
+                    .ifaces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, iface)| IfaceState {
+                        name: iface.name.clone(),
+                        index: i as u32 + 2,
+                        mac: iface.mac,
+                    })
+                    .collect(),
+            })
+            .collect();
+        State {
+            lab: lab.name.clone(),
+            topology: "t.toml".into(),
+            source: LAB.into(),
+            description: None,
+            created: 0,
+            nodes,
+        }
+    }
+
+    fn b() -> IpAddr {
+        "10.0.0.2".parse().unwrap()
+    }
+
+    fn probe(id: u16) -> Probe {
+        Probe {
+            target: b(),
+            positive: true,
+            timeout: Duration::from_millis(300),
+            deadline: Duration::from_secs(5),
+            id,
+            wants_redirect: false,
+        }
+    }
+
+    fn reply(rtt: Duration, ttl: u8) -> Seen {
+        Seen { reply: Some(Reply { ttl: Some(ttl), rtt, from: b() }), sent: 1, ..Seen::default() }
+    }
+
+    fn outcome(index: usize, seen: &Observed) -> Outcome {
+        let lab = lab();
+        let state = state(&lab);
+        judge(&lab, &state, &lab.expectations[index], index, seen)
+    }
+
+    #[test]
+    fn a_reply_later_than_the_timeout_still_passes_a_reach() {
+        let mut seen = Observed::default();
+        seen.echo.insert(0, (probe(1), reply(Duration::from_secs(2), 64)));
+        let o = outcome(0, &seen);
+        assert!(o.passed && o.decided, "{o:?}");
+        assert_eq!(o.observed, "reply in 2000.0 ms, TTL 64");
+    }
+
+    #[test]
+    fn a_reply_fails_reach_false_whenever_it_came() {
+        let mut seen = Observed::default();
+        seen.echo.insert(1, (probe(2), reply(Duration::from_secs(4), 64)));
+        let o = outcome(1, &seen);
+        assert!(!o.passed && o.decided, "{o:?}");
+        assert_eq!(o.expected, "no reply");
+        assert!(o.observed.starts_with("reply in 4000.0 ms"), "{}", o.observed);
+    }
+
+    #[test]
+    fn silence_passes_reach_false_with_where_the_request_stopped() {
+        let lab = lab();
+        let mut seen = Observed::default();
+        seen.echo.insert(1, (probe(3), Seen { sent: 1, ..Seen::default() }));
+        seen.watched.insert(1);
+        let a_eth0 = crate::model::IfaceId { node: crate::model::NodeId(1), index: 0 };
+        assert_eq!(lab.iface_label(a_eth0), "a:eth0");
+        seen.trails.echoes.insert(
+            3,
+            vec![Sighting { frame: Frame::Request, at: a_eth0, leaving: true, stamp: Duration::ZERO }],
+        );
+        let o = outcome(1, &seen);
+        assert!(o.passed && o.decided, "{o:?}");
+        assert_eq!(
+            o.observed,
+            "no reply, the network quiet: the request never reached b, last seen leaving a:eth0"
+        );
+    }
+
+    #[test]
+    fn a_network_that_never_went_quiet_decides_nothing() {
+        let mut seen = Observed::default();
+        seen.echo.insert(1, (probe(4), Seen { sent: 1, ..Seen::default() }));
+        seen.unsettled.insert(1, vec!["frames were dropped by the machine".into()]);
+        let o = outcome(1, &seen);
+        assert!(!o.passed && !o.decided, "{o:?}");
+        assert!(
+            o.observed.starts_with("could not decide: frames were dropped by the machine"),
+            "{}",
+            o.observed
+        );
+    }
+
+    #[test]
+    fn a_probe_that_could_not_be_sent_fails_either_way() {
+        let mut seen = Observed::default();
+        seen.echo.insert(0, (probe(5), Seen { failed: Some("no route to it".into()), ..Seen::default() }));
+        seen.echo.insert(1, (probe(6), Seen { failed: Some("no route to it".into()), ..Seen::default() }));
+        for index in [0, 1] {
+            let o = outcome(index, &seen);
+            assert!(!o.passed, "{o:?}");
+            assert_eq!(o.observed, "could not probe: no route to it");
+        }
+    }
+
+    #[test]
+    fn a_reply_with_another_ttl_fails_the_ttl_expectation() {
+        let mut seen = Observed::default();
+        seen.echo.insert(2, (probe(7), reply(Duration::from_millis(1), 63)));
+        let o = outcome(2, &seen);
+        assert!(!o.passed, "{o:?}");
+        assert_eq!(o.expected, "reply, TTL 64");
+        seen.echo.insert(2, (probe(7), reply(Duration::from_millis(1), 64)));
+        assert!(outcome(2, &seen).passed);
+    }
+
+    #[test]
+    fn resolves_to_passes_only_when_every_answer_is_the_wanted_mac() {
+        let wanted: Mac = "02:00:00:00:00:0b".parse().unwrap();
+        let other: Mac = "02:00:00:00:00:0c".parse().unwrap();
+        let mut seen = Observed::default();
+        let answers = |macs: Vec<Mac>| super::super::arp::Answers { macs, ..Default::default() };
+        seen.answers.insert(3, answers(vec![wanted]));
+        assert!(outcome(3, &seen).passed);
+        seen.answers.insert(3, answers(vec![wanted, other]));
+        assert!(!outcome(3, &seen).passed, "a second MAC answering is a failure");
+        seen.answers.insert(3, answers(Vec::new()));
+        let o = outcome(3, &seen);
+        assert!(!o.passed, "{o:?}");
+        assert_eq!(o.expected, "02:00:00:00:00:0b (b:eth0)");
+    }
+}
