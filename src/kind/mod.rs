@@ -451,3 +451,102 @@ impl LinkType {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The tables derived from the kinds, and each kind's own rules, checked on small files.
+    use super::*;
+
+    /// The messages a host with these interface entries gets, besides the lab's own.
+    fn messages(ifaces: &str) -> Vec<String> {
+        let text = format!("name = \"t-kinds\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"h\"\n{ifaces}");
+        let checked = crate::topology::check(crate::topology::Source::new("t.toml", text));
+        checked.diagnostics.into_iter().map(|d| d.message).collect()
+    }
+
+    const CABLE: &str = "  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n";
+
+    #[test]
+    fn the_tables_come_from_the_kinds() {
+        for kind in Kind::ALL {
+            assert!(!kind.features().is_empty(), "{kind:?} needs some feature");
+            for feature in kind.features() {
+                assert_eq!(feature.kind(), kind);
+                assert_eq!(feature.sample().kind(), kind, "the sample of {feature:?} is a {}", kind.name());
+            }
+            assert!(Kind::modules().contains(&kind.module()));
+            for key in kind.keys() {
+                assert!(crate::topology::document::iface_keys().contains(key), "{key}");
+            }
+        }
+        assert_eq!(KernelFeature::all().len(), 7);
+        let modules = crate::sandbox::modules();
+        assert_eq!(modules.len(), 7, "ipv6 and each module once: {modules:?}");
+        assert_eq!(Kind::declarable_names(), ["veth", "vlan", "macvlan", "ipvlan", "dummy"]);
+        assert_eq!(Kind::named("bridge"), None, "a bridge is a switch's, never declared");
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_named_with_its_owners() {
+        let found = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"d\"\n  kind = \"dummy\"\n  mode = \"l2\"\n"
+        ));
+        assert_eq!(found, ["`mode` does not apply to a dummy interface"]);
+        let found = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  kind = \"vlan\"\n  parent = \"eth0\"\n  id = 5\n  flag = \"private\"\n"
+        ));
+        assert_eq!(found, ["`flag` does not apply to a vlan interface"]);
+    }
+
+    #[test]
+    fn each_kind_checks_its_own_keys() {
+        let vlan = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"v\"\n  kind = \"vlan\"\n  parent = \"eth0\"\n"
+        ));
+        assert_eq!(vlan, ["a vlan interface needs an `id`"]);
+        let macvlan = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"m\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"bridge\"\n  source_macs = [\"02:00:00:00:00:01\"]\n"
+        ));
+        assert_eq!(macvlan, ["`source_macs` only applies in `source` mode, not `bridge`"]);
+        let ipvlan = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"i\"\n  kind = \"ipvlan\"\n  parent = \"eth0\"\n  mode = \"l2\"\n  flag = [\"private\", \"vepa\"]\n"
+        ));
+        assert_eq!(ipvlan, ["ipvlan flags `private` and `vepa` exclude each other"]);
+        let veth =
+            messages("  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  access = 10\n  trunk = [20]\n");
+        assert_eq!(veth, ["a port is either `access` or `trunk`, not both"]);
+    }
+
+    #[test]
+    fn each_kind_checks_its_siblings() {
+        let two_vlans = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"a\"\n  kind = \"vlan\"\n  parent = \"eth0\"\n  id = 7\n  [[host.iface]]\n  name = \"b\"\n  kind = \"vlan\"\n  parent = \"eth0\"\n  id = 7\n"
+        ));
+        assert_eq!(two_vlans, ["VLAN 7 is on `h:eth0` twice"]);
+        let two_drivers = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"m\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"bridge\"\n  [[host.iface]]\n  name = \"i\"\n  kind = \"ipvlan\"\n  parent = \"eth0\"\n  mode = \"l2\"\n"
+        ));
+        assert_eq!(two_drivers, ["macvlan and ipvlan children cannot share a parent"]);
+        let passthru = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"p\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"passthru\"\n  [[host.iface]]\n  name = \"q\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"bridge\"\n"
+        ));
+        assert_eq!(passthru, ["a passthru macvlan must be its parent's only macvlan"]);
+    }
+
+    #[test]
+    fn each_kind_has_its_ip_words() {
+        let words: Vec<String> = KernelFeature::all().iter().map(|f| f.sample().ip_type()).collect();
+        assert_eq!(
+            words,
+            [
+                "veth peer name probepeer",
+                "bridge",
+                "bridge vlan_filtering 1",
+                "vlan protocol 802.1Q id 5",
+                "macvlan mode bridge",
+                "ipvlan mode l2 bridge",
+                "dummy"
+            ]
+        );
+    }
+}
