@@ -72,6 +72,12 @@ impl IpvlanFlag {
     }
 }
 
+/// Whether a child in this mode hears the broadcasts that reach its parent: in L2 it does its
+/// own ARP; in L3 modes the parent's stack answers for it.
+pub fn hears_lower_broadcasts(mode: IpvlanMode) -> bool {
+    !mode.is_l3()
+}
+
 pub fn describe(mode: IpvlanMode, flag: IpvlanFlag) -> String {
     format!("ipvlan {} {}", mode.as_str(), flag.as_str())
 }

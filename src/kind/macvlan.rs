@@ -53,6 +53,12 @@ impl MacvlanMode {
     }
 }
 
+/// Whether a child in this mode hears the broadcasts that reach its lower device (passthru
+/// takes the device over; source hears only its listed senders).
+pub fn hears_lower_broadcasts(mode: MacvlanMode) -> bool {
+    matches!(mode, MacvlanMode::Private | MacvlanMode::Vepa | MacvlanMode::Bridge)
+}
+
 pub fn describe(mode: MacvlanMode) -> String {
     format!("macvlan {}", mode.as_str())
 }
@@ -166,7 +172,7 @@ fn check_macs(d: &Draft<'_>, macvlans: &[IfaceId]) {
     let written = |id: IfaceId| d.declared.get(&id).and_then(|doc| doc.mac.as_ref());
     for (i, &m) in macvlans.iter().enumerate() {
         let Some(mac) = written(m).filter(|_| d.lab.iface(m).up) else { continue };
-        let lower = d.kind(m).parent().map(|p| lower_of(d, p));
+        let lower = Some(super::lower_device(&d.lab, m));
         let clash =
             lower.filter(|l| written(*l).is_some_and(|l| l.get_ref() == mac.get_ref())).or_else(|| {
                 macvlans[..i]
@@ -185,18 +191,6 @@ fn check_macs(d: &Draft<'_>, macvlans: &[IfaceId]) {
             );
         }
     }
-}
-
-/// The device a macvlan on `parent` attaches to: `parent`, or its lower device when it is
-/// a macvlan itself.
-fn lower_of(d: &Draft<'_>, parent: IfaceId) -> IfaceId {
-    let mut at = parent;
-    let mut steps = 0;
-    while let (IfaceKind::Macvlan { parent, .. }, true) = (d.kind(at), steps < d.lab.iface_ids().count()) {
-        at = *parent;
-        steps += 1;
-    }
-    at
 }
 
 /// A passthru child hands the whole parent to itself: it must be alone.

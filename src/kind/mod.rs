@@ -303,6 +303,15 @@ impl IfaceKind {
         }
     }
 
+    /// Whether this interface hears the broadcasts that reach the device it hangs on.
+    pub fn hears_lower_broadcasts(&self) -> bool {
+        match self {
+            IfaceKind::Macvlan { mode, .. } => macvlan::hears_lower_broadcasts(*mode),
+            IfaceKind::Ipvlan { mode, .. } => ipvlan::hears_lower_broadcasts(*mode),
+            _ => false,
+        }
+    }
+
     /// The kind and its settings in a few words, for graphs: "vlan 802.1Q id 19".
     pub fn describe(&self) -> String {
         match self {
@@ -387,6 +396,21 @@ pub enum LinkType {
     Macvlan(macvlan::Link),
     Ipvlan(ipvlan::Link),
     Dummy,
+}
+
+/// The device an interface really hangs on: its parent, except that the kernel stacks a
+/// macvlan on a macvlan's lower device and an ipvlan on an ipvlan's (`Kind::stacks_on_lower`);
+/// an interface without a parent hangs on itself.
+pub fn lower_device(lab: &Lab, child: IfaceId) -> IfaceId {
+    let kind = lab.iface(child).kind.kind();
+    let mut lower = lab.iface(child).kind.parent().unwrap_or(child);
+    for _ in 0..lab.iface_ids().count() {
+        match lab.iface(lower).kind.parent() {
+            Some(parent) if kind.stacks_on_lower() && lab.iface(lower).kind.kind() == kind => lower = parent,
+            _ => break,
+        }
+    }
+    lower
 }
 
 /// The link the plan makes for an interface: its kind's settings, references as names (a

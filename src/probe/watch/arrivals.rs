@@ -9,7 +9,8 @@
 
 use super::Lost;
 use super::frames::{Parsed, parse};
-use crate::model::{IfaceId, IfaceKind, IpvlanMode, Lab, Mac, MacvlanMode, NodeId, Role};
+use crate::kind::lower_device;
+use crate::model::{IfaceId, IfaceKind, Lab, Mac, NodeId, Role};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -92,13 +93,7 @@ impl Map {
                 IfaceKind::Veth { peer, .. } if up(*peer) => {
                     map.peers.insert(id, *peer);
                 }
-                IfaceKind::Macvlan {
-                    mode: MacvlanMode::Private | MacvlanMode::Vepa | MacvlanMode::Bridge,
-                    ..
-                }
-                | IfaceKind::Ipvlan { mode: IpvlanMode::L2, .. }
-                    if up(id) =>
-                {
+                kind if kind.hears_lower_broadcasts() && up(id) => {
                     let lower = lower_device(lab, id);
                     map.fanout.entry(lower).or_default().push(id);
                     if let Some((_, Some(mac))) = live.get(&id) {
@@ -109,8 +104,9 @@ impl Map {
             }
         }
         for (id, mac) in &map.macs {
-            let stop = match lab.iface(*id).kind {
-                IfaceKind::Macvlan { .. } | IfaceKind::Ipvlan { .. } => lower_device(lab, *id),
+            // A child's frames enter the wire at the device it hangs on.
+            let stop = match lab.iface(*id).kind.kind() {
+                kind if kind.stacks_on_lower() => lower_device(lab, *id),
                 _ => *id,
             };
             map.first_stop.entry(*mac).or_insert(stop);
@@ -318,20 +314,6 @@ fn segments(lab: &Lab) -> HashMap<NodeId, usize> {
         }
     }
     segment
-}
-
-/// The device a macvlan or ipvlan child really hangs on: the kernel stacks a macvlan on a
-/// macvlan's lower device, and an ipvlan on an ipvlan's.
-fn lower_device(lab: &Lab, child: IfaceId) -> IfaceId {
-    let mut lower = lab.iface(child).kind.parent().unwrap_or(child);
-    for _ in 0..lab.iface_ids().count() {
-        match (&lab.iface(child).kind, &lab.iface(lower).kind) {
-            (IfaceKind::Macvlan { .. }, IfaceKind::Macvlan { parent, .. })
-            | (IfaceKind::Ipvlan { .. }, IfaceKind::Ipvlan { parent, .. }) => lower = *parent,
-            _ => break,
-        }
-    }
-    lower
 }
 
 /// A frame awaited at one place: how many copies (arrivals seen first count negative), since
