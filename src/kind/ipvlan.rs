@@ -232,3 +232,16 @@ fn check_port(d: &Draft<'_>, ipvlans: &[IfaceId]) {
         );
     }
 }
+
+/// A `gateway` on an L3 child is never reached: L3 mode has no ARP. Reported; false then.
+pub(crate) fn gateway_works(d: &Draft<'_>, mode: IpvlanMode, gateway: &S<std::net::IpAddr>) -> bool {
+    if !mode.is_l3() {
+        return true;
+    }
+    d.error(
+        Diagnostic::warning(gateway.span(), format!("a `gateway` on an ipvlan {} child", mode.as_str()))
+            .label("L3 mode has no ARP: the gateway's MAC is never learned")
+            .help("use `default_dev = true`: the parent's namespace routes for L3 children"),
+    );
+    false
+}

@@ -386,6 +386,15 @@ pub(crate) fn check_siblings(kind: Kind, d: &Draft<'_>, siblings: &[IfaceId]) {
     }
 }
 
+/// Whether a `gateway` on this interface can work for its kind; a kind that says no has
+/// reported why.
+pub(crate) fn gateway_works(d: &Draft<'_>, id: IfaceId, gateway: &S<std::net::IpAddr>) -> bool {
+    match d.lab.iface(id).kind {
+        IfaceKind::Ipvlan { mode, .. } => ipvlan::gateway_works(d, mode, gateway),
+        _ => true,
+    }
+}
+
 /// A link as the plan makes it: the kind's settings, every reference a name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -5,7 +5,7 @@ use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::RouteDoc;
 use super::Draft;
 use crate::kind::Kind;
-use crate::model::{Destination, IfaceId, IfaceKind, Mac, NodeId, Role, Route};
+use crate::model::{Destination, IfaceId, Mac, NodeId, Role, Route};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -291,18 +291,8 @@ fn push_route(d: &mut Draft<'_>, node: NodeId, route: Route) {
 
 fn check_gateway(d: &Draft<'_>, id: IfaceId, gateway: &Spanned<IpAddr>) {
     let iface = d.lab.iface(id);
-    if let IfaceKind::Ipvlan { mode, .. } = iface.kind {
-        if mode.is_l3() {
-            d.error(
-                Diagnostic::warning(
-                    gateway.span(),
-                    format!("a `gateway` on an ipvlan {} child", mode.as_str()),
-                )
-                .label("L3 mode has no ARP: the gateway's MAC is never learned")
-                .help("use `default_dev = true`: the parent's namespace routes for L3 children"),
-            );
-            return;
-        }
+    if !crate::kind::gateway_works(d, id, gateway) {
+        return;
     }
     if !iface.up {
         refuse_down(d, id, gateway.span());
