@@ -239,6 +239,11 @@ kernel_test!(wrong_expectations_fail_and_say_what_was_seen, &[Veth, Bridge, Macv
     let observed = |n: usize| outcomes[n - 1]["observed"].as_str().unwrap().to_string();
     let passed = |n: usize| outcomes[n - 1]["passed"] == true;
     assert!(!passed(1) && observed(1).starts_with("no reply in"), "{}", observed(1));
+    // Asked again with the path watched: the failure says where the request stopped.
+    assert_eq!(
+        observed(1),
+        "no reply in 0.6 s: the request never left c1 (no ARP/ND answer for 10.7.0.12 on eth0)"
+    );
     assert!(!passed(2) && observed(2).starts_with("reply in"), "{}", observed(2));
     assert!(!passed(3) && observed(3).contains("which is c1:eth0"), "{}", observed(3));
     assert!(!passed(4) && observed(4).ends_with("TTL 64"), "{}", observed(4));

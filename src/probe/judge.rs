@@ -63,6 +63,17 @@ pub(super) fn rests_on_silence(expectation: &Expectation, outcome: &Outcome) -> 
     }
 }
 
+/// Whether an outcome is a failure for want of an answer: a reply or a link-layer answer
+/// that did not come (which the machine dropping frames could cause).
+pub(super) fn wanted_an_answer(expectation: &Expectation, outcome: &Outcome) -> bool {
+    let wants = match &expectation.check {
+        Check::Reach { reach, .. } => *reach,
+        Check::Resolves { .. } => true,
+        Check::State { .. } | Check::Route { .. } => false,
+    };
+    wants && !outcome.passed
+}
+
 pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, seen: &Observed) -> Outcome {
     let mut outcome = judge_observed(lab, state, e, index, seen);
     if let Some(reasons) = seen.unsettled.get(&index) {
@@ -192,8 +203,14 @@ impl Echo<'_> {
             }
             None if self.reach => {
                 let mut text = format!("no reply in {}", seconds(echo.deadline));
-                if let Some(error) = seen.error.as_ref().or(self.seen.notes.get(&self.index)) {
+                let watched = self.seen.watched.contains(&self.index);
+                // What the watcher saw says more than what the source node knows of the way.
+                let note = if watched { None } else { self.seen.notes.get(&self.index) };
+                if let Some(error) = seen.error.as_ref().or(note) {
                     text += &format!(" ({error})");
+                }
+                if watched {
+                    text += &format!(": {}", self.trail(echo));
                 }
                 observed.push(text);
             }
@@ -231,12 +248,16 @@ impl Echo<'_> {
             return format!("{text}: {error}");
         }
         if self.seen.watched.contains(&self.index) {
-            let sightings = self.seen.trails.echoes.get(&echo.id).map_or(&[][..], Vec::as_slice);
-            let resolutions = &self.seen.trails.resolutions;
-            text +=
-                &format!(": {}", super::trail::explain(self.lab, sightings, resolutions, self.from, self.to));
+            text += &format!(": {}", self.trail(echo));
         }
         text
+    }
+
+    /// Where the path watcher saw the probe's request and its reply go.
+    fn trail(&self, echo: &super::icmp::Echo) -> String {
+        let sightings = self.seen.trails.echoes.get(&echo.id).map_or(&[][..], Vec::as_slice);
+        let resolutions = &self.seen.trails.resolutions;
+        super::trail::explain(self.lab, sightings, resolutions, self.from, self.to)
     }
 }
 

@@ -100,10 +100,12 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
         watch: None,
         observed: Observed::default(),
         waves: 0,
+        rechecking: false,
     };
     let mut todo: Vec<usize> = (0..lab.expectations.len()).collect();
     let mut room = waves::Room::now();
     for round in 0..=ROUNDS {
+        verifier.rechecking = round > 0;
         let again = verifier.round(&todo, room)?;
         if again.is_empty() || round == ROUNDS {
             break;
@@ -132,6 +134,9 @@ struct Verifier<'v> {
     watch: Option<watch::Watch>,
     observed: Observed,
     waves: usize,
+    /// Set after the first round: every wave that probes is watched, so that a positive
+    /// probe that got no answer fails only on the evidence of where its request stopped.
+    rechecking: bool,
 }
 
 impl Verifier<'_> {
@@ -154,11 +159,12 @@ impl Verifier<'_> {
     fn wave(&mut self, wave: &[usize]) -> Result<workers::Losses, Error> {
         self.namespaces.flush_neighbours();
         let plan = Plan::new(self.lab, &self.settings, wave);
-        if plan.expects_silence() && self.watch.is_none() {
+        let watched = plan.expects_silence() || (self.rechecking && plan.probes());
+        if watched && self.watch.is_none() {
             let watch = watch::Watch::open(self.lab, self.namespaces);
             self.watch = Some(watch.map_err(|e| Error::Watch(e.into()))?);
         }
-        let watching = self.watch.as_ref().filter(|_| plan.expects_silence());
+        let watching = self.watch.as_ref().filter(|_| watched);
         let losses =
             plan.run(self.lab, &self.namespaces.files, &self.queues, watching, &mut self.observed)?;
         plan.diagnose(&self.namespaces.files, &mut self.observed);
@@ -168,13 +174,17 @@ impl Verifier<'_> {
 
     /// The expectations of a wave its observations cannot decide: their probe never saw the
     /// network quiet, or their verdict rests on an absence and the wave lost frames they
-    /// depend on. Each is filed with why.
+    /// depend on, or an answer they wanted did not come while nobody watched the path. Each
+    /// is filed with why.
     fn unsettled(&mut self, wave: &[usize], losses: &workers::Losses) -> Vec<usize> {
         let mut unsettled = Vec::new();
         for &i in wave {
             let expectation = &self.lab.expectations[i];
             let outcome = judge::judge(self.lab, self.state, expectation, i, &self.observed);
             let mut why: Vec<String> = self.observed.undecided(i).into_iter().collect();
+            if judge::wanted_an_answer(expectation, &outcome) && !self.observed.watched.contains(&i) {
+                why.push("no answer came, and its path was not watched".into());
+            }
             if judge::rests_on_silence(expectation, &outcome) {
                 why.extend(losses.reasons.iter().cloned());
                 let echo = self.observed.echo.get(&i).map(|(echo, _)| echo.id);

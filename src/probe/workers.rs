@@ -116,6 +116,11 @@ impl Plan {
         echoes.chain(self.asks.values().flatten().map(|(i, _)| *i))
     }
 
+    /// Whether the wave sends probes (echoes or link-layer questions).
+    pub fn probes(&self) -> bool {
+        !self.echoes.is_empty() || !self.asks.is_empty()
+    }
+
     /// Whether every probe of the wave expects silence: then the path watcher runs, so
     /// that each silence says where the request stopped.
     pub fn expects_silence(&self) -> bool {
