@@ -26,7 +26,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
     if options.dry_run && options.json {
-        stdout!("{}", serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?);
+        stdout!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(Verdict::Pass);
     }
     if options.dry_run {

@@ -28,10 +28,8 @@ pub fn missing(features: &[KernelFeature]) -> std::io::Result<Vec<KernelFeature>
 /// Makes the feature's sample link, on a veth parent when the sample is a child.
 async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Result<bool> {
     let sample = feature.sample();
-    let parent = match sample.kind().stacked() {
-        true => Some(sample_parent(netlink, sample.kind()).await?),
-        false => None,
-    };
+    let parent =
+        if sample.kind().stacked() { Some(sample_parent(netlink, sample.kind()).await?) } else { None };
     let resolved = Resolved { parent, settings: LinkSettings::default(), peer_netns: None };
     let name = format!("probe{}", feature as usize);
     match netlink.add_link(sample.message(&name, &resolved)).await {

@@ -32,17 +32,11 @@ pub fn marked_for(alias: &str) -> Option<&str> {
 }
 
 /// A failed system call or other I/O, as lab reports it: an errno as its description in
-/// lower case ("no such file or directory"), anything else as it says. The error itself is
-/// kept (`errno`), so hints can be chosen by it.
+/// lower case ("no such file or directory"), anything else as it says; the error itself is
+/// kept.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", describe(.0))]
 pub struct OsError(pub io::Error);
-
-impl OsError {
-    pub fn errno(&self) -> Option<i32> {
-        self.0.raw_os_error()
-    }
-}
 
 impl From<io::Error> for OsError {
     fn from(error: io::Error) -> Self {

@@ -156,25 +156,24 @@ impl Kind {
 
     /// Every kind's own keys, each once, in kind order.
     pub fn all_keys() -> Vec<&'static str> {
-        let mut keys: Vec<&'static str> = Vec::new();
-        for key in Kind::ALL.iter().flat_map(|k| k.keys()) {
-            if !keys.contains(key) {
-                keys.push(key);
-            }
-        }
-        keys
+        each_once(Kind::ALL.iter().flat_map(|k| k.keys()).copied())
     }
 
     /// The modules of every kind, each once.
     pub fn modules() -> Vec<&'static str> {
-        let mut modules: Vec<&'static str> = Vec::new();
-        for module in Kind::ALL.map(Kind::module) {
-            if !modules.contains(&module) {
-                modules.push(module);
-            }
-        }
-        modules
+        each_once(Kind::ALL.map(Kind::module))
     }
+}
+
+/// The words, in order, without repeats.
+fn each_once(words: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+    let mut once: Vec<&'static str> = Vec::new();
+    for word in words {
+        if !once.contains(&word) {
+            once.push(word);
+        }
+    }
+    once
 }
 
 /// What an Ethernet-like device takes: from the least IPv4 needs to the largest frame.

@@ -11,7 +11,6 @@ pub use request::{NewLink, NewNamespace, Op, Request, quote};
 
 use crate::graph::{LabGraph, Object};
 use crate::kernel::marker;
-use crate::kind::LinkType;
 use crate::model::{IfaceId, IfaceKind, Lab, NodeId, Role, Sysctl};
 use serde::Serialize;
 use std::fmt;
@@ -132,10 +131,9 @@ fn link_step(lab: &Lab, id: IfaceId) -> Step {
         mac: iface.mac,
         mtu: iface.mtu,
         up: up_when_made(lab, id),
-        link: LinkType::Dummy,
+        link: crate::kind::link_type(lab, id),
     };
     let mut after = Vec::new();
-    link.link = crate::kind::link_type(lab, id);
     if let IfaceKind::Veth { peer, port } = &iface.kind {
         link.master = port.as_ref().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
         if up_when_made(lab, *peer) {

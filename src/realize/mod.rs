@@ -71,15 +71,6 @@ impl Error {
         let hint = error.raw_os_error().and_then(general_hint);
         Error { doing: doing.into(), cause: Cause::Os(OsError(error)), hint }
     }
-
-    /// The errno the kernel or a system call answered, if that is the cause.
-    pub fn errno(&self) -> Option<i32> {
-        match &self.cause {
-            Cause::Refused(errno) => Some(*errno as i32),
-            Cause::Os(error) => error.errno(),
-            _ => None,
-        }
-    }
 }
 
 /// A hint for a refusal whatever was being done: without root, that root is needed (as
