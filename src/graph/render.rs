@@ -1,6 +1,7 @@
 //! Drawings of a lab graph: Graphviz DOT (one cluster per node), Mermaid, and JSON.
 
 use super::{Edge, LabGraph, Object, Vertex};
+use crate::kind::Kind;
 use crate::model::{IfaceId, IfaceKind, Lab, PortVlans};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::Serialize;
@@ -79,7 +80,7 @@ fn dot(graph: &LabGraph<'_>) -> String {
         for index in 0..node.ifaces.len() {
             let id = IfaceId { node: crate::model::NodeId(n), index };
             let label = iface_lines(lab, id).iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n");
-            let _ = writeln!(out, "    \"{}\" [label=\"{label}\"];", vertex_id(id));
+            let _ = writeln!(out, "    \"{}\" [label=\"{label}\"{}];", vertex_id(id), dot_shape(lab, id));
         }
         out.push_str("  }\n");
     }
@@ -100,6 +101,21 @@ fn dot(graph: &LabGraph<'_>) -> String {
     out
 }
 
+/// Bridges and tunnels look unlike cable ends: a bridge inside a host is a switch in it.
+fn dot_shape(lab: &Lab, id: IfaceId) -> &'static str {
+    match lab.iface(id).kind.kind() {
+        Kind::Bridge => ", shape=component, style=filled, fillcolor=\"#dde8ff\"",
+        _ => "",
+    }
+}
+
+fn mermaid_shape(lab: &Lab, id: IfaceId) -> (&'static str, &'static str) {
+    match lab.iface(id).kind.kind() {
+        Kind::Bridge => ("{{", "}}"),
+        _ => ("[", "]"),
+    }
+}
+
 fn mermaid_escape(text: &str) -> String {
     text.replace('"', "#quot;")
 }
@@ -114,7 +130,8 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
             let id = IfaceId { node: crate::model::NodeId(n), index };
             let label =
                 iface_lines(lab, id).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
-            let _ = writeln!(out, "    {}[\"{label}\"]", vertex_id(id));
+            let (open, close) = mermaid_shape(lab, id);
+            let _ = writeln!(out, "    {}{open}\"{label}\"{close}", vertex_id(id));
         }
         out.push_str("  end\n");
     }

@@ -115,12 +115,6 @@ impl Kind {
         }
     }
 
-    /// Whether an `[[...iface]]` entry may ask for it with `kind = "..."` (a bridge is
-    /// what a switch is made of, never declared).
-    pub fn declarable(self) -> bool {
-        self != Kind::Bridge
-    }
-
     /// What the kernel needs to make links of this kind.
     pub fn features(self) -> &'static [KernelFeature] {
         match self {
@@ -145,13 +139,15 @@ impl Kind {
         }
     }
 
+    /// What `kind = "..."` may say: every kind (a bridge inside a host is like Docker's
+    /// `docker0`; a switch's own bridge is made by lab).
     pub fn declarable_names() -> Vec<&'static str> {
-        Kind::ALL.iter().filter(|k| k.declarable()).map(|k| k.name()).collect()
+        Kind::ALL.iter().map(|k| k.name()).collect()
     }
 
-    /// The declarable kind named `name`.
+    /// The kind named `name`.
     pub fn named(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.declarable() && k.name() == name)
+        Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// Every kind's own keys, each once, in kind order.
@@ -514,8 +510,8 @@ mod tests {
         assert_eq!(KernelFeature::all().len(), 7);
         let modules = crate::sandbox::modules();
         assert_eq!(modules.len(), 7, "ipv6 and each module once: {modules:?}");
-        assert_eq!(Kind::declarable_names(), ["veth", "vlan", "macvlan", "ipvlan", "dummy"]);
-        assert_eq!(Kind::named("bridge"), None, "a bridge is a switch's, never declared");
+        assert_eq!(Kind::declarable_names(), ["veth", "bridge", "vlan", "macvlan", "ipvlan", "dummy"]);
+        assert_eq!(Kind::named("bridge"), Some(Kind::Bridge), "a bridge inside a host");
     }
 
     #[test]

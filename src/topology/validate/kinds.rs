@@ -63,7 +63,7 @@ fn check_keys(d: &Draft<'_>, doc: &IfaceDoc, kind: Kind) {
         }
         let owners: Vec<&str> = Kind::ALL
             .iter()
-            .filter(|k| k.declarable() && k.keys().contains(&key))
+            .filter(|k| k.keys().contains(&key))
             .map(|k| k.name())
             .collect();
         d.error(

@@ -1,5 +1,6 @@
-//! Cables: veth pairs to a switch (each makes a bridge port) or point-to-point between two
-//! interfaces, which end each cable joins, and each switch's bridge. A cable end's keys and
+//! Cables: veth pairs to a switch or to a bridge inside a host (each makes a port of that
+//! bridge) or point-to-point between two interfaces, which end each cable joins, and each
+//! switch's bridge. A cable end's keys and
 //! its port options (access, trunk, hairpin) are read and checked in `kind/veth.rs`.
 
 use super::super::diagnostic::Diagnostic;
@@ -18,6 +19,9 @@ fn veth_doc(doc: &IfaceDoc) -> &veth::Doc {
 }
 
 pub fn check(d: &mut Draft<'_>) {
+    for (id, _) in d.declared_of(Kind::Bridge) {
+        d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Bridge { vlan_filtering: false };
+    }
     let bridges = add_bridges(d);
     let veths = d.declared_of(Kind::Veth);
     let options: HashMap<IfaceId, Options> =
@@ -40,10 +44,16 @@ pub fn check(d: &mut Draft<'_>) {
             Some((node, iface)) => cable_to_iface(d, id, link, node, iface, &ends),
         }
     }
-    for bridge in bridges.into_iter().flatten() {
+    for bridge in d.lab.iface_ids().filter(|id| d.lab.iface(*id).kind.kind() == Kind::Bridge).collect::<Vec<_>>()
+    {
         decide_vlan_filtering(d, bridge);
         check_port_count(d, bridge);
     }
+}
+
+/// The ports of a bridge.
+fn ports_of<'a>(d: &'a Draft<'_>, bridge: IfaceId) -> impl Iterator<Item = &'a PortVlans> {
+    d.lab.node(bridge.node).ifaces.iter().filter_map(|i| i.kind.port()).filter(move |p| p.master == Some(bridge))
 }
 
 /// The most ports a Linux bridge holds (BR_MAX_PORTS - 1: port number 0 is reserved); the
@@ -51,18 +61,22 @@ pub fn check(d: &mut Draft<'_>) {
 pub const MAX_BRIDGE_PORTS: usize = 1023;
 
 fn check_port_count(d: &Draft<'_>, bridge: IfaceId) {
-    let ports = d.lab.node(bridge.node).ifaces.iter().filter(|i| i.kind.port().is_some()).count();
+    let ports = ports_of(d, bridge).count();
     if ports <= MAX_BRIDGE_PORTS {
         return;
     }
-    let switch = d.lab.node(bridge.node);
+    let (span, what) = match d.declared.get(&bridge) {
+        Some(doc) => (doc.span.clone(), format!("bridge `{}`", d.lab.iface_label(bridge))),
+        None => {
+            let node = d.node_doc(bridge.node);
+            let span = node.name.as_ref().map_or(node.span.clone(), |n| n.span());
+            (span, format!("switch `{}`", d.lab.node(bridge.node).name))
+        }
+    };
     d.error(
         Diagnostic::error(
-            d.node_doc(bridge.node).name.as_ref().map_or(d.node_doc(bridge.node).span.clone(), |n| n.span()),
-            format!(
-                "switch `{}` has {ports} ports, more than a Linux bridge holds ({MAX_BRIDGE_PORTS})",
-                switch.name
-            ),
+            span,
+            format!("{what} has {ports} ports, more than a Linux bridge holds ({MAX_BRIDGE_PORTS})"),
         )
         .label("the kernel refuses the 1024th port (exchange full)")
         .help("spread the cables over several switches, joined to each other by a cable"),
@@ -159,6 +173,19 @@ fn cable_to_switch(d: &mut Draft<'_>, id: IfaceId, link: &Spanned<String>, ends:
     d.lab.cables.push(Cable { a: port, b: id });
 }
 
+/// `link = "NODE:BRIDGE"`, a bridge inside a host: a new port of that bridge is made in the
+/// host, as Docker makes a `veth` on `docker0` for each container; this end's port options
+/// configure it.
+fn cable_to_bridge(d: &mut Draft<'_>, id: IfaceId, bridge: IfaceId, ends: &Ends<'_>) {
+    let port_name = port_name(d, bridge.node, id);
+    let vlans = &ends.options[&id].vlans;
+    let far_vlans = PortVlans { master: Some(bridge), ..vlans.clone() };
+    let port = add_iface(d, bridge.node, port_name, IfaceKind::Veth { peer: id, port: Some(far_vlans) });
+    let own = ends.port(d, id.node, vlans);
+    d.lab.nodes[id.node.0].ifaces[id.index].kind = IfaceKind::Veth { peer: port, port: own };
+    d.lab.cables.push(Cable { a: port, b: id });
+}
+
 /// `link = "SWITCH"`: the node must exist and be a switch other than this one.
 fn find_switch(d: &Draft<'_>, home: NodeId, link: &Spanned<String>) -> Option<NodeId> {
     let name = link.get_ref();
@@ -219,6 +246,9 @@ fn cable_to_iface(
     ends: &Ends<'_>,
 ) {
     let Some(far_node) = d.resolve_node(&Spanned::new(link.span(), node.to_owned())) else { return };
+    if let Some(bridge) = d.iface_id(far_node, iface).filter(|b| d.kinds.get(b) == Some(&Kind::Bridge)) {
+        return cable_to_bridge(d, id, bridge, ends);
+    }
     check_options_reach_a_switch(d, id, far_node, ends);
     let far = match d.iface_id(far_node, iface) {
         Some(far) if !far_end_agrees(d, id, far, link) => return,
@@ -334,7 +364,6 @@ fn new_far_end(d: &mut Draft<'_>, node: NodeId, name: &str, link: &Spanned<Strin
 }
 
 fn decide_vlan_filtering(d: &mut Draft<'_>, bridge: IfaceId) {
-    let filtering =
-        d.lab.nodes[bridge.node.0].ifaces.iter().filter_map(|i| i.kind.port()).any(PortVlans::has_vlans);
+    let filtering = ports_of(d, bridge).any(PortVlans::has_vlans);
     d.lab.nodes[bridge.node.0].ifaces[bridge.index].kind = IfaceKind::Bridge { vlan_filtering: filtering };
 }
