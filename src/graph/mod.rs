@@ -111,7 +111,8 @@ impl<'l> LabGraph<'l> {
     /// on those, each after its parent.
     pub fn creation_stages(&self) -> Vec<Vec<Object>> {
         let mut deps: DiGraphMap<Object, ()> = DiGraphMap::new();
-        for n in 0..self.lab.nodes.len() {
+        // A node that joins another's namespace has none to make.
+        for n in (0..self.lab.nodes.len()).filter(|n| self.lab.nodes[*n].joins.is_none()) {
             deps.add_node(Object::Namespace { node: NodeId(n) });
         }
         for id in self.lab.iface_ids() {

@@ -1,6 +1,6 @@
 //! Expectations: one observation each, with the reason shown when it fails.
 
-use super::{IfaceId, Mac, NodeId};
+use super::{IfaceId, L4, Mac, NodeId};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -100,4 +100,46 @@ pub enum Check {
     },
     /// The node of `iface` has a route to `prefix` out of `iface`.
     Route { iface: IfaceId, prefix: ipnet::IpNet },
+    /// `from` connects (TCP) or sends a datagram (UDP) to `to`:`port`; what comes back.
+    Connect {
+        from: NodeId,
+        to: Target,
+        port: u16,
+        proto: L4,
+        want: Want,
+        /// The service that must answer, and the source address it must have seen.
+        answered_by: Option<NodeId>,
+        peer_seen: Option<IpAddr>,
+    },
+    /// Whether lab could open `node`'s service on `port` (the kernel refuses a second
+    /// listener on a port of one namespace: EADDRINUSE).
+    Listening { node: NodeId, proto: L4, port: u16, bound: bool },
+}
+
+/// What a connect probe must get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Want {
+    /// A service answered (`reach = true`).
+    Answered,
+    /// Anything but an answer (`reach = false`).
+    NoAnswer,
+    /// The peer's kernel refused: a TCP reset, or ICMP port unreachable for UDP.
+    Refused,
+    /// The network said no: ICMP host/network unreachable, or no route.
+    Unreachable,
+    /// Silence: nothing came back, the network quiet.
+    Timeout,
+}
+
+impl Want {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Want::Answered => "answered",
+            Want::NoAnswer => "no answer",
+            Want::Refused => "refused",
+            Want::Unreachable => "unreachable",
+            Want::Timeout => "timeout",
+        }
+    }
 }

@@ -6,7 +6,7 @@ mod expect;
 pub use crate::kind::{
     Cable, IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, PortVlans, VlanProtocol,
 };
-pub use expect::{Check, Expectation, MacOf, Proto, TaggedOn, Target, Verify};
+pub use expect::{Check, Expectation, MacOf, Proto, TaggedOn, Target, Verify, Want};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -106,6 +106,37 @@ pub struct Node {
     pub sysctls: Vec<Sysctl>,
     pub routes: Vec<Route>,
     pub ifaces: Vec<Iface>,
+    /// Services lab serves from inside the node while it verifies, in file order.
+    pub listeners: Vec<Listener>,
+    /// The node whose namespace this one joins (Docker's container and host models): it
+    /// has no namespace, interfaces, sysctls or routes of its own.
+    pub joins: Option<NodeId>,
+}
+
+/// A transport protocol of a service or a connect probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl L4 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+}
+
+/// A service: lab listens on `port` (at `addr`, or every address) and answers each peer
+/// with who it is and which address it saw (`lab NODE saw IP:PORT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    pub proto: L4,
+    pub port: u16,
+    pub addr: Option<IpAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -220,9 +251,14 @@ impl Lab {
             .flat_map(|(n, node)| (0..node.ifaces.len()).map(move |index| IfaceId { node: NodeId(n), index }))
     }
 
-    /// The name of the network namespace that realizes a node.
+    /// The name of the network namespace a node lives in: its own, or the one it joins.
     pub fn netns_name(&self, node: NodeId) -> String {
-        netns_name(&self.name, &self.node(node).name)
+        netns_name(&self.name, &self.node(self.home(node)).name)
+    }
+
+    /// The node whose namespace `node` lives in.
+    pub fn home(&self, node: NodeId) -> NodeId {
+        self.node(node).joins.unwrap_or(node)
     }
 
     /// Link kinds and features the kernel must offer to realize this lab.

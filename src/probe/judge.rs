@@ -2,7 +2,8 @@
 //! the expected and observed facts in words ("reply came from 02:..:79, which is net1:eth0").
 
 use super::Observed;
-use crate::model::{Check, Expectation, IfaceId, Lab, Mac, MacOf, Proto, TaggedOn, Target};
+use super::transport::Got;
+use crate::model::{Check, Expectation, IfaceId, Lab, Mac, MacOf, NodeId, Proto, TaggedOn, Target, Want};
 use crate::state::State;
 use serde::Serialize;
 use std::time::Duration;
@@ -59,8 +60,14 @@ pub(super) fn rests_on_silence(expectation: &Expectation, outcome: &Outcome) -> 
     match &expectation.check {
         Check::Reach { reach, .. } => *reach != outcome.passed,
         Check::Resolves { .. } => true,
-        Check::State { .. } | Check::Route { .. } => false,
+        Check::Connect { .. } => outcome_silent(outcome),
+        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
     }
+}
+
+/// Whether a connect probe's outcome is the silence that lost frames could fake.
+fn outcome_silent(outcome: &Outcome) -> bool {
+    outcome.observed.starts_with(SILENCE)
 }
 
 /// Whether an outcome is a failure for want of an answer: a reply or a link-layer answer
@@ -69,7 +76,8 @@ pub(super) fn wanted_an_answer(expectation: &Expectation, outcome: &Outcome) -> 
     let wants = match &expectation.check {
         Check::Reach { reach, .. } => *reach,
         Check::Resolves { .. } => true,
-        Check::State { .. } | Check::Route { .. } => false,
+        Check::Connect { want, .. } => *want == Want::Answered && outcome_silent(outcome),
+        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
     };
     wants && !outcome.passed
 }
@@ -133,6 +141,29 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
         Check::State { iface, promiscuous, mac } => {
             state_outcome(lab, state, seen, index, *iface, *promiscuous, *mac)
         }
+        Check::Connect { from, to, port, proto, want, answered_by, peer_seen } => {
+            let connect = Connection { lab, want: *want, answered_by: *answered_by, peer_seen: *peer_seen };
+            let (expected, observed, passed) = connect.judge(seen.connects.get(&index));
+            let at = match to.addr {
+                std::net::IpAddr::V6(_) => format!("[{}]:{port}", target(to)),
+                _ => format!("{}:{port}", target(to)),
+            };
+            (format!("{} → {at} ({})", lab.node(*from).name, proto.as_str()), expected, observed, passed)
+        }
+        Check::Listening { node, proto, port, bound } => {
+            let opened = seen.bound.get(&(*node, *proto, *port));
+            let observed = match opened {
+                Some(Ok(())) => "listening".to_string(),
+                Some(Err(refused)) => format!("the kernel refused {refused}"),
+                None => "not opened".into(),
+            };
+            (
+                format!("{} serves {} port {port}", lab.node(*node).name, proto.as_str()),
+                if *bound { "listening" } else { "refused by the kernel" }.to_string(),
+                observed,
+                opened.is_some_and(|o| o.is_ok() == *bound),
+            )
+        }
         Check::Route { iface, prefix } => {
             let look = seen.looks.get(&(index, *iface)).cloned().unwrap_or_default();
             let name = &lab.iface(*iface).name;
@@ -168,6 +199,66 @@ fn target(to: &Target) -> String {
         to.written.clone()
     } else {
         format!("{} ({})", to.written, to.addr)
+    }
+}
+
+/// The words of a connect probe's silence, as its outcome begins.
+const SILENCE: &str = "no answer";
+
+struct Connection<'a> {
+    lab: &'a Lab,
+    want: Want,
+    answered_by: Option<NodeId>,
+    peer_seen: Option<std::net::IpAddr>,
+}
+
+impl Connection<'_> {
+    fn judge(
+        &self,
+        seen: Option<&(super::transport::Connect, super::transport::Seen)>,
+    ) -> (String, String, bool) {
+        let mut expected = vec![self.want.as_str().to_string()];
+        if let Some(node) = self.answered_by {
+            expected.push(format!("by {}", self.lab.node(node).name));
+        }
+        if let Some(peer) = self.peer_seen {
+            expected.push(format!("which sees {peer}"));
+        }
+        let Some((connect, seen)) = seen else { return (expected.join(", "), "not probed".into(), false) };
+        if let Some(failed) = &seen.failed {
+            return (expected.join(", "), format!("could not connect: {failed}"), false);
+        }
+        let (observed, passed) = match &seen.got {
+            Some(Got::Answered { by, saw }) => {
+                let who = self.answered_by.is_none_or(|n| self.lab.node(n).name == *by);
+                let source = self.peer_seen.is_none_or(|p| p == saw.ip());
+                let tries =
+                    if seen.attempts > 1 { format!(", try {}", seen.attempts) } else { String::new() };
+                let text = format!(
+                    "answered by {by}, which saw {saw} ({:.1} ms{tries})",
+                    seen.took.as_secs_f64() * 1000.0
+                );
+                (text, self.want == Want::Answered && who && source)
+            }
+            Some(Got::Spoke(line)) => (format!("answered, but not by a lab service: {line:?}"), false),
+            Some(Got::Refused) => {
+                let how = match connect.proto {
+                    crate::model::L4::Tcp => "refused (TCP reset)",
+                    crate::model::L4::Udp => "refused (ICMP port unreachable)",
+                };
+                (how.to_string(), matches!(self.want, Want::Refused | Want::NoAnswer))
+            }
+            Some(Got::Unreachable(why)) => {
+                (format!("unreachable: {why}"), matches!(self.want, Want::Unreachable | Want::NoAnswer))
+            }
+            Some(Got::Silence) => {
+                let waited = if connect.positive { connect.deadline } else { connect.timeout };
+                let text = format!("{SILENCE} in {}, the network quiet", seconds(waited));
+                (text, matches!(self.want, Want::Timeout | Want::NoAnswer))
+            }
+            None => (format!("{SILENCE}: {}", seen.undecided.clone().unwrap_or_default()), false),
+        };
+        (expected.join(", "), observed, passed)
     }
 }
 

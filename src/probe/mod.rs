@@ -14,9 +14,11 @@ mod inspect;
 mod judge;
 mod namespaces;
 mod queues;
+mod service;
 mod settle;
 mod socket;
 mod trail;
+mod transport;
 mod watch;
 mod waves;
 mod workers;
@@ -36,6 +38,9 @@ pub(crate) struct Observed {
     pub echo: BTreeMap<usize, (icmp::Echo, icmp::Seen)>,
     pub answers: BTreeMap<usize, arp::Answers>,
     pub looks: BTreeMap<(usize, IfaceId), inspect::Seen>,
+    pub connects: BTreeMap<usize, (transport::Connect, transport::Seen)>,
+    /// What opening each of the lab's services gave.
+    pub bound: service::Bound,
     pub tags: BTreeMap<IfaceId, capture::Tags>,
     pub notes: BTreeMap<usize, String>,
     /// Where the probes of the silence waves were seen, and which expectations were watched.
@@ -49,7 +54,8 @@ impl Observed {
     /// Why a probe's own observation proves nothing, if it does not.
     fn undecided(&self, index: usize) -> Option<String> {
         let echo = self.echo.get(&index).and_then(|(_, seen)| seen.undecided.clone());
-        echo.or_else(|| self.answers.get(&index).and_then(|a| a.undecided.clone()))
+        let connect = || self.connects.get(&index).and_then(|(_, seen)| seen.undecided.clone());
+        echo.or_else(|| self.answers.get(&index).and_then(|a| a.undecided.clone())).or_else(connect)
     }
 }
 
@@ -70,6 +76,8 @@ pub enum Error {
     Netlink(#[source] OsError),
     #[error("watching the lab")]
     Watch(#[source] OsError),
+    #[error("opening the lab's services")]
+    Services(#[source] OsError),
     #[error("{doing} in {node}")]
     Worker {
         doing: String,
@@ -102,17 +110,14 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
         waves: 0,
         rechecking: false,
     };
-    let mut todo: Vec<usize> = (0..lab.expectations.len()).collect();
-    let mut room = waves::Room::now();
-    for round in 0..=ROUNDS {
-        verifier.rechecking = round > 0;
-        let again = verifier.round(&todo, room)?;
-        if again.is_empty() || round == ROUNDS {
-            break;
-        }
-        todo = again;
-        room = room.halved();
-    }
+    let services = service::Services::open(lab, &namespaces.files).map_err(|e| Error::Services(e.into()))?;
+    verifier.observed.bound = services.bound.clone();
+    let stop_serving = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let _stop = workers::StopOnDrop(&stop_serving);
+        scope.spawn(|| services.serve(&stop_serving));
+        verifier.rounds()
+    })?;
     let observed = &verifier.observed;
     let outcomes =
         lab.expectations.iter().enumerate().map(|(i, e)| judge::judge(lab, state, e, i, observed)).collect();
@@ -140,6 +145,23 @@ struct Verifier<'v> {
 }
 
 impl Verifier<'_> {
+    /// Asks every expectation, then again those that could not be decided, up to `ROUNDS`
+    /// times, each time in waves half as large.
+    fn rounds(&mut self) -> Result<(), Error> {
+        let mut todo: Vec<usize> = (0..self.lab.expectations.len()).collect();
+        let mut room = waves::Room::now();
+        for round in 0..=ROUNDS {
+            self.rechecking = round > 0;
+            let again = self.round(&todo, room)?;
+            if again.is_empty() || round == ROUNDS {
+                break;
+            }
+            todo = again;
+            room = room.halved();
+        }
+        Ok(())
+    }
+
     /// Asks `todo` in waves that fit `room`; returns those that could not be decided.
     fn round(&mut self, todo: &[usize], room: waves::Room) -> Result<Vec<usize>, Error> {
         self.observed.unsettled.clear();

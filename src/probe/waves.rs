@@ -78,7 +78,8 @@ struct Entry {
 fn entries(lab: &Lab, owners: &HashMap<IpAddr, NodeId>, expectation: &Expectation) -> Vec<Entry> {
     let (from, to) = match &expectation.check {
         Check::Reach { from, to, .. } | Check::Resolves { from, to, .. } => (*from, to),
-        Check::State { .. } | Check::Route { .. } => return Vec::new(),
+        Check::Connect { from, to, .. } => (lab.home(*from), to),
+        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => return Vec::new(),
     };
     if lab.node(from).ifaces.is_empty() {
         return Vec::new();

@@ -5,7 +5,7 @@
 use super::queues::Queues;
 use super::settle::Settle;
 use super::watch::{self, Watch};
-use super::{Error, Observed, arp, capture, icmp, inspect};
+use super::{Error, Observed, arp, capture, icmp, inspect, transport};
 use crate::kernel::netns;
 use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Proto};
 use std::collections::{BTreeMap, HashSet};
@@ -31,6 +31,7 @@ pub struct Plan {
     echoes: BTreeMap<NodeId, Vec<(usize, icmp::Echo)>>,
     asks: BTreeMap<NodeId, Vec<(usize, arp::Ask)>>,
     looks: BTreeMap<NodeId, Vec<(usize, IfaceId, inspect::Look)>>,
+    connects: BTreeMap<NodeId, Vec<(usize, transport::Connect)>>,
     captures: BTreeMap<IfaceId, HashSet<u16>>,
     cookie: [u8; 8],
     /// The longest any probe of the wave may take.
@@ -44,6 +45,7 @@ impl Plan {
             echoes: BTreeMap::new(),
             asks: BTreeMap::new(),
             looks: BTreeMap::new(),
+            connects: BTreeMap::new(),
             captures: BTreeMap::new(),
             cookie: random(),
             longest: Duration::ZERO,
@@ -102,6 +104,20 @@ impl Plan {
                 }
             }
             Check::Route { iface, prefix } => self.look(lab, index, *iface, Some(*prefix)),
+            Check::Connect { from, to, port, proto, want, .. } => {
+                let positive = *want == crate::model::Want::Answered;
+                let connect = transport::Connect {
+                    target: to.addr,
+                    port: *port,
+                    proto: *proto,
+                    positive,
+                    timeout,
+                    deadline,
+                };
+                self.connects.entry(*from).or_default().push((index, connect));
+            }
+            // What opening the lab's services gave is known before any wave.
+            Check::Listening { .. } => {}
         }
     }
 
@@ -110,15 +126,16 @@ impl Plan {
         self.looks.entry(iface.node).or_default().push((index, iface, look));
     }
 
-    /// The expectations of the wave.
+    /// The expectations of the wave that probe.
     fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
         let echoes = self.echoes.values().flatten().map(|(i, _)| *i);
-        echoes.chain(self.asks.values().flatten().map(|(i, _)| *i))
+        let connects = self.connects.values().flatten().map(|(i, _)| *i);
+        echoes.chain(self.asks.values().flatten().map(|(i, _)| *i)).chain(connects)
     }
 
-    /// Whether the wave sends probes (echoes or link-layer questions).
+    /// Whether the wave sends probes (echoes, link-layer questions, connections).
     pub fn probes(&self) -> bool {
-        !self.echoes.is_empty() || !self.asks.is_empty()
+        !self.echoes.is_empty() || !self.asks.is_empty() || !self.connects.is_empty()
     }
 
     /// Whether every probe of the wave expects silence: then the path watcher runs, so
@@ -126,7 +143,8 @@ impl Plan {
     pub fn expects_silence(&self) -> bool {
         let echoes = self.echoes.values().flatten().all(|(_, e)| !e.positive);
         let asks = self.asks.values().flatten().all(|(_, a)| !a.positive);
-        echoes && asks && (!self.echoes.is_empty() || !self.asks.is_empty())
+        let connects = self.connects.values().flatten().all(|(_, c)| !c.positive);
+        echoes && asks && connects && self.probes()
     }
 
     /// Captures and the path watcher first (each reports when it listens), then every probe
@@ -176,7 +194,15 @@ impl Plan {
                 |(_, _, l)| l.clone(),
                 |list| inspect::run(&list),
             );
+            let connects = spawn_workers(
+                scope,
+                namespaces,
+                &self.connects,
+                |(_, c)| c.clone(),
+                move |list| transport::run(&list, quiet),
+            );
             let echoes = join_workers(echoes, "probing", lab);
+            let connects = join_workers(connects, "connecting", lab);
             let asks = join_workers(asks, "asking who has an address", lab);
             let looks = join_workers(looks, "reading interfaces", lab);
             stop.store(true, Ordering::SeqCst);
@@ -198,6 +224,7 @@ impl Plan {
             }
             let _ = kernel.join();
             self.record(echoes, asks, looks, observed)?;
+            self.record_connects(connects, observed)?;
             Ok(Losses { reasons: quiet.losses(), frames })
         })
     }
@@ -259,6 +286,19 @@ impl Plan {
         Ok(())
     }
 
+    fn record_connects(
+        &self,
+        connects: Vec<(NodeId, Result<Vec<transport::Seen>, Error>)>,
+        observed: &mut Observed,
+    ) -> Result<(), Error> {
+        for (node, seen) in connects {
+            for ((index, connect), seen) in self.connects[&node].iter().zip(seen?) {
+                observed.connects.insert(*index, (connect.clone(), seen));
+            }
+        }
+        Ok(())
+    }
+
     /// For each unanswered positive echo, what its source node knows of the way.
     pub fn diagnose(&self, namespaces: &[File], observed: &mut Observed) {
         let wanted: BTreeMap<NodeId, Vec<(usize, std::net::IpAddr)>> = self
@@ -293,8 +333,9 @@ impl Plan {
     }
 }
 
-/// Tells the captures to stop when dropped: on every way out of a wave.
-struct StopOnDrop<'a>(&'a AtomicBool);
+/// Tells the captures (or the services) to stop when dropped: on every way out of a wave
+/// (or of a verification).
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {

@@ -58,6 +58,9 @@ impl Summary {
                 Check::Resolves { .. } => "resolves_to",
                 Check::State { .. } => "interface state",
                 Check::Route { .. } => "route",
+                Check::Connect { proto: crate::model::L4::Tcp, .. } => "connect (TCP)",
+                Check::Connect { proto: crate::model::L4::Udp, .. } => "connect (UDP)",
+                Check::Listening { .. } => "service",
             };
             *s.expectations.entry(kind).or_default() += 1;
         }

@@ -31,6 +31,16 @@ pub struct NodeDoc {
     pub sysctl: Vec<(S<String>, S<String>)>,
     pub routes: Vec<RouteDoc>,
     pub ifaces: Vec<IfaceDoc>,
+    pub listen: Vec<ListenDoc>,
+    pub netns: Option<S<String>>,
+}
+
+/// A `[[host.listen]]` service.
+pub struct ListenDoc {
+    pub span: Span,
+    pub proto: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub addr: Option<S<IpAddr>>,
 }
 
 pub struct RouteDoc {
@@ -87,6 +97,12 @@ pub struct ExpectDoc {
     pub promiscuous: Option<S<bool>>,
     pub mac: Option<S<String>>,
     pub route: Option<S<IpNet>>,
+    pub connect: Option<S<String>>,
+    pub result: Option<S<String>>,
+    pub answered_by: Option<S<String>>,
+    pub peer_seen: Option<S<IpAddr>>,
+    pub listener: Option<S<String>>,
+    pub bound: Option<S<bool>>,
     pub why: Option<S<String>>,
     pub timeout: Option<S<Duration>>,
     pub written: Written,
@@ -100,7 +116,8 @@ pub struct TaggedDoc {
 
 const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect"];
 const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
-const NODE_KEYS: &[&str] = &["name", "sysctl", "routes", "iface"];
+const NODE_KEYS: &[&str] = &["name", "netns", "sysctl", "routes", "iface", "listen"];
+const LISTEN_KEYS: &[&str] = &["proto", "port", "addr"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
 /// Keys every interface takes, whatever its kind: naming it, and its settings.
 const IFACE_NAMING_KEYS: &[&str] = &["name", "kind"];
@@ -127,6 +144,12 @@ const EXPECT_KEYS: &[&str] = &[
     "promiscuous",
     "mac",
     "route",
+    "connect",
+    "result",
+    "answered_by",
+    "peer_seen",
+    "listener",
+    "bound",
     "why",
     "timeout",
 ];
@@ -186,7 +209,14 @@ fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDo
         sysctl: t.scalar_entries("sysctl"),
         routes: t.tables("routes").into_iter().map(|(s, r)| read_route(r, s, sink)).collect(),
         ifaces: t.tables("iface").into_iter().map(|(s, i)| read_iface(i, s, iface_what, sink)).collect(),
+        listen: t.tables("listen").into_iter().map(|(s, l)| read_listen(l, s, sink)).collect(),
+        netns: t.string("netns"),
     }
+}
+
+fn read_listen(table: &DeTable<'_>, span: Span, sink: &Sink) -> ListenDoc {
+    let t = Table::new(table, span.clone(), "a service (`listen`)", LISTEN_KEYS, sink);
+    ListenDoc { span, proto: t.string("proto"), port: t.integer("port"), addr: t.parsed("addr", IP) }
 }
 
 fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {
@@ -246,6 +276,12 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         promiscuous: t.bool("promiscuous"),
         mac: t.string("mac"),
         route: t.parsed("route", CIDR),
+        connect: t.string("connect"),
+        result: t.string("result"),
+        answered_by: t.string("answered_by"),
+        peer_seen: t.parsed("peer_seen", IP),
+        listener: t.string("listener"),
+        bound: t.bool("bound"),
         why: t.string("why"),
         timeout: duration(&t, "timeout"),
         written: Written(t.keys()),

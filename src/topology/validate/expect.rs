@@ -5,7 +5,7 @@ use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::ExpectDoc;
 use super::{Draft, vlan_id};
 use crate::model::{
-    Check, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target,
+    Check, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target, Want,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -75,11 +75,15 @@ enum Kind {
     Resolves,
     State,
     Route,
+    Connect,
+    Listening,
 }
 
 impl Kind {
     fn describe(self) -> &'static str {
         match self {
+            Kind::Connect => "a connect check (`connect`, `result`, `answered_by`, `peer_seen`)",
+            Kind::Listening => "a service check (`listener`, `bound`)",
             Kind::Reach => "a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`)",
             Kind::Resolves => "a resolution check (`resolves_to`)",
             Kind::State => "an interface-state check (`promiscuous`, `mac`)",
@@ -89,13 +93,37 @@ impl Kind {
 }
 
 /// The keys that say what an [[expect]] checks.
-const CHECK_KEYS: [&str; 9] =
-    ["reach", "proto", "ttl", "tagged", "redirect", "resolves_to", "promiscuous", "mac", "route"];
+const CHECK_KEYS: [&str; 15] = [
+    "reach",
+    "proto",
+    "ttl",
+    "tagged",
+    "redirect",
+    "resolves_to",
+    "promiscuous",
+    "mac",
+    "route",
+    "connect",
+    "result",
+    "answered_by",
+    "peer_seen",
+    "listener",
+    "bound",
+];
 
 fn kinds_present(doc: &ExpectDoc) -> Vec<(Kind, Span)> {
+    // `reach` and `proto` also say what a connect or a service check wants.
+    let transport = doc.connect.is_some() || doc.listener.is_some();
+    let shared = |span: Option<Span>| span.filter(|_| !transport);
     let candidates = [
-        (Kind::Reach, doc.reach.as_ref().map(|v| v.span())),
-        (Kind::Reach, doc.proto.as_ref().map(|v| v.span())),
+        (Kind::Connect, doc.connect.as_ref().map(|v| v.span())),
+        (Kind::Connect, doc.result.as_ref().map(|v| v.span())),
+        (Kind::Connect, doc.answered_by.as_ref().map(|v| v.span())),
+        (Kind::Connect, doc.peer_seen.as_ref().map(|v| v.span())),
+        (Kind::Listening, doc.listener.as_ref().map(|v| v.span())),
+        (Kind::Listening, doc.bound.as_ref().map(|v| v.span())),
+        (Kind::Reach, shared(doc.reach.as_ref().map(|v| v.span()))),
+        (Kind::Reach, shared(doc.proto.as_ref().map(|v| v.span()))),
         (Kind::Reach, doc.ttl.as_ref().map(|v| v.span())),
         (Kind::Reach, doc.tagged.as_ref().map(|v| v.span.clone())),
         (Kind::Reach, doc.redirect.as_ref().map(|v| v.span())),
@@ -154,6 +182,8 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         Kind::Resolves => resolves(d, doc)?,
         Kind::State => state(d, doc)?,
         Kind::Route => route(d, doc)?,
+        Kind::Connect => connect(d, doc)?,
+        Kind::Listening => listening(d, doc)?,
     };
     Some(Expectation {
         number,
@@ -167,6 +197,11 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
 /// Reach and resolution checks go `from` a node `to` a target; state and route checks
 /// look at one `iface`.
 fn keys_fit_kind(d: &Draft<'_>, doc: &ExpectDoc, kind: Kind) -> bool {
+    match kind {
+        Kind::Connect => return doc.iface.is_none() || misplaced_iface(d, doc, kind),
+        Kind::Listening => return doc.iface.is_none() || misplaced_iface(d, doc, kind),
+        _ => {}
+    }
     let probe = matches!(kind, Kind::Reach | Kind::Resolves);
     let misplaced: Vec<(&str, Span)> = if probe {
         doc.iface.iter().map(|v| ("iface", v.span())).collect()
@@ -208,6 +243,193 @@ fn keys_fit_kind(d: &Draft<'_>, doc: &ExpectDoc, kind: Kind) -> bool {
         }
     }
     misplaced.is_empty() && complete
+}
+
+fn misplaced_iface(d: &Draft<'_>, doc: &ExpectDoc, kind: Kind) -> bool {
+    if let Some(iface) = &doc.iface {
+        d.error(
+            Diagnostic::error(iface.span(), format!("`iface` does not belong in {}", kind.describe()))
+                .label("mixes kinds of check")
+                .help("`iface` is for interface-state and route checks; remove it"),
+        );
+    }
+    false
+}
+
+/// `connect = "ADDRESS:PORT"` (or `"NODE:PORT"`, `"NODE:IFACE:PORT"`, `"[IPv6]:PORT"`) from
+/// a node, over `proto`, wanting `reach` or a precise `result`.
+fn connect(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let Some(written) = &doc.connect else {
+        d.error(
+            Diagnostic::error(doc.span.clone(), "a connect check needs `connect`")
+                .label("`connect` missing")
+                .help("add `connect = \"ADDRESS:PORT\"`, like `connect = \"10.0.0.1:8080\"`"),
+        );
+        return None;
+    };
+    let Some(from) = &doc.from else {
+        d.error(
+            Diagnostic::error(doc.span.clone(), "a connect check needs `from`")
+                .label("`from` missing")
+                .help("add `from = \"NODE\"`, the node the connection starts in"),
+        );
+        return None;
+    };
+    if let Some(to) = &doc.to {
+        d.error(
+            Diagnostic::error(to.span(), "`to` does not belong in a connect check")
+                .label("the address is in `connect`")
+                .help("write the address and port together: `connect = \"ADDRESS:PORT\"`"),
+        );
+        return None;
+    }
+    let from = source_node(d, from);
+    let (to, port) = connect_target(d, written)?;
+    let proto = match &doc.proto {
+        Some(proto) => super::services::l4(d, proto)?,
+        None => crate::model::L4::Tcp,
+    };
+    let want = want(d, doc)?;
+    let answered_by = match &doc.answered_by {
+        Some(node) => Some(d.resolve_node(node)?),
+        None => None,
+    };
+    let answers_wanted =
+        doc.answered_by.as_ref().map(|a| a.span()).or(doc.peer_seen.as_ref().map(|p| p.span()));
+    if let (Some(span), false) = (answers_wanted, want == Want::Answered) {
+        d.error(
+            Diagnostic::error(span, "only an answered connection says who answered")
+                .label(format!("this check wants {}", want.as_str()))
+                .help("remove `answered_by`/`peer_seen`, or expect `reach = true`"),
+        );
+        return None;
+    }
+    Some(Check::Connect {
+        from: from?,
+        to,
+        port,
+        proto,
+        want,
+        answered_by,
+        peer_seen: doc.peer_seen.as_ref().map(|p| *p.get_ref()),
+    })
+}
+
+/// `reach = true|false`, or `result = "answered" | "refused" | "unreachable" | "timeout"`.
+fn want(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Want> {
+    let from_reach = doc.reach.as_ref().map(|r| if *r.get_ref() { Want::Answered } else { Want::NoAnswer });
+    let Some(result) = &doc.result else {
+        return Some(from_reach.unwrap_or(Want::Answered));
+    };
+    let words = [
+        ("answered", Want::Answered),
+        ("refused", Want::Refused),
+        ("unreachable", Want::Unreachable),
+        ("timeout", Want::Timeout),
+    ];
+    let Some(want) = words.iter().find(|(w, _)| w == result.get_ref()).map(|(_, want)| *want) else {
+        d.error(
+            Diagnostic::error(result.span(), format!("unknown result `{}`", result.get_ref()))
+                .label("not a connection's result")
+                .help("`result` is \"answered\", \"refused\", \"unreachable\" or \"timeout\""),
+        );
+        return None;
+    };
+    let agrees = match from_reach {
+        None => true,
+        Some(Want::Answered) => want == Want::Answered,
+        Some(_) => want != Want::Answered,
+    };
+    if !agrees {
+        d.error(
+            Diagnostic::error(result.span(), "`reach` and `result` disagree")
+                .label(format!("`result = \"{}\"`", result.get_ref()))
+                .help("keep one of them"),
+        );
+        return None;
+    }
+    Some(want)
+}
+
+/// The address and port of `connect`: the port after the last colon, the address before it
+/// as `to` takes it (an address, a node, `NODE:IFACE`; IPv6 in brackets).
+fn connect_target(d: &Draft<'_>, written: &Spanned<String>) -> Option<(Target, u16)> {
+    let text = written.get_ref();
+    let Some((host, port)) = text.rsplit_once(':') else {
+        d.error(
+            Diagnostic::error(written.span(), format!("`{text}` has no port"))
+                .label("where to connect?")
+                .help(format!("write \"{text}:PORT\", like \"{text}:80\"")),
+        );
+        return None;
+    };
+    let Some(port) = port
+        .parse::<i64>()
+        .ok()
+        .and_then(|p| super::services::port_number(d, &Spanned::new(written.span(), p)))
+    else {
+        if port.parse::<i64>().is_err() {
+            d.error(
+                Diagnostic::error(written.span(), format!("`{port}` is not a port"))
+                    .label("the part after the last `:` is the port")
+                    .help("write \"ADDRESS:PORT\", like \"10.0.0.1:8080\" or \"[2001:db8::1]:80\""),
+            );
+        }
+        return None;
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let to = connect_address(d, &Spanned::new(written.span(), host.to_owned()))?;
+    Some((to, port))
+}
+
+/// A connect target may be loopback (a service in the same namespace) or any address.
+fn connect_address(d: &Draft<'_>, host: &Spanned<String>) -> Option<Target> {
+    match host.get_ref().parse::<IpAddr>() {
+        Ok(addr) => {
+            Some(Target { addr, iface: d.addresses().get(&addr).copied(), written: host.get_ref().clone() })
+        }
+        Err(_) => target(d, host),
+    }
+}
+
+/// `listener = "NODE:PORT"` and `bound`: whether lab could open that service.
+fn listening(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
+    let Some(written) = &doc.listener else {
+        d.error(
+            Diagnostic::error(doc.span.clone(), "a service check needs `listener`")
+                .label("`listener` missing")
+                .help("add `listener = \"NODE:PORT\"`"),
+        );
+        return None;
+    };
+    let proto = match &doc.proto {
+        Some(proto) => super::services::l4(d, proto)?,
+        None => crate::model::L4::Tcp,
+    };
+    let parsed = written.get_ref().rsplit_once(':').and_then(|(n, p)| Some((n, p.parse::<u16>().ok()?)));
+    let Some((name, port)) = parsed else {
+        d.error(
+            Diagnostic::error(written.span(), format!("`{}` is not NODE:PORT", written.get_ref()))
+                .label("which service?")
+                .help("write `listener = \"web1:80\"`"),
+        );
+        return None;
+    };
+    let node = d.resolve_node(&Spanned::new(written.span(), name.to_owned()))?;
+    let declared = d.lab.node(node).listeners.iter().any(|l| l.port == port && l.proto == proto);
+    if !declared {
+        d.error(
+            Diagnostic::error(
+                written.span(),
+                format!("`{name}` has no {} service on port {port}", proto.as_str()),
+            )
+            .label("nothing to check")
+            .help(format!("add `[[host.listen]]` with `port = {port}` to `{name}`")),
+        );
+        return None;
+    }
+    let bound = doc.bound.as_ref().is_none_or(|b| *b.get_ref());
+    Some(Check::Listening { node, proto, port, bound })
 }
 
 fn reach(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
@@ -370,7 +592,7 @@ fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
     let candidates: Vec<IfaceId> = if written.contains(':') {
         vec![d.resolve_iface(to, None)?]
     } else {
-        let node = d.resolve_node(to)?;
+        let node = d.lab.home(d.resolve_node(to)?);
         (0..d.lab.node(node).ifaces.len()).map(|index| IfaceId { node, index }).collect()
     };
     let found = candidates.iter().find_map(|id| Some((*id, d.lab.iface(*id).addresses.first()?.addr())));

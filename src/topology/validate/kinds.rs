@@ -61,11 +61,8 @@ fn check_keys(d: &Draft<'_>, doc: &IfaceDoc, kind: Kind) {
         if !kinds_keys.contains(&key) || kind.keys().contains(&key) {
             continue;
         }
-        let owners: Vec<&str> = Kind::ALL
-            .iter()
-            .filter(|k| k.keys().contains(&key))
-            .map(|k| k.name())
-            .collect();
+        let owners: Vec<&str> =
+            Kind::ALL.iter().filter(|k| k.keys().contains(&key)).map(|k| k.name()).collect();
         d.error(
             Diagnostic::error(span.clone(), format!("`{key}` does not apply to a {} interface", kind.name()))
                 .label(format!("only for {}", owners.join(" and ")))

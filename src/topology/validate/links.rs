@@ -44,7 +44,8 @@ pub fn check(d: &mut Draft<'_>) {
             Some((node, iface)) => cable_to_iface(d, id, link, node, iface, &ends),
         }
     }
-    for bridge in d.lab.iface_ids().filter(|id| d.lab.iface(*id).kind.kind() == Kind::Bridge).collect::<Vec<_>>()
+    for bridge in
+        d.lab.iface_ids().filter(|id| d.lab.iface(*id).kind.kind() == Kind::Bridge).collect::<Vec<_>>()
     {
         decide_vlan_filtering(d, bridge);
         check_port_count(d, bridge);
@@ -53,7 +54,12 @@ pub fn check(d: &mut Draft<'_>) {
 
 /// The ports of a bridge.
 fn ports_of<'a>(d: &'a Draft<'_>, bridge: IfaceId) -> impl Iterator<Item = &'a PortVlans> {
-    d.lab.node(bridge.node).ifaces.iter().filter_map(|i| i.kind.port()).filter(move |p| p.master == Some(bridge))
+    d.lab
+        .node(bridge.node)
+        .ifaces
+        .iter()
+        .filter_map(|i| i.kind.port())
+        .filter(move |p| p.master == Some(bridge))
 }
 
 /// The most ports a Linux bridge holds (BR_MAX_PORTS - 1: port number 0 is reserved); the

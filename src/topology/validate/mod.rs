@@ -1,5 +1,6 @@
 //! Validation: a `Document` becomes a checked `model::Lab`, or every reason it cannot.
-//! Phases run in order (names, cables, children, addresses, sysctls, expectations), each
+//! Phases run in order (names, cables, children, addresses, services and shared
+//! namespaces, sysctls, expectations), each
 //! adding to one draft lab; a phase reports what it finds and lets later phases go on.
 
 mod addresses;
@@ -8,6 +9,7 @@ mod expect;
 mod kinds;
 mod links;
 mod names;
+mod services;
 pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
 mod sysctl;
@@ -31,6 +33,7 @@ pub fn validate(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
     links::check(&mut draft);
     children::check(&mut draft);
     addresses::check(&mut draft);
+    services::check(&mut draft);
     sysctl::check(&mut draft);
     expect::check(&mut draft);
     draft.finish()
@@ -185,7 +188,11 @@ impl<'d> Draft<'d> {
     /// Resolves `NODE:IFACE`, or `IFACE` inside `home` when given.
     pub fn resolve_iface(&self, text: &S<String>, home: Option<NodeId>) -> Option<IfaceId> {
         let (node, iface) = match (text.get_ref().split_once(':'), home) {
-            (Some((node, iface)), _) => (self.resolve_node(&S::new(text.span(), node.to_owned()))?, iface),
+            (Some((node, iface)), _) => {
+                // A node in another's namespace sees that namespace's interfaces.
+                let node = self.resolve_node(&S::new(text.span(), node.to_owned()))?;
+                (self.lab.home(node), iface)
+            }
             (None, Some(home)) => (home, text.get_ref().as_str()),
             (None, None) => {
                 let written = text.get_ref();

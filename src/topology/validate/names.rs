@@ -79,6 +79,8 @@ fn nodes(d: &mut Draft<'_>) {
             sysctls: Vec::new(),
             routes: Vec::new(),
             ifaces: Vec::new(),
+            listeners: Vec::new(),
+            joins: None,
         });
     }
 }
