@@ -223,6 +223,15 @@ impl Netlink {
         Ok(())
     }
 
+    /// `bridge vlan add dev BRIDGE vid N self`, for each VLAN.
+    pub async fn set_bridge_vlans(&self, bridge: u32, vlans: &[u16]) -> Result<(), Error> {
+        let mut add = LinkBridgeVlan::new(bridge).bridge_self();
+        for vid in vlans {
+            add = add.vlan(*vid, BridgeVlanInfoFlags::empty());
+        }
+        self.set(add.build()).await
+    }
+
     /// `bridge link set dev PORT hairpin on`
     pub async fn set_hairpin(&self, port: u32) -> Result<(), Error> {
         self.ask(|| self.handle.link().set_port(LinkBridgePort::new(port).hairpin(true).build()).execute())

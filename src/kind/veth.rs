@@ -1,5 +1,6 @@
 //! Cables (`link = ...`): veth pairs, one end in each node, and the switch-port settings an
-//! end on a switch takes (`access`, `trunk`, `hairpin`). Owns the pair's model, its `ip`
+//! end on a switch takes (`access`, `trunk` with an optional untagged `native` VLAN,
+//! `hairpin`). Owns the pair's model, its `ip`
 //! words and its netlink message (the peer made in its own namespace, down).
 
 use super::{KernelFeature, LinkType};
@@ -13,7 +14,7 @@ use std::fmt::Write;
 use std::os::fd::RawFd;
 
 pub const NAME: &str = "veth";
-pub const KEYS: &[&str] = &["link", "access", "trunk", "hairpin"];
+pub const KEYS: &[&str] = &["link", "access", "trunk", "native", "hairpin"];
 pub const FEATURES: &[KernelFeature] = &[KernelFeature::Veth];
 pub const MODULE: &str = "veth";
 
@@ -28,7 +29,7 @@ pub struct Cable {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PortVlans {
     pub master: Option<IfaceId>,
-    /// Untagged member and PVID.
+    /// Untagged member and PVID: the access VLAN, or a trunk's native VLAN.
     pub access: Option<u16>,
     /// Tagged members.
     pub trunk: Vec<u16>,
@@ -100,6 +101,7 @@ pub struct Doc {
     pub link: Option<S<String>>,
     pub access: Option<S<i64>>,
     pub trunk: Option<S<Vec<S<i64>>>>,
+    pub native: Option<S<i64>>,
     pub hairpin: Option<S<bool>>,
 }
 
@@ -108,6 +110,7 @@ pub fn read(t: &Table<'_, '_>) -> Doc {
         link: t.string("link"),
         access: t.integer("access"),
         trunk: t.integers("trunk"),
+        native: t.integer("native"),
         hairpin: t.bool("hairpin"),
     }
 }
@@ -142,16 +145,47 @@ pub(crate) fn port_options(d: &Draft<'_>, doc: &Doc) -> Options {
                 .help("use `access = VID` for one untagged VLAN, or `trunk = [VID, ...]` for tagged ones"),
         );
     }
+    if let Some(native) = &doc.native {
+        vlans.access = native_vlan(d, native, doc, &vlans.trunk);
+    }
     vlans.hairpin = doc.hairpin.as_ref().is_some_and(|h| *h.get_ref());
     let span = [
         doc.access.as_ref().map(|v| v.span()),
         doc.trunk.as_ref().map(|v| v.span()),
+        doc.native.as_ref().map(|v| v.span()),
         doc.hairpin.as_ref().map(|v| v.span()),
     ]
     .into_iter()
     .flatten()
     .next();
     Options { vlans, span }
+}
+
+/// `native = VID`: a trunk's untagged VLAN (PVID), which it does not also carry tagged.
+fn native_vlan(d: &Draft<'_>, native: &Spanned<i64>, doc: &Doc, trunk: &[u16]) -> Option<u16> {
+    let problem = match (&doc.access, &doc.trunk) {
+        (Some(_), _) => Some("a native VLAN belongs to a trunk; an access port's VLAN is already untagged"),
+        (None, None) => Some("a native VLAN needs a `trunk` for the tagged ones"),
+        (None, Some(_)) => None,
+    };
+    if let Some(problem) = problem {
+        d.error(
+            Diagnostic::error(native.span(), problem)
+                .label("native VLAN")
+                .help("write `trunk = [VID, ...]` and `native = VID` together, or `access = VID` alone"),
+        );
+        return None;
+    }
+    let vid = vlan_id(d, native, "native VLAN")?;
+    if trunk.contains(&vid) {
+        d.error(
+            Diagnostic::error(native.span(), format!("VLAN {vid} is both native and tagged on this trunk"))
+                .label("untagged here")
+                .help(format!("remove {vid} from `trunk`, or choose another native VLAN")),
+        );
+        return None;
+    }
+    Some(vid)
 }
 
 fn trunk_vlans(d: &Draft<'_>, trunk: &Spanned<Vec<Spanned<i64>>>) -> Vec<u16> {

@@ -58,7 +58,7 @@ impl Plan {
                 .collect();
             stages.push(Stage { title, steps });
         }
-        let ports = lab.iface_ids().filter_map(|id| port_step(lab, id));
+        let ports = lab.iface_ids().filter_map(|id| port_step(lab, id).or_else(|| bridge_step(lab, id)));
         let sysctls = nodes_where(lab, |n| n.sysctls.iter().any(Sysctl::names_a_device))
             .into_iter()
             .map(|node| sysctl_step(lab, node));
@@ -204,6 +204,27 @@ fn port_step(lab: &Lab, id: IfaceId) -> Option<Step> {
         ops.push(Op::SetHairpin { ns, dev });
     }
     (!ops.is_empty()).then(|| Step::of(&format!("setting up port {}", lab.iface_label(id)), ops))
+}
+
+/// A bridge's own VLANs, when VLAN interfaces of it route them (a switch's SVIs).
+fn bridge_step(lab: &Lab, id: IfaceId) -> Option<Step> {
+    if !matches!(lab.iface(id).kind, IfaceKind::Bridge { vlan_filtering: true }) {
+        return None;
+    }
+    let mut vlans: Vec<u16> = lab
+        .iface_ids()
+        .filter_map(|child| match lab.iface(child).kind {
+            IfaceKind::Vlan { parent, id: vid, .. } if parent == id => Some(vid),
+            _ => None,
+        })
+        .collect();
+    vlans.sort_unstable();
+    vlans.dedup();
+    if vlans.is_empty() {
+        return None;
+    }
+    let op = Op::SetBridgeVlans { ns: lab.netns_name(id.node), dev: lab.iface(id).name.clone(), vlans };
+    Some(Step::one(format!("adding the VLANs of bridge {}", lab.iface_label(id)), op))
 }
 
 /// The node's sysctls about one device, written once the devices exist.

@@ -48,6 +48,12 @@ pub enum Op {
         ns: String,
         dev: String,
     },
+    /// A bridge's own VLANs (`self`): those its VLAN interfaces (SVIs) route.
+    SetBridgeVlans {
+        ns: String,
+        dev: String,
+        vlans: Vec<u16>,
+    },
     WriteSysctls {
         ns: String,
         node: String,
@@ -109,6 +115,7 @@ impl Op {
             | Op::SetMaster { ns, .. }
             | Op::SetPortVlans { ns, .. }
             | Op::SetHairpin { ns, .. }
+            | Op::SetBridgeVlans { ns, .. }
             | Op::WriteSysctls { ns, .. }
             | Op::AddAddress { ns, .. }
             | Op::AddRoute { ns, .. } => ns,
@@ -159,6 +166,14 @@ impl fmt::Display for Op {
                 f.write_str(&lines.join("\n"))
             }
             Op::SetHairpin { dev, .. } => write!(f, "bridge -n {ns} link set dev {} hairpin on", quote(dev)),
+            Op::SetBridgeVlans { dev, vlans, .. } => {
+                let dev = quote(dev);
+                let lines: Vec<String> = vlans
+                    .iter()
+                    .map(|vid| format!("bridge -n {ns} vlan add dev {dev} vid {vid} self"))
+                    .collect();
+                f.write_str(&lines.join("\n"))
+            }
             Op::WriteSysctls { sysctls, .. } => {
                 let lines: Vec<String> = sysctls
                     .iter()

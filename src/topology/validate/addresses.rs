@@ -26,7 +26,7 @@ pub fn check(d: &mut Draft<'_>) {
 fn interface_settings(d: &mut Draft<'_>) {
     let declared: Vec<_> = d.declared.iter().map(|(id, doc)| (*id, *doc)).collect();
     for (id, doc) in declared {
-        if d.role(id.node) == Role::Switch {
+        if d.role(id.node) == Role::Switch && d.kinds.get(&id) == Some(&crate::kind::Kind::Veth) {
             switch_port_settings(d, doc);
         }
         let effective_mtu = d.mtus.get(&id).copied().unwrap_or(1500);

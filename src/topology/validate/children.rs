@@ -1,4 +1,5 @@
-//! Stacking: VLANs, macvlan and ipvlan children on their parents, and dummies. Each kind
+//! Stacking: VLANs, macvlan and ipvlan children on their parents (VLAN interfaces on a
+//! bridge too: a switch's SVIs), and dummies. Each kind
 //! checks its own keys and its siblings (`crate::kind`); this phase resolves parents, orders
 //! them, and checks what the kernel refuses across kinds: cycles, MTUs larger than the
 //! device below, stackings a parent does not accept, two drivers on one parent.
@@ -46,6 +47,23 @@ pub fn check(d: &mut Draft<'_>) {
         check_siblings(d, kids);
     }
     d.mtus = mtus;
+    filter_vlans_of_routing_bridges(d);
+}
+
+/// A bridge with VLAN interfaces of its own (a switch's SVIs) filters VLANs: its VLAN
+/// interfaces see only the frames of their VLAN.
+fn filter_vlans_of_routing_bridges(d: &mut Draft<'_>) {
+    let routing: Vec<IfaceId> = d
+        .lab
+        .iface_ids()
+        .filter_map(|id| match d.kind(id) {
+            IfaceKind::Vlan { parent, .. } if d.kind(*parent).kind() == Kind::Bridge => Some(*parent),
+            _ => None,
+        })
+        .collect();
+    for bridge in routing {
+        set_kind(d, bridge, IfaceKind::Bridge { vlan_filtering: true });
+    }
 }
 
 fn set_kind(d: &mut Draft<'_>, id: IfaceId, kind: IfaceKind) {
@@ -100,11 +118,12 @@ pub(crate) fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<Iface
         );
         return None;
     }
-    if d.role(parent.node) == Role::Switch {
+    let svi = d.kind(parent).kind() == Kind::Bridge && d.kinds.get(&id) == Some(&Kind::Vlan);
+    if d.role(parent.node) == Role::Switch && !svi {
         d.error(
             Diagnostic::error(text.span(), "a switch port cannot be a parent")
                 .label(format!("`{}` is a switch", d.lab.node(parent.node).name))
-                .help("stack sub-interfaces and children on a host's or router's interface"),
+                .help("stack sub-interfaces and children on a host's or router's interface; a switch routes through VLAN interfaces of its bridge (`parent = \"br0\"`)"),
         );
         return None;
     }

@@ -538,7 +538,8 @@ fn route(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
     Some(Check::Route { iface, prefix: *prefix.get_ref() })
 }
 
-/// `from`: a node that is not a switch (whether it has an address is not checked here).
+/// `from`: a node that is not a switch, or a switch that routes (has addresses on VLAN
+/// interfaces of its bridge); whether a host has an address is not checked here.
 fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
     if from.get_ref().contains(':') {
         d.error(
@@ -549,7 +550,8 @@ fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
         return None;
     }
     let node = d.resolve_node(from)?;
-    if d.role(node) == Role::Switch {
+    let routes = d.lab.node(node).ifaces.iter().any(|i| !i.addresses.is_empty());
+    if d.role(node) == Role::Switch && !routes {
         d.error(
             Diagnostic::error(
                 from.span(),

@@ -33,11 +33,11 @@ pub fn declared_kind(d: &Draft<'_>, doc: &IfaceDoc, role: Role) -> Option<Kind> 
         }
     };
     check_keys(d, doc, kind);
-    if role == Role::Switch && kind != Kind::Veth {
+    if role == Role::Switch && !matches!(kind, Kind::Veth | Kind::Vlan) {
         d.error(
             Diagnostic::error(doc.span.clone(), format!("a switch cannot have a {} interface", kind.name()))
-                .label("switch interfaces are ports")
-                .help("a switch's interfaces are cables (`link = ...`); put sub-interfaces and children in a host or router"),
+                .label("switch interfaces are ports, or VLAN interfaces of its bridge")
+                .help("a switch's interfaces are cables (`link = ...`) and SVIs (`kind = \"vlan\"`, `parent = \"br0\"`); put other children in a host or router"),
         );
     }
     Some(kind)

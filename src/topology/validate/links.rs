@@ -14,7 +14,7 @@ use toml::Spanned;
 
 /// A cable end's own keys (none when the entry is not a cable end).
 fn veth_doc(doc: &IfaceDoc) -> &veth::Doc {
-    static NONE: veth::Doc = veth::Doc { link: None, access: None, trunk: None, hairpin: None };
+    static NONE: veth::Doc = veth::Doc { link: None, access: None, trunk: None, native: None, hairpin: None };
     doc.own.veth().unwrap_or(&NONE)
 }
 

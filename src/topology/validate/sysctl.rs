@@ -1,6 +1,6 @@
 //! Sysctls: each key must be one a network namespace has and may write (`sysctl_keys`),
 //! which keeps a node from changing the whole machine and catches typos; each value must
-//! have the key's shape and range. Routers get forwarding here, before the file's own keys
+//! have the key's shape and range. Routers (and switches with SVIs) get forwarding here, before the file's own keys
 //! (which may turn it off again). And what a sysctl does to the rest of the file: IPv6 turned
 //! off where an IPv6 address or route needs it.
 
@@ -22,11 +22,18 @@ const RANGES: &[(&str, i64, i64)] = &[
     ("net.ipv4.ip_local_port_range", 1, 65535),
 ];
 
+/// A switch with VLAN interfaces of its bridge (SVIs) routes between them, like a
+/// multilayer switch.
+fn routes_between_vlans(d: &Draft<'_>, node: NodeId) -> bool {
+    d.role(node) == Role::Switch
+        && d.lab.node(node).ifaces.iter().any(|i| matches!(i.kind, crate::model::IfaceKind::Vlan { .. }))
+}
+
 pub fn check(d: &mut Draft<'_>) {
     for n in 0..d.lab.nodes.len() {
         let node = NodeId(n);
         let mut sysctls = Vec::new();
-        if d.role(node) == Role::Router {
+        if d.role(node) == Role::Router || routes_between_vlans(d, node) {
             sysctls.extend(FORWARDING.iter().map(|(k, v)| Sysctl::new(*k, *v)));
         }
         for (key, value) in &d.node_doc(node).sysctl {
