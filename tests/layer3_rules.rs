@@ -78,7 +78,10 @@ fn a_switch_routes_through_vlan_interfaces_of_its_bridge() {
     assert_clean(SVI);
     let lab = check(SVI).lab.unwrap();
     let sw = &lab.nodes[0];
-    assert!(sw.sysctls.iter().any(|s| s.key == "net.ipv4.ip_forward" && s.value == "1"), "a switch that routes forwards");
+    assert!(
+        sw.sysctls.iter().any(|s| s.key == "net.ipv4.ip_forward" && s.value == "1"),
+        "a switch that routes forwards"
+    );
     let bridge = sw.ifaces.iter().find(|i| i.name == "br0").unwrap();
     assert!(matches!(bridge.kind, IfaceKind::Bridge { vlan_filtering: true }));
 }
@@ -114,7 +117,11 @@ fn a_native_vlan_needs_a_trunk() {
     let text = SVI.replace("access = 10", "native = 10");
     assert_error(&text, "15:12", "a native VLAN needs a `trunk` for the tagged ones");
     let both = SVI.replace("access = 10", "access = 10\n  native = 10");
-    assert_error(&both, "16:12", "a native VLAN belongs to a trunk; an access port's VLAN is already untagged");
+    assert_error(
+        &both,
+        "16:12",
+        "a native VLAN belongs to a trunk; an access port's VLAN is already untagged",
+    );
 }
 
 #[test]
@@ -164,7 +171,9 @@ fn a_node_joins_another_nodes_namespace() {
 
 #[test]
 fn a_joining_node_has_no_interfaces_of_its_own() {
-    let text = format!("{DOCKER}[[host]]\nname = \"side\"\nnetns = \"c1\"\n  [[host.iface]]\n  name = \"d\"\n  kind = \"dummy\"\n");
+    let text = format!(
+        "{DOCKER}[[host]]\nname = \"side\"\nnetns = \"c1\"\n  [[host.iface]]\n  name = \"d\"\n  kind = \"dummy\"\n"
+    );
     assert_error(&text, "19:3", "a node in `c1`'s namespace has no interfaces of its own");
 }
 
@@ -172,7 +181,8 @@ fn a_joining_node_has_no_interfaces_of_its_own() {
 fn a_node_joins_a_host_or_router_that_has_its_own_namespace() {
     let own = format!("{DOCKER}[[host]]\nname = \"side\"\nnetns = \"side\"\n");
     assert_error(&own, "18:9", "a node cannot join its own namespace");
-    let chain = format!("{DOCKER}[[host]]\nname = \"a\"\nnetns = \"c1\"\n[[host]]\nname = \"b\"\nnetns = \"a\"\n");
+    let chain =
+        format!("{DOCKER}[[host]]\nname = \"a\"\nnetns = \"c1\"\n[[host]]\nname = \"b\"\nnetns = \"a\"\n");
     assert_error(&chain, "21:9", "`a` itself joins another node's namespace");
     let unknown = format!("{DOCKER}[[host]]\nname = \"side\"\nnetns = \"c9\"\n");
     assert_error(&unknown, "18:9", "unknown node `c9`");
@@ -186,15 +196,24 @@ fn expect(keys: &str) -> String {
 
 #[test]
 fn a_connect_check_names_address_and_port() {
-    let lab = check(&expect("connect = \"c1:80\"\nanswered_by = \"c1\"\npeer_seen = \"172.17.0.1\"")).lab.unwrap();
-    let Check::Connect { to, port, proto, want, answered_by, peer_seen, .. } = &lab.expectations[0].check else {
+    let lab =
+        check(&expect("connect = \"c1:80\"\nanswered_by = \"c1\"\npeer_seen = \"172.17.0.1\"")).lab.unwrap();
+    let Check::Connect { to, port, proto, want, answered_by, peer_seen, .. } = &lab.expectations[0].check
+    else {
         panic!("a connect check")
     };
-    assert_eq!((to.addr.to_string(), *port, *proto, *want), ("172.17.0.2".into(), 80, L4::Tcp, Want::Answered));
+    assert_eq!(
+        (to.addr.to_string(), *port, *proto, *want),
+        ("172.17.0.2".into(), 80, L4::Tcp, Want::Answered)
+    );
     assert_eq!(answered_by.map(|n| lab.node(n).name.clone()), Some("c1".into()));
     assert_eq!(peer_seen.map(|p| p.to_string()), Some("172.17.0.1".into()));
-    let v6 = check(&expect("connect = \"[2001:db8::1]:53\"\nproto = \"udp\"\nresult = \"timeout\"")).lab.unwrap();
-    assert!(matches!(v6.expectations[0].check, Check::Connect { port: 53, proto: L4::Udp, want: Want::Timeout, .. }));
+    let v6 =
+        check(&expect("connect = \"[2001:db8::1]:53\"\nproto = \"udp\"\nresult = \"timeout\"")).lab.unwrap();
+    assert!(matches!(
+        v6.expectations[0].check,
+        Check::Connect { port: 53, proto: L4::Udp, want: Want::Timeout, .. }
+    ));
 }
 
 #[test]
@@ -210,7 +229,11 @@ fn a_connect_result_is_one_of_four() {
 
 #[test]
 fn reach_and_result_must_agree() {
-    assert_error(&expect("connect = \"c1:80\"\nreach = true\nresult = \"refused\""), "20:10", "`reach` and `result` disagree");
+    assert_error(
+        &expect("connect = \"c1:80\"\nreach = true\nresult = \"refused\""),
+        "20:10",
+        "`reach` and `result` disagree",
+    );
 }
 
 #[test]
@@ -224,7 +247,11 @@ fn only_an_answer_says_who_answered() {
 
 #[test]
 fn a_connect_check_takes_no_to() {
-    assert_error(&expect("connect = \"c1:80\"\nto = \"c1\""), "19:6", "`to` does not belong in a connect check");
+    assert_error(
+        &expect("connect = \"c1:80\"\nto = \"c1\""),
+        "19:6",
+        "`to` does not belong in a connect check",
+    );
 }
 
 #[test]

@@ -26,7 +26,13 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         )
         .into());
     }
-    let name = crate::model::netns_name(&lab, &options.node);
+    // The namespace `up` recorded for the node: its own, or the one it joins.
+    let recorded = crate::state::State::load(&lab).ok().flatten();
+    let name = recorded
+        .as_ref()
+        .and_then(|state| state.node(&options.node))
+        .map(|node| node.netns.clone())
+        .unwrap_or_else(|| crate::model::netns_name(&lab, &options.node));
     let namespace = netns::open(&name).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!("lab `{lab}` has no node `{}` up (no namespace {name}); see `lab ls`", options.node)
