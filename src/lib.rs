@@ -11,6 +11,7 @@ pub mod graph;
 pub mod kernel;
 pub mod kind;
 pub mod model;
+pub mod nat;
 pub mod plan;
 pub mod probe;
 pub mod realize;

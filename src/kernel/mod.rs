@@ -1,10 +1,12 @@
 //! The kernel, as lab uses it: namespaces (the only setns/unshare/mount), netlink sockets
-//! per namespace, what link kinds this kernel can make, and the process's signal handlers.
+//! per namespace, nf_tables NAT rules, what link kinds this kernel can make, and the
+//! process's signal handlers.
 //! Below both `realize` and `probe`, which use it and never each other.
 
 pub mod features;
 pub mod netlink;
 pub mod netns;
+pub mod nftables;
 pub mod signals;
 
 pub use netlink::{LinkState, Netlink};
