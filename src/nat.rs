@@ -2,6 +2,7 @@
 //! does it, as data. The ruleset prints as the `nft -f -` script that `nft list ruleset`
 //! shows for it once installed (counters aside); `kernel::nftables` installs it.
 
+pub use crate::model::L4;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 use std::fmt;
@@ -27,22 +28,6 @@ pub struct Masquerade {
     pub from: Ipv4Net,
     pub out: Option<String>,
     pub out_not: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum L4 {
-    Tcp,
-    Udp,
-}
-
-impl L4 {
-    pub fn name(self) -> &'static str {
-        match self {
-            L4::Tcp => "tcp",
-            L4::Udp => "udp",
-        }
-    }
 }
 
 /// A port of the node published at another address: `PROTO dport PORT dnat to TO:TO_PORT`
@@ -214,7 +199,7 @@ impl fmt::Display for Match {
             Match::DestNotIn(net) => write!(f, "ip daddr != {}", Net(*net)),
             Match::DestLocal => write!(f, "fib daddr type local"),
             Match::Dnatted => write!(f, "ct status dnat"),
-            Match::Port { proto, port } => write!(f, "{} dport {port}", proto.name()),
+            Match::Port { proto, port } => write!(f, "{} dport {port}", proto.as_str()),
             Match::OutIface { name, negated: false } => write!(f, "oifname \"{name}\""),
             Match::OutIface { name, negated: true } => write!(f, "oifname != \"{name}\""),
         }

@@ -1,4 +1,5 @@
-//! What this kernel can make: each link kind tried once in a throwaway namespace, so that
+//! What this kernel can make: each link kind tried once in a throwaway namespace (and NAT
+//! rules installed in one), so that
 //! `up` can refuse, before making anything, a lab the kernel cannot realize, and the tests
 //! can choose between this kernel and the full one.
 
@@ -8,16 +9,21 @@ use crate::kind::{KernelFeature, Kind, LinkType, Resolved, veth};
 
 /// Which of `features` the running kernel offers.
 pub fn probe(features: &[KernelFeature]) -> std::io::Result<Vec<(KernelFeature, bool)>> {
-    let features = features.to_vec();
-    netns::run_in_throwaway(move || {
+    let (links, others): (Vec<KernelFeature>, Vec<KernelFeature>) =
+        features.iter().partition(|f| f.sample().is_some());
+    let mut found = netns::run_in_throwaway(move || {
         super::with_netlink(|netlink| async move {
             let mut found = Vec::new();
-            for feature in features {
+            for feature in links {
                 found.push((feature, try_feature(&netlink, feature).await?));
             }
             Ok(found)
         })
-    })
+    })?;
+    if others.contains(&KernelFeature::Nat) {
+        found.push((KernelFeature::Nat, super::nftables::supported()?));
+    }
+    Ok(found)
 }
 
 /// Features the kernel lacks, among those given.
@@ -27,7 +33,7 @@ pub fn missing(features: &[KernelFeature]) -> std::io::Result<Vec<KernelFeature>
 
 /// Makes the feature's sample link, on a veth parent when the sample is a child.
 async fn try_feature(netlink: &Netlink, feature: KernelFeature) -> std::io::Result<bool> {
-    let sample = feature.sample();
+    let Some(sample) = feature.sample() else { return Ok(false) };
     let parent =
         if sample.kind().stacked() { Some(sample_parent(netlink, sample.kind()).await?) } else { None };
     let resolved = Resolved { parent, settings: LinkSettings::default(), peer_netns: None };

@@ -175,8 +175,9 @@ fn each_once(words: impl IntoIterator<Item = &'static str>) -> Vec<&'static str>
 /// What an Ethernet-like device takes: from the least IPv4 needs to the largest frame.
 const ETHERNET_MTU_RANGE: (u32, u32) = (68, 65535);
 
-/// What a lab can require of the kernel: a kind, or a capability of one; `kernel::features`
-/// probes which ones this kernel has by making `sample`.
+/// What a lab can require of the kernel: a kind, or a capability of one, or NAT (nf_tables
+/// for IPv4, which no kind owns); `kernel::features` probes which ones this kernel has by
+/// making `sample`, or for NAT by installing rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KernelFeature {
@@ -187,34 +188,39 @@ pub enum KernelFeature {
     Macvlan,
     Ipvlan,
     Dummy,
+    Nat,
 }
 
 impl KernelFeature {
-    /// Every feature of every kind.
+    /// Every feature of every kind, and NAT.
     pub fn all() -> Vec<KernelFeature> {
-        Kind::ALL.iter().flat_map(|k| k.features()).copied().collect()
+        let kinds = Kind::ALL.iter().flat_map(|k| k.features()).copied();
+        kinds.chain([KernelFeature::Nat]).collect()
     }
 
-    pub fn kind(self) -> Kind {
-        *Kind::ALL.iter().find(|k| k.features().contains(&self)).expect("every feature is a kind's")
+    /// The kind that needs the feature; NAT is no kind's.
+    pub fn kind(self) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.features().contains(&self))
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             KernelFeature::BridgeVlanFiltering => bridge::VLAN_FILTERING,
             KernelFeature::Vlan => vlan::DESCRIPTION,
-            other => other.kind().name(),
+            KernelFeature::Nat => NAT,
+            other => other.kind().map_or("?", Kind::name),
         }
     }
 
     /// The module that provides the feature, for `modprobe` hints.
     pub fn module(self) -> &'static str {
-        self.kind().module()
+        self.kind().map_or(NAT_MODULE, Kind::module)
     }
 
-    /// A link that only a kernel with this feature can make.
-    pub fn sample(self) -> LinkType {
-        match self {
+    /// A link that only a kernel with this feature can make; `None` for NAT, which is tried
+    /// by installing rules.
+    pub fn sample(self) -> Option<LinkType> {
+        let sample = match self {
             KernelFeature::Veth => veth::sample(),
             KernelFeature::Bridge => LinkType::Bridge(bridge::Link { vlan_filtering: false }),
             KernelFeature::BridgeVlanFiltering => LinkType::Bridge(bridge::Link { vlan_filtering: true }),
@@ -222,9 +228,15 @@ impl KernelFeature {
             KernelFeature::Macvlan => macvlan::sample(),
             KernelFeature::Ipvlan => ipvlan::sample(),
             KernelFeature::Dummy => LinkType::Dummy,
-        }
+            KernelFeature::Nat => return None,
+        };
+        Some(sample)
     }
 }
+
+/// NAT as `lab` installs it: nf_tables for IPv4, with its NAT expressions.
+const NAT: &str = "nf_tables NAT for IPv4";
+const NAT_MODULE: &str = "nft_nat";
 
 /// An interface's kind and that kind's settings, references resolved to interfaces.
 #[derive(Clone, Debug, Serialize)]
@@ -499,15 +511,17 @@ mod tests {
         for kind in Kind::ALL {
             assert!(!kind.features().is_empty(), "{kind:?} needs some feature");
             for feature in kind.features() {
-                assert_eq!(feature.kind(), kind);
-                assert_eq!(feature.sample().kind(), kind, "the sample of {feature:?} is a {}", kind.name());
+                assert_eq!(feature.kind(), Some(kind));
+                let sample = feature.sample().expect("a kind's feature has a sample link");
+                assert_eq!(sample.kind(), kind, "the sample of {feature:?} is a {}", kind.name());
             }
             assert!(Kind::modules().contains(&kind.module()));
             for key in kind.keys() {
                 assert!(crate::topology::document::iface_keys().contains(key), "{key}");
             }
         }
-        assert_eq!(KernelFeature::all().len(), 7);
+        assert_eq!(KernelFeature::all().len(), 8, "the kinds' features and NAT");
+        assert_eq!(KernelFeature::Nat.kind(), None);
         let modules = crate::sandbox::modules();
         assert_eq!(modules.len(), 7, "ipv6 and each module once: {modules:?}");
         assert_eq!(Kind::declarable_names(), ["veth", "bridge", "vlan", "macvlan", "ipvlan", "dummy"]);
@@ -563,7 +577,8 @@ mod tests {
 
     #[test]
     fn each_kind_has_its_ip_words() {
-        let words: Vec<String> = KernelFeature::all().iter().map(|f| f.sample().ip_type()).collect();
+        let words: Vec<String> =
+            KernelFeature::all().iter().filter_map(|f| f.sample()).map(|s| s.ip_type()).collect();
         assert_eq!(
             words,
             [

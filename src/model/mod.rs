@@ -108,6 +108,8 @@ pub struct Node {
     pub ifaces: Vec<Iface>,
     /// Services lab serves from inside the node while it verifies, in file order.
     pub listeners: Vec<Listener>,
+    /// The NAT lab installs in the node (`[host.nat]`), as one nf_tables table.
+    pub nat: Option<crate::nat::Nat>,
     /// The node whose namespace this one joins (Docker's container and host models): it
     /// has no namespace, interfaces, sysctls or routes of its own.
     pub joins: Option<NodeId>,
@@ -269,6 +271,9 @@ impl Lab {
             if !needs.contains(&need) {
                 needs.push(need);
             }
+        }
+        if self.nodes.iter().any(|n| n.nat.is_some()) {
+            needs.push(KernelFeature::Nat);
         }
         needs.sort();
         needs

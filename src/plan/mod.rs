@@ -70,6 +70,13 @@ impl Plan {
             title: "routes".into(),
             steps: routes.into_iter().map(|node| route_step(lab, node)).collect(),
         });
+        let nat = nodes_where(lab, |n| n.nat.is_some());
+        if !nat.is_empty() {
+            stages.push(Stage {
+                title: "NAT".into(),
+                steps: nat.into_iter().map(|n| nat_step(lab, n)).collect(),
+            });
+        }
         let ports = lab.iface_ids().filter(|id| is_switch_port(lab, *id) && lab.iface(*id).up);
         stages.push(Stage {
             title: "switch ports up".into(),
@@ -266,6 +273,14 @@ fn route_step(lab: &Lab, node: NodeId) -> Step {
         })
         .collect();
     Step { requests }
+}
+
+/// A node's NAT rules, once its interfaces, addresses and routes exist.
+fn nat_step(lab: &Lab, node: NodeId) -> Step {
+    let n = lab.node(node);
+    let ruleset = crate::nat::ruleset(n.nat.as_ref().expect("a node with NAT"));
+    let op = Op::InstallNat { ns: lab.netns_name(node), node: n.name.clone(), ruleset };
+    Step::one(format!("installing the NAT rules of {}", n.name), op)
 }
 
 /// "namespaces", or what a creation stage makes: "2 cables, 1 bridge".

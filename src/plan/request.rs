@@ -1,5 +1,5 @@
 //! Requests: what one step asks of the kernel, every name resolved, and the same request as
-//! the `ip`, `bridge` or `sysctl` command that asks it (`Display`, quoted for sh).
+//! the `ip`, `bridge`, `sysctl` or `nft` command that asks it (`Display`, quoted for sh).
 
 use crate::kind::LinkType;
 use crate::model::{Destination, Mac, Sysctl};
@@ -70,6 +70,12 @@ pub enum Op {
         via: Option<IpAddr>,
         dev: Option<String>,
     },
+    /// A node's NAT: table `ip lab`, installed in one atomic batch.
+    InstallNat {
+        ns: String,
+        node: String,
+        ruleset: crate::nat::Ruleset,
+    },
 }
 
 /// A named namespace marked as the lab's (`lo` up, its alias `mark`), with the baseline
@@ -118,7 +124,8 @@ impl Op {
             | Op::SetBridgeVlans { ns, .. }
             | Op::WriteSysctls { ns, .. }
             | Op::AddAddress { ns, .. }
-            | Op::AddRoute { ns, .. } => ns,
+            | Op::AddRoute { ns, .. }
+            | Op::InstallNat { ns, .. } => ns,
         }
     }
 }
@@ -185,6 +192,8 @@ impl fmt::Display for Op {
                 let nodad = if address.addr().is_ipv6() { " nodad" } else { "" };
                 write!(f, "ip -n {ns} address add {address} dev {}{nodad}", quote(dev))
             }
+            // A quoted here-document: the shell expands nothing in the rules.
+            Op::InstallNat { ruleset, .. } => write!(f, "ip netns exec {ns} nft -f - <<'EOF'\n{ruleset}EOF"),
             Op::AddRoute { to, via, dev, .. } => {
                 let (family, to) = match to {
                     Destination::Default { v6: true } => (" -6", "default".to_string()),

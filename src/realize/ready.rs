@@ -39,15 +39,24 @@ pub fn kernel_can_make(lab: &Lab) -> Result<(), Error> {
         .collect();
     let mut modules: Vec<&str> = missing.iter().map(|f| f.module()).collect();
     modules.dedup();
-    Err(Error::new(doing, format!("this kernel has no {}", lacks.join("; no "))).hint(format!(
-        "load it (modprobe {}) or run the lab in the full kernel: lab run --sandbox FILE",
-        modules.join(" ")
-    )))
+    // The sandbox's kernel has every link kind, but no nf_tables for IPv4.
+    let elsewhere = if missing.contains(&KernelFeature::Nat) {
+        "run NAT labs on a kernel built with CONFIG_NF_TABLES_IPV4 and CONFIG_NFT_NAT (the sandbox's has neither)"
+    } else {
+        "run the lab in the full kernel: lab run --sandbox FILE"
+    };
+    Err(Error::new(doing, format!("this kernel has no {}", lacks.join("; no ")))
+        .hint(format!("load it (modprobe {}) or {elsewhere}", modules.join(" "))))
 }
 
 /// Up to three of the lab's interfaces that need `feature`: switches by node name, the
 /// rest as `node:iface`.
 fn users_of(lab: &Lab, feature: KernelFeature) -> String {
+    if feature == KernelFeature::Nat {
+        let nodes: Vec<&str> =
+            lab.nodes.iter().filter(|n| n.nat.is_some()).map(|n| n.name.as_str()).collect();
+        return nodes.join(", ");
+    }
     let users: Vec<String> = lab
         .iface_ids()
         .filter(|id| lab.iface(*id).kind.feature() == feature)

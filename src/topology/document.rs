@@ -33,6 +33,31 @@ pub struct NodeDoc {
     pub ifaces: Vec<IfaceDoc>,
     pub listen: Vec<ListenDoc>,
     pub netns: Option<S<String>>,
+    pub nat: Option<NatDoc>,
+}
+
+/// A node's `[host.nat]` table.
+pub struct NatDoc {
+    pub span: Span,
+    pub masquerade: Vec<MasqueradeDoc>,
+    pub publish: Vec<PublishDoc>,
+    pub hairpin: Option<S<bool>>,
+    pub localhost: Option<S<bool>>,
+}
+
+pub struct MasqueradeDoc {
+    pub span: Span,
+    pub from: Option<S<IpNet>>,
+    pub out: Option<S<String>>,
+    pub out_not: Option<S<String>>,
+}
+
+pub struct PublishDoc {
+    pub span: Span,
+    pub proto: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub to: Option<S<String>>,
+    pub host_ip: Option<S<IpAddr>>,
 }
 
 /// A `[[host.listen]]` service.
@@ -116,7 +141,10 @@ pub struct TaggedDoc {
 
 const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect"];
 const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
-const NODE_KEYS: &[&str] = &["name", "netns", "sysctl", "routes", "iface", "listen"];
+const NODE_KEYS: &[&str] = &["name", "netns", "sysctl", "routes", "iface", "listen", "nat"];
+const NAT_KEYS: &[&str] = &["masquerade", "publish", "hairpin", "localhost"];
+const MASQUERADE_KEYS: &[&str] = &["from", "out", "out_not"];
+const PUBLISH_KEYS: &[&str] = &["proto", "port", "to", "host_ip"];
 const LISTEN_KEYS: &[&str] = &["proto", "port", "addr"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
 /// Keys every interface takes, whatever its kind: naming it, and its settings.
@@ -211,6 +239,43 @@ fn read_node(table: &DeTable<'_>, span: Span, role: Role, sink: &Sink) -> NodeDo
         ifaces: t.tables("iface").into_iter().map(|(s, i)| read_iface(i, s, iface_what, sink)).collect(),
         listen: t.tables("listen").into_iter().map(|(s, l)| read_listen(l, s, sink)).collect(),
         netns: t.string("netns"),
+        nat: t.table("nat").map(|(s, n)| read_nat(n, s, sink)),
+    }
+}
+
+fn read_nat(table: &DeTable<'_>, span: Span, sink: &Sink) -> NatDoc {
+    let t = Table::new(table, span.clone(), "a `nat` table", NAT_KEYS, sink);
+    NatDoc {
+        span,
+        masquerade: t
+            .tables("masquerade")
+            .into_iter()
+            .map(|(span, m)| {
+                let t = Table::new(m, span.clone(), "a `masquerade` rule", MASQUERADE_KEYS, sink);
+                MasqueradeDoc {
+                    span,
+                    from: t.parsed("from", CIDR),
+                    out: t.string("out"),
+                    out_not: t.string("out_not"),
+                }
+            })
+            .collect(),
+        publish: t
+            .tables("publish")
+            .into_iter()
+            .map(|(span, p)| {
+                let t = Table::new(p, span.clone(), "a published port", PUBLISH_KEYS, sink);
+                PublishDoc {
+                    span,
+                    proto: t.string("proto"),
+                    port: t.integer("port"),
+                    to: t.string("to"),
+                    host_ip: t.parsed("host_ip", IP),
+                }
+            })
+            .collect(),
+        hairpin: t.bool("hairpin"),
+        localhost: t.bool("localhost"),
     }
 }
 

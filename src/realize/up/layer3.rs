@@ -1,10 +1,12 @@
-//! Layer 3 of `up`: sysctls about devices, addresses and routes, written once the links of
-//! a node exist, and what the kernel's refusals of them mean. Must not make or move links.
+//! Layer 3 of `up`: sysctls about devices, addresses, routes and NAT rules, written once the
+//! links of a node exist, and what the kernel's refusals of them mean. Must not make or
+//! move links.
 
 use super::Realizer;
-use crate::kernel::netns;
+use crate::kernel::{netns, nftables};
 use crate::model::{Destination, Sysctl};
-use crate::realize::Error;
+use crate::nat::Ruleset;
+use crate::realize::{Cause, Error};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -26,6 +28,19 @@ impl Realizer<'_> {
         })
         .await
         .map_err(|e| Error::new("writing sysctls", e))?
+    }
+
+    /// Installs a node's NAT from a thread inside its namespace, where the nf_tables
+    /// socket must be opened.
+    pub(super) async fn install_nat(&self, doing: &str, ns: &str, ruleset: &Ruleset) -> Result<(), Error> {
+        let file = self.namespace(ns)?.file.try_clone().map_err(|e| Error::io("opening a namespace", e))?;
+        let ruleset = ruleset.clone();
+        let installed =
+            tokio::task::spawn_blocking(move || netns::run_in(&file, || Ok(nftables::install(&ruleset))))
+                .await
+                .map_err(|e| Error::new(doing, e))?
+                .map_err(|e| Error::io(format!("{doing}: entering its namespace"), e))?;
+        installed.map_err(|e| nat_error(doing, e))
     }
 
     pub(super) async fn add_address(
@@ -84,5 +99,18 @@ pub(super) fn sysctl_error(node: &str, sysctl: &Sysctl, error: std::io::Error) -
         std::io::ErrorKind::NotFound => e.hint("this kernel has no such key in a network namespace"),
         std::io::ErrorKind::InvalidInput => e.hint("the kernel refused the value"),
         _ => e,
+    }
+}
+
+/// A refusal of the NAT batch, with what to do about it.
+fn nat_error(doing: &str, error: nftables::Error) -> Error {
+    match error {
+        nftables::Error::Refused { doing: request, errno } => {
+            Error { doing: format!("{doing}: {request}"), cause: Cause::Refused(errno), hint: None }
+        }
+        nftables::Error::Unsupported => Error::new(doing, nftables::Error::Unsupported).hint(
+            "run NAT labs natively, on a kernel with nf_tables for IPv4; the sandbox's kernel has none",
+        ),
+        other => Error::new(doing, other),
     }
 }

@@ -250,6 +250,7 @@ impl<'l> Realizer<'l> {
             Op::WriteSysctls { ns, node, sysctls } => self.write_sysctls(ns, node, sysctls).await,
             Op::AddAddress { ns, dev, address } => self.add_address(doing, ns, dev, *address).await,
             Op::AddRoute { ns, to, via, dev } => self.add_route(doing, ns, *to, *via, dev.as_deref()).await,
+            Op::InstallNat { ns, ruleset, .. } => self.install_nat(doing, ns, ruleset).await,
         }
     }
 

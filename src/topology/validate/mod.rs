@@ -1,6 +1,6 @@
 //! Validation: a `Document` becomes a checked `model::Lab`, or every reason it cannot.
 //! Phases run in order (names, cables, children, addresses, services and shared
-//! namespaces, sysctls, expectations), each
+//! namespaces, NAT, sysctls, expectations), each
 //! adding to one draft lab; a phase reports what it finds and lets later phases go on.
 
 mod addresses;
@@ -9,6 +9,7 @@ mod expect;
 mod kinds;
 mod links;
 mod names;
+mod nat;
 mod services;
 pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
@@ -34,6 +35,7 @@ pub fn validate(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
     children::check(&mut draft);
     addresses::check(&mut draft);
     services::check(&mut draft);
+    nat::check(&mut draft);
     sysctl::check(&mut draft);
     expect::check(&mut draft);
     draft.finish()

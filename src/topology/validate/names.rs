@@ -80,6 +80,7 @@ fn nodes(d: &mut Draft<'_>) {
             routes: Vec::new(),
             ifaces: Vec::new(),
             listeners: Vec::new(),
+            nat: None,
             joins: None,
         });
     }

@@ -1,6 +1,7 @@
 //! Sysctls: each key must be one a network namespace has and may write (`sysctl_keys`),
 //! which keeps a node from changing the whole machine and catches typos; each value must
-//! have the key's shape and range. Routers (and switches with SVIs) get forwarding here, before the file's own keys
+//! have the key's shape and range. Routers (and switches with SVIs, and nodes with NAT) get
+//! forwarding here, before the file's own keys
 //! (which may turn it off again). And what a sysctl does to the rest of the file: IPv6 turned
 //! off where an IPv6 address or route needs it.
 
@@ -35,6 +36,14 @@ pub fn check(d: &mut Draft<'_>) {
         let mut sysctls = Vec::new();
         if d.role(node) == Role::Router || routes_between_vlans(d, node) {
             sysctls.extend(FORWARDING.iter().map(|(k, v)| Sysctl::new(*k, *v)));
+        }
+        if let Some(nat) = &d.lab.node(node).nat {
+            if d.role(node) != Role::Router {
+                sysctls.push(Sysctl::new(super::nat::FORWARDING.0, super::nat::FORWARDING.1));
+            }
+            if nat.localhost {
+                sysctls.push(Sysctl::new(super::nat::ROUTE_LOCALNET.0, super::nat::ROUTE_LOCALNET.1));
+            }
         }
         for (key, value) in &d.node_doc(node).sysctl {
             let Some(shape) = known_key(d, node, key) else { continue };
