@@ -553,7 +553,7 @@ fn keys_of_different_expectation_kinds_mixed() {
     assert_error(
         &text,
         "20:15",
-        "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`) with a resolution check (`resolves_to`)",
+        "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `encap`, `redirect`) with a resolution check (`resolves_to`)",
     );
     let state = with_expect("iface = \"h2:eth0\"\npromiscuous = true\nfrom = \"h1\"\n");
     assert_error(&state, "19:8", "`from` does not belong in an interface-state check (`promiscuous`, `mac`)");
@@ -927,4 +927,18 @@ fn vxlans_on_each_others_underlay() {
         "  [[host.iface]]\n  name = \"vx1\"\n  kind = \"vxlan\"\n  vni = 43\n  underlay = \"vx0\"\n  remotes = [\"192.0.2.2\"]\n[[host]]\nname = \"h2\"\n",
     );
     assert_error(&text, "8:3", "`h1:vx0` is stacked on itself through its parents");
+}
+
+#[test]
+fn an_encap_expectation_names_an_underlay_carrying_its_vni() {
+    let expect = |encap: &str| {
+        format!("{OVERLAY}[[expect]]\nfrom = \"h1\"\nto = \"192.0.2.2\"\nreach = true\nencap = {encap}\n")
+    };
+    assert_clean(&expect("{ on = \"h1:eth0\", vni = 42 }"));
+    assert_error(&expect("{ on = \"h1:eth0\" }"), "25:9", "`encap` needs a `vni`");
+    assert_error(&expect("{ on = \"h2:eth0\", vni = 42 }"), "25:16", "`h2:eth0` carries no VXLAN");
+    assert_error(&expect("{ on = \"h1:eth0\", vni = 43 }"), "25:33", "`h1:eth0` does not carry VNI 43");
+    let arp =
+        expect("{ on = \"h1:eth0\", vni = 42 }").replace("reach = true\n", "reach = true\nproto = \"arp\"\n");
+    assert_error(&arp, "26:9", "`encap` needs an ICMP probe");
 }

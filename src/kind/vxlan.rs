@@ -120,6 +120,21 @@ pub fn tunnels(lab: &Lab) -> Vec<(IfaceId, IfaceId)> {
     pairs
 }
 
+/// The VXLANs whose packets an interface carries, as (VNI, port): those of the vxlans on it
+/// as their underlay, and, in its node, of those without one (their packets leave as
+/// routing sends them).
+pub fn carried(lab: &Lab, iface: IfaceId) -> Vec<(u32, u16)> {
+    (0..lab.node(iface.node).ifaces.len())
+        .map(|index| IfaceId { node: iface.node, index })
+        .filter_map(|id| match &lab.iface(id).kind {
+            IfaceKind::Vxlan(tunnel) if tunnel.underlay.is_none_or(|u| u == iface) && id != iface => {
+                Some((tunnel.vni, tunnel.port))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The device as the plan makes it: its underlay by name, the remotes left to the FDB.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Link {

@@ -36,7 +36,7 @@ pub(crate) struct Observed {
     pub echo: BTreeMap<usize, (icmp::Echo, icmp::Seen)>,
     pub answers: BTreeMap<usize, arp::Answers>,
     pub looks: BTreeMap<(usize, IfaceId), inspect::Seen>,
-    pub tags: BTreeMap<IfaceId, capture::Tags>,
+    pub captured: BTreeMap<IfaceId, capture::Captured>,
     pub notes: BTreeMap<usize, String>,
     /// Where the probes of the silence waves were seen, and which expectations were watched.
     pub trails: watch::Trails,
