@@ -282,3 +282,82 @@ kernel_test!(every_writable_sysctl_of_a_namespace_validates, &[Veth], {
     assert!(listing.lines().count() > 100, "the listing has the namespace's keys: {listing}");
     assert!(refused.is_empty(), "refused keys the kernel takes:\n{}", refused.join("\n"));
 });
+
+// ---- vxlan: what validation says the kernel does ------------------------------------------
+
+const VXLANS: &str = r#"name = "t-vxrules"
+[[host]]
+name = "a"
+  [[host.iface]]
+  name = "eth0"
+  link = "b:eth0"
+  addresses = ["192.0.2.1/24", "2001:db8::1/64"]
+  [[host.iface]]
+  name = "e1"
+  link = "b:e1"
+  mtu = 9000
+  [[host.iface]]
+  name = "big"
+  kind = "vxlan"
+  vni = 42
+  underlay = "eth0"
+  mtu = 1500
+  remotes = ["192.0.2.2"]
+  [[host.iface]]
+  name = "jumbo"
+  kind = "vxlan"
+  vni = 43
+  underlay = "e1"
+  remotes = ["192.0.2.2"]
+  [[host.iface]]
+  name = "v6"
+  kind = "vxlan"
+  vni = 42
+  underlay = "eth0"
+  local = "2001:db8::1"
+  remotes = ["2001:db8::2"]
+  [[host.iface]]
+  name = "other"
+  kind = "vxlan"
+  vni = 42
+  port = 8472
+  remotes = ["192.0.2.2"]
+  [[host.iface]]
+  name = "multi"
+  kind = "vxlan"
+  vni = 0
+  underlay = "eth0"
+  group = "239.1.1.1"
+[[host]]
+name = "b"
+  [[host.iface]]
+  name = "eth0"
+  link = "a:eth0"
+  [[host.iface]]
+  name = "e1"
+  link = "a:e1"
+  mtu = 9000
+"#;
+
+#[test]
+fn what_the_kernel_does_with_vxlans_validates() {
+    assert_warning(VXLANS, "17:9", "the kernel lowers this vxlan's MTU 1500 to 1450");
+    let errors: Vec<_> = check(VXLANS).diagnostics.into_iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "one VNI on another port or family is accepted: {errors:?}");
+}
+
+kernel_test!(what_the_kernel_does_with_vxlans_comes_up, &[Veth, Vxlan], {
+    let up = UpLab::up(VXLANS);
+    let a = up.netns("a");
+    assert_eq!(link(&a, "big")["mtu"], 1450, "a written MTU above the underlay's less 50 is lowered");
+    assert_eq!(link(&a, "jumbo")["mtu"], 8950, "without one, the underlay's less 50");
+    assert_eq!(link(&a, "v6")["mtu"], 1430, "over IPv6, less 70");
+    assert_eq!(link(&a, "other")["mtu"], 1500, "without an underlay, 1500");
+    assert_eq!(link(&a, "multi")["linkinfo"]["info_data"]["group"], "239.1.1.1");
+    let again = std::process::Command::new("ip")
+        .args(["-n", &a, "link", "add", "again", "type", "vxlan", "id", "42", "dstport", "4789"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a second VNI 42 on 4789 over IPv4, with no underlay, is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"), "{again:?}");
+});

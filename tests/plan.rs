@@ -92,11 +92,12 @@ fn a_bridge_without_vlan_filtering_is_made_without_the_option() {
 
 mod common;
 use common::kernel::{ALL, lab, read_in, witness};
+use lab::model::KernelFeature::{Bridge, Veth, Vxlan};
 use serde_json::Value;
 
 /// What a lab is, without what the kernel picks at random (MACs, indexes): per node, each
-/// link's name, kind, mode or id, master and state; the addresses; the routes; the VLANs of
-/// switch ports.
+/// link's name, kind, mode or id (a vxlan's underlay, addresses and port too), master and
+/// state; a vxlan's remotes; the addresses; the routes; the VLANs of switch ports.
 fn shape(model: &lab::model::Lab) -> Vec<String> {
     let mut lines = Vec::new();
     for node in &model.nodes {
@@ -111,12 +112,27 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
                 &data["vepa"],
                 &data["vlan_filtering"],
                 &data["macaddr_data"],
+                &data["link"],
+                &data["local"],
+                &data["group"],
+                &data["port"],
+                &data["learning"],
             ];
             let up = link["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "UP"));
             lines.push(format!(
                 "{ns} link {} {} {kind_data:?} master={} up={up} mtu={}",
                 link["ifname"], link["linkinfo"]["info_kind"], link["master"], link["mtu"]
             ));
+            if link["linkinfo"]["info_kind"] == "vxlan" {
+                let dev = link["ifname"].as_str().unwrap();
+                for entry in
+                    witness("bridge", &["-n", &ns, "-j", "fdb", "show", "dev", dev]).as_array().unwrap()
+                {
+                    if entry["mac"] == "00:00:00:00:00:00" {
+                        lines.push(format!("{ns} fdb {dev} {entry}"));
+                    }
+                }
+            }
         }
         for address in witness("ip", &["-n", &ns, "-j", "address", "show"]).as_array().unwrap() {
             for info in address["addr_info"].as_array().unwrap().iter().filter(|i| i["scope"] != "link") {
@@ -250,6 +266,10 @@ kernel_test!(the_printed_plan_builds_the_same_lab_as_up_for_the_experiments, ALL
     let files: Vec<String> = every_topology().into_iter().filter(|f| is_experiment(f)).collect();
     assert!(files.len() >= 20, "{files:?}");
     printed_plans_build_what_up_builds(&files);
+});
+
+kernel_test!(the_printed_plan_builds_the_same_vxlan_overlay_as_up, &[Veth, Bridge, Vxlan], {
+    printed_plans_build_what_up_builds(&["topologies/overlay-vxlan.toml".to_string()]);
 });
 
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up_for_the_models_and_matrices, ALL, {

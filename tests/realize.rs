@@ -117,6 +117,72 @@ name = "b"
     assert!(foo["link_netnsid"].as_i64().is_some(), "its parent is in another namespace");
 });
 
+/// Docker's overlay model: two hosts on one cable (the underlay), each with a vxlan whose
+/// remote is the other; the overlay's addresses are on the vxlans.
+fn overlay(name: &str, vni_of_h2: u32, reach: bool) -> String {
+    format!(
+        r#"name = "{name}"
+[[host]]
+name = "h1"
+  [[host.iface]]
+  name = "eth0"
+  link = "h2:eth0"
+  addresses = ["192.0.2.1/24"]
+  [[host.iface]]
+  name = "vx0"
+  kind = "vxlan"
+  vni = 42
+  underlay = "eth0"
+  local = "192.0.2.1"
+  remotes = ["192.0.2.2", "192.0.2.3"]
+  addresses = ["10.42.0.1/24"]
+[[host]]
+name = "h2"
+  [[host.iface]]
+  name = "eth0"
+  link = "h1:eth0"
+  addresses = ["192.0.2.2/24"]
+  [[host.iface]]
+  name = "vx0"
+  kind = "vxlan"
+  vni = {vni_of_h2}
+  underlay = "eth0"
+  learning = false
+  remotes = ["192.0.2.1"]
+  addresses = ["10.42.0.2/24"]
+[[expect]]
+from = "h1"
+to = "10.42.0.2"
+reach = {reach}
+"#
+    )
+}
+
+kernel_test!(vxlans_join_two_hosts_over_their_underlay, &[Veth, Vxlan], {
+    let up = UpLab::up(&overlay("t-vxlan", 42, true));
+    let (h1, h2) = (up.netns("h1"), up.netns("h2"));
+    let vx0 = link(&h1, "vx0");
+    assert_eq!(vx0["linkinfo"]["info_kind"], "vxlan");
+    assert_eq!(info_data(&vx0)["id"], 42);
+    assert_eq!(info_data(&vx0)["port"], 4789, "the IANA port, not the kernel's 8472");
+    assert_eq!(info_data(&vx0)["link"], "eth0");
+    assert_eq!(info_data(&vx0)["local"], "192.0.2.1");
+    assert_eq!(info_data(&vx0)["learning"], true);
+    assert_eq!(info_data(&link(&h2, "vx0"))["learning"], false);
+    assert_eq!(vx0["mtu"], 1450, "the underlay's MTU less the 50 bytes of VXLAN over IPv4");
+    let fdb = witness("bridge", &["-n", &h1, "-j", "fdb", "show", "dev", "vx0"]);
+    let flood: Vec<&Value> =
+        fdb.as_array().unwrap().iter().filter(|e| e["mac"] == "00:00:00:00:00:00").collect();
+    let entry = |dst: &str| serde_json::json!({"mac": "00:00:00:00:00:00", "dst": dst, "flags": ["self"], "state": "permanent"});
+    assert_eq!(flood, [&entry("192.0.2.2"), &entry("192.0.2.3")], "one entry per remote, appended");
+    let (code, out, err) = lab(&["verify", "--json", &up.name]);
+    assert_eq!(code, 0, "h1 reaches h2's overlay address through the tunnel: {out}{err}");
+    drop(up);
+    let apart = UpLab::up(&overlay("t-vxlan-apart", 43, false));
+    let (code, out, err) = lab(&["verify", "--json", &apart.name]);
+    assert_eq!(code, 0, "with another VNI on h2 the overlay does not join them: {out}{err}");
+});
+
 kernel_test!(macvlan_children_in_every_mode, &[Veth, Bridge, Macvlan], {
     let modes = ["private", "vepa", "bridge", "passthru", "source"];
     let mut text = String::from("name = \"t-macvlan\"\n[[switch]]\nname = \"sw\"\n[[host]]\nname = \"p\"\n");

@@ -96,3 +96,28 @@ fn creation_stages_put_parents_before_children() {
     assert_eq!(stage_of("docker1:eth1.19"), 3);
     assert_eq!(stage_of("web1:eth0"), 4, "a macvlan on a VLAN sub-interface comes last");
 }
+
+/// A vxlan hangs on its underlay (made after it), and two vxlans that send to each other
+/// are drawn joined by their tunnel; a vxlan of another VNI is not.
+#[test]
+fn a_vxlan_tunnel_is_drawn_between_its_ends() {
+    let lab =
+        lab::topology::load(std::path::Path::new("topologies/overlay-vxlan.toml")).unwrap().lab.unwrap();
+    let graph = LabGraph::new(&lab);
+    let dot = render(&graph, Format::Dot);
+    assert!(
+        dot.contains("\"n1_1\" -> \"n2_1\" [dir=none, style=dashed, color=blue, label=\"vxlan 42\"]"),
+        "{dot}"
+    );
+    assert_eq!(dot.matches("label=\"vxlan 4").count(), 1, "h3's VNI 43 has no other end: {dot}");
+    let mermaid = render(&graph, Format::Mermaid);
+    assert!(mermaid.contains("n1_1 -.-|\"vxlan 42\"| n2_1"), "{mermaid}");
+    assert!(mermaid.contains("n1_0 -.->|underlay| n1_1"), "{mermaid}");
+    let stages = graph.creation_stages();
+    let h1 = lab.node_id("h1").unwrap();
+    let stage_of = |iface: &str| {
+        let creator = graph.creator(lab.iface_id(h1, iface).unwrap());
+        stages.iter().position(|s| s.contains(&creator)).unwrap()
+    };
+    assert!(stage_of("eth0") < stage_of("vx0"), "the underlay first");
+}

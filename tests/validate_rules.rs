@@ -553,7 +553,7 @@ fn keys_of_different_expectation_kinds_mixed() {
     assert_error(
         &text,
         "20:15",
-        "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`) with a resolution check (`resolves_to`)",
+        "this [[expect]] mixes a reachability check (`reach`, `proto`, `ttl`, `tagged`, `encap`, `redirect`) with a resolution check (`resolves_to`)",
     );
     let state = with_expect("iface = \"h2:eth0\"\npromiscuous = true\nfrom = \"h1\"\n");
     assert_error(&state, "19:8", "`from` does not belong in an interface-state check (`promiscuous`, `mac`)");
@@ -770,4 +770,175 @@ reach = true
 tagged = { on = "h:a", vlan = 5 }
 "#;
     assert_error(text, "4:3", "`h:a` is stacked on itself through its parents");
+}
+
+// ---- vxlan -----------------------------------------------------------------------------
+
+/// Two hosts on one cable, h1 with a vxlan to h2 over it (lines 8 to 14).
+const OVERLAY: &str = r#"name = "t"
+[[host]]
+name = "h1"
+  [[host.iface]]
+  name = "eth0"
+  link = "h2:eth0"
+  addresses = ["192.0.2.1/24"]
+  [[host.iface]]
+  name = "vx0"
+  kind = "vxlan"
+  vni = 42
+  underlay = "eth0"
+  remotes = ["192.0.2.2"]
+  addresses = ["10.42.0.1/24"]
+[[host]]
+name = "h2"
+  [[host.iface]]
+  name = "eth0"
+  link = "h1:eth0"
+  addresses = ["192.0.2.2/24"]
+"#;
+
+fn overlay(from: &str, to: &str) -> String {
+    assert!(OVERLAY.contains(from), "{from}");
+    OVERLAY.replace(from, to)
+}
+
+#[test]
+fn a_vxlan_to_its_remote_is_clean() {
+    assert_clean(OVERLAY);
+    assert_clean(&overlay(
+        "  underlay = \"eth0\"\n",
+        "  local = \"192.0.2.1\"\n  port = 8472\n  learning = false\n",
+    ));
+}
+
+#[test]
+fn a_vxlan_needs_a_vni_of_24_bits() {
+    assert_error(&overlay("  vni = 42\n", ""), "8:3", "a vxlan interface needs a `vni`");
+    assert_error(&overlay("vni = 42", "vni = 16777216"), "11:9", "VNI 16777216 is outside 0..16777215");
+    assert_clean(&overlay("vni = 42", "vni = 16777215"));
+}
+
+#[test]
+fn a_vxlan_underlay_is_an_interface_of_its_node() {
+    assert_error(
+        &overlay("underlay = \"eth0\"", "underlay = \"h2:eth0\""),
+        "12:14",
+        "a vxlan's underlay must be an interface of its own node",
+    );
+    assert_error(
+        &overlay("underlay = \"eth0\"", "underlay = \"vx0\""),
+        "12:14",
+        "a vxlan cannot be its own underlay",
+    );
+}
+
+#[test]
+fn a_vxlan_local_is_an_address_of_its_node() {
+    let text = overlay("  underlay = \"eth0\"\n", "  underlay = \"eth0\"\n  local = \"192.0.2.2\"\n");
+    assert_error(&text, "13:11", "`local` 192.0.2.2 is not an address of `h1`");
+}
+
+#[test]
+fn a_vxlan_floods_to_remotes_or_a_group() {
+    assert_error(
+        &overlay("  remotes = [\"192.0.2.2\"]\n", ""),
+        "8:3",
+        "a vxlan interface needs `remotes` or a `group`",
+    );
+    assert_error(
+        &overlay("  remotes = [\"192.0.2.2\"]\n", "  remotes = [\"192.0.2.2\"]\n  group = \"239.1.1.1\"\n"),
+        "14:11",
+        "`remotes` and `group` exclude each other",
+    );
+    assert_clean(&overlay("remotes = [\"192.0.2.2\"]", "group = \"239.1.1.1\""));
+    assert_error(
+        &overlay("remotes = [\"192.0.2.2\"]", "group = \"10.1.1.1\""),
+        "13:11",
+        "group 10.1.1.1 is not a multicast address",
+    );
+    let unrooted =
+        overlay("  underlay = \"eth0\"\n  remotes = [\"192.0.2.2\"]\n", "  group = \"239.1.1.1\"\n");
+    assert_error(&unrooted, "12:11", "a vxlan `group` needs an `underlay`");
+}
+
+#[test]
+fn a_vxlan_remote_is_unicast_and_of_the_tunnels_family() {
+    assert_error(
+        &overlay("\"192.0.2.2\"]", "\"239.1.1.1\"]"),
+        "13:14",
+        "remote 239.1.1.1 is not a unicast address",
+    );
+    assert_error(
+        &overlay("\"192.0.2.2\"]", "\"2001:db8::2\"]"),
+        "13:14",
+        "remote 2001:db8::2 is IPv6, but the tunnel is IPv4",
+    );
+    let v6 = overlay("\"192.0.2.1/24\"]", "\"192.0.2.1/24\", \"2001:db8::1/64\"]")
+        .replace("  underlay = \"eth0\"\n", "  underlay = \"eth0\"\n  local = \"2001:db8::1\"\n")
+        .replace("[\"192.0.2.2\"]", "[\"2001:db8::2\", \"192.0.2.2\"]");
+    assert_error(&v6, "14:29", "remote 192.0.2.2 is IPv4, but the tunnel is IPv6");
+    assert_warning(
+        &overlay("[\"192.0.2.2\"]", "[\"192.0.2.2\", \"192.0.2.2\"]"),
+        "13:27",
+        "remote 192.0.2.2 is listed twice",
+    );
+}
+
+#[test]
+fn a_vxlan_port_is_a_udp_port() {
+    let text = overlay("  underlay = \"eth0\"\n", "  underlay = \"eth0\"\n  port = 0\n");
+    assert_error(&text, "13:10", "UDP port 0 is outside 1..65535");
+}
+
+#[test]
+fn one_vni_per_port_and_family_in_a_node() {
+    let second = "  [[host.iface]]\n  name = \"vx1\"\n  kind = \"vxlan\"\n  vni = 42\n  remotes = [\"192.0.2.3\"]\n[[host]]\nname = \"h2\"\n";
+    let text = overlay("[[host]]\nname = \"h2\"\n", second);
+    assert_error(&text, "18:9", "VNI 42 on port 4789 is on `h1:vx0` already");
+    assert_clean(
+        &text.replace("  remotes = [\"192.0.2.3\"]\n", "  port = 4790\n  remotes = [\"192.0.2.3\"]\n"),
+    );
+}
+
+#[test]
+fn a_vxlan_mtu_above_its_underlays_is_lowered() {
+    let text = overlay("  underlay = \"eth0\"\n", "  underlay = \"eth0\"\n  mtu = 1500\n");
+    assert_warning(&text, "13:9", "the kernel lowers this vxlan's MTU 1500 to 1450");
+    assert_clean(&text.replace("mtu = 1500", "mtu = 1450"));
+    let v6 = text
+        .replace("\"192.0.2.1/24\"]", "\"192.0.2.1/24\", \"2001:db8::1/64\"]")
+        .replace("  mtu = 1500\n", "  mtu = 1450\n  local = \"2001:db8::1\"\n")
+        .replace("[\"192.0.2.2\"]", "[\"2001:db8::2\"]");
+    assert_warning(&v6, "13:9", "the kernel lowers this vxlan's MTU 1450 to 1430");
+}
+
+#[test]
+fn a_vxlan_without_an_mtu_takes_its_underlays_less_the_header() {
+    let text =
+        overlay("  addresses = [\"192.0.2.1/24\"]\n", "  addresses = [\"192.0.2.1/24\"]\n  mtu = 1320\n")
+            .replace("[\"10.42.0.1/24\"]", "[\"10.42.0.1/24\", \"2001:db8:42::1/64\"]");
+    assert_error(&text, "15:32", "an IPv6 address on an interface with MTU 1270");
+}
+
+#[test]
+fn vxlans_on_each_others_underlay() {
+    let text = overlay("underlay = \"eth0\"", "underlay = \"vx1\"").replace(
+        "[[host]]\nname = \"h2\"\n",
+        "  [[host.iface]]\n  name = \"vx1\"\n  kind = \"vxlan\"\n  vni = 43\n  underlay = \"vx0\"\n  remotes = [\"192.0.2.2\"]\n[[host]]\nname = \"h2\"\n",
+    );
+    assert_error(&text, "8:3", "`h1:vx0` is stacked on itself through its parents");
+}
+
+#[test]
+fn an_encap_expectation_names_an_underlay_carrying_its_vni() {
+    let expect = |encap: &str| {
+        format!("{OVERLAY}[[expect]]\nfrom = \"h1\"\nto = \"192.0.2.2\"\nreach = true\nencap = {encap}\n")
+    };
+    assert_clean(&expect("{ on = \"h1:eth0\", vni = 42 }"));
+    assert_error(&expect("{ on = \"h1:eth0\" }"), "25:9", "`encap` needs a `vni`");
+    assert_error(&expect("{ on = \"h2:eth0\", vni = 42 }"), "25:16", "`h2:eth0` carries no VXLAN");
+    assert_error(&expect("{ on = \"h1:eth0\", vni = 43 }"), "25:33", "`h1:eth0` does not carry VNI 43");
+    let arp =
+        expect("{ on = \"h1:eth0\", vni = 42 }").replace("reach = true\n", "reach = true\nproto = \"arp\"\n");
+    assert_error(&arp, "26:9", "`encap` needs an ICMP probe");
 }

@@ -307,6 +307,24 @@ kernel_test!(a_wrong_tag_is_seen_as_the_tag_it_is, &[Veth, BridgeVlanFiltering, 
     assert_eq!(outcomes[1]["passed"], true);
 });
 
+kernel_test!(frames_outside_the_tunnel_are_seen_as_such, &[Veth, Bridge, Vxlan], {
+    let text = std::fs::read_to_string("topologies/overlay-vxlan.toml")
+        .unwrap()
+        .replace("name = \"overlay-vxlan\"", "name = \"t-encap\"")
+        .replace(
+            "to = \"192.0.2.3\"\nreach = true\n",
+            "to = \"192.0.2.3\"\nreach = true\nencap = { on = \"h1:eth0\", vni = 42 }\n",
+        );
+    let up = UpLab::up(&text);
+    let (code, outcomes) = verify_json(&up.name);
+    assert_eq!(code, 1, "{outcomes:#?}");
+    let observed = |n: usize| outcomes[n]["observed"].as_str().unwrap().to_string();
+    assert_eq!(outcomes[0]["passed"], true, "the overlay's echo travels in VXLAN 42: {}", observed(0));
+    assert!(observed(0).contains("seen on h1:eth0: VXLAN 42 (port 4789)"), "{}", observed(0));
+    assert_eq!(outcomes[3]["passed"], false, "an echo on the underlay itself is in no tunnel");
+    assert!(observed(3).contains("seen on h1:eth0: not in VXLAN"), "{}", observed(3));
+});
+
 #[test]
 fn lab_run_sandbox_brings_a_vlan_lab_up_in_the_full_kernel() {
     let (code, out, err) = lab(&["run", "--sandbox", "-q", "topologies/e9-vlan-tagging.toml"]);

@@ -1,6 +1,7 @@
 //! The lab as a petgraph graph: nodes and interfaces are vertices; membership, cables,
-//! stacking (parent -> child) and bridge ports are edges. From it comes the realization
-//! order; `render` draws it. Reads the model only; never touches the kernel.
+//! stacking (parent -> child, underlay -> vxlan), bridge ports and VXLAN tunnels are edges.
+//! From it comes the realization order; `render` draws it. Reads the model only; never
+//! touches the kernel.
 
 mod render;
 
@@ -29,6 +30,10 @@ pub enum Edge {
     Stacked,
     /// A bridge and one of its ports.
     Port,
+    /// A vxlan's underlay and the vxlan.
+    Underlay,
+    /// Two vxlans that carry each other's frames (`kind::vxlan::tunnels`).
+    Tunnel,
 }
 
 /// Something realization creates: a namespace, or a link (a cable is created once, as
@@ -67,9 +72,15 @@ impl<'l> LabGraph<'l> {
             if let Some(parent) = kind.parent() {
                 graph.add_edge(vertices[&parent], vertices[&id], Edge::Stacked);
             }
+            if let Some(underlay) = kind.made_on().filter(|_| kind.parent().is_none()) {
+                graph.add_edge(vertices[&underlay], vertices[&id], Edge::Underlay);
+            }
             if let Some(master) = kind.port().and_then(|p| p.master) {
                 graph.add_edge(vertices[&master], vertices[&id], Edge::Port);
             }
+        }
+        for (a, b) in crate::kind::vxlan::tunnels(lab) {
+            graph.add_edge(vertices[&a], vertices[&b], Edge::Tunnel);
         }
         LabGraph { lab, graph, vertices }
     }
@@ -96,8 +107,8 @@ impl<'l> LabGraph<'l> {
     fn needs(&self, iface: IfaceId) -> Vec<Object> {
         let mut needs = vec![Object::Namespace { node: iface.node }];
         let kind = &self.lab.iface(iface).kind;
-        if let Some(parent) = kind.parent() {
-            needs.push(self.creator(parent));
+        if let Some(lower) = kind.made_on() {
+            needs.push(self.creator(lower));
         }
         if let Some(master) = kind.port().and_then(|p| p.master) {
             needs.push(self.creator(master));

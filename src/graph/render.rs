@@ -60,6 +60,14 @@ fn cable_text(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
         .unwrap_or_default()
 }
 
+/// The label of a tunnel: "vxlan 42".
+fn tunnel_text(lab: &Lab, end: IfaceId) -> String {
+    match &lab.iface(end).kind {
+        IfaceKind::Vxlan(tunnel) => format!("vxlan {}", tunnel.vni),
+        _ => String::new(),
+    }
+}
+
 fn dot_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -93,6 +101,10 @@ fn dot(graph: &LabGraph<'_>) -> String {
             Edge::Cable => format!("dir=none, penwidth=2, label=\"{}\"", dot_escape(&cable_text(lab, a, b))),
             Edge::Stacked => "style=dashed, label=\"parent\"".to_string(),
             Edge::Port => "dir=none, style=dotted".to_string(),
+            Edge::Underlay => "style=dashed, label=\"underlay\"".to_string(),
+            Edge::Tunnel => {
+                format!("dir=none, style=dashed, color=blue, label=\"{}\"", dot_escape(&tunnel_text(lab, a)))
+            }
             Edge::Has => continue,
         };
         let _ = writeln!(out, "  \"{}\" -> \"{}\" [{attrs}];", vertex_id(a), vertex_id(b));
@@ -140,13 +152,15 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
         else {
             continue;
         };
-        let text = cable_text(lab, a, b);
+        let (text, tunnel) = (cable_text(lab, a, b), tunnel_text(lab, a));
         let (a, b) = (vertex_id(a), vertex_id(b));
         let _ = match edge.weight() {
             Edge::Cable if text.is_empty() => writeln!(out, "  {a} === {b}"),
             Edge::Cable => writeln!(out, "  {a} ===|\"{}\"| {b}", mermaid_escape(&text)),
             Edge::Stacked => writeln!(out, "  {a} -.->|parent| {b}"),
             Edge::Port => writeln!(out, "  {a} --- {b}"),
+            Edge::Underlay => writeln!(out, "  {a} -.->|underlay| {b}"),
+            Edge::Tunnel => writeln!(out, "  {a} -.-|\"{}\"| {b}", mermaid_escape(&tunnel)),
             Edge::Has => continue,
         };
     }

@@ -5,12 +5,18 @@
 //! wait forever); and no request waits longer than `ANSWER_TIMEOUT`.
 
 use crate::model::Mac;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{BridgeVlanInfoFlags, LinkAttribute, LinkMessage};
-use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{
     Handle, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
@@ -238,6 +244,25 @@ impl Netlink {
             .await
     }
 
+    /// `bridge fdb append 00:00:00:00:00:00 dev INDEX dst DST`: one more destination for the
+    /// frames a VXLAN device floods. Built here: rtnetlink's neighbour requests replace the
+    /// entry or refuse a second one (EXCL), and head-end replication needs one per remote.
+    pub async fn append_fdb(&self, index: u32, dst: IpAddr) -> Result<(), Error> {
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Bridge;
+        message.header.ifindex = index;
+        message.header.state = NeighbourState::Permanent;
+        message.header.flags = NeighbourFlags::Own;
+        message.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+        message.attributes.push(NeighbourAttribute::Destination(match dst {
+            IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+            IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+        }));
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        self.ask(|| acknowledged(self.handle.clone(), request)).await
+    }
+
     /// `ip address add ADDR dev INDEX [nodad]`
     pub async fn add_address(&self, index: u32, address: IpNet) -> Result<(), Error> {
         let mut request = self.handle.address().add(index, address.addr(), address.prefix_len());
@@ -350,7 +375,6 @@ impl Netlink {
     /// Whether the neighbour table resolved an address (`ip neigh show ADDRESS`): `Some(false)`
     /// when resolution failed or is still going on, `None` when there is no entry.
     pub async fn neighbour_resolved(&self, address: IpAddr) -> Result<Option<bool>, Error> {
-        use rtnetlink::packet_route::neighbour::NeighbourState;
         let neighbours: Vec<NeighbourMessage> =
             self.ask(|| self.handle.neighbours().get().execute().try_collect()).await?;
         Ok(neighbours
@@ -405,7 +429,6 @@ impl Netlink {
 
     /// `ip neigh flush all`, but entries someone made permanent stay. Returns how many went.
     pub async fn flush_neighbours(&self) -> Result<usize, Error> {
-        use rtnetlink::packet_route::neighbour::NeighbourState;
         let neighbours: Vec<NeighbourMessage> =
             self.ask(|| self.handle.neighbours().get().execute().try_collect()).await?;
         let learned = neighbours
@@ -415,6 +438,20 @@ impl Netlink {
         let done = futures::future::join_all(deletions).await;
         Ok(done.iter().filter(|r| r.is_ok()).count())
     }
+}
+
+/// Sends a request the kernel answers with an acknowledgement only, and waits for it.
+async fn acknowledged(
+    mut handle: Handle,
+    request: NetlinkMessage<RouteNetlinkMessage>,
+) -> Result<(), rtnetlink::Error> {
+    let mut answers = handle.request(request)?;
+    while let Some(answer) = answers.next().await {
+        if let NetlinkPayload::Error(e) = answer.payload {
+            return Err(rtnetlink::Error::NetlinkError(e));
+        }
+    }
+    Ok(())
 }
 
 /// The first answer of a request's stream of answers.

@@ -15,11 +15,13 @@ pub mod ipvlan;
 pub mod macvlan;
 pub mod veth;
 pub mod vlan;
+pub mod vxlan;
 
 pub use ipvlan::{IpvlanFlag, IpvlanMode};
 pub use macvlan::MacvlanMode;
 pub use veth::{Cable, PortVlans};
 pub use vlan::VlanProtocol;
+pub use vxlan::{Flood, Tunnel};
 
 use crate::kernel::netlink::LinkSettings;
 use crate::model::{IfaceId, Lab, Mac};
@@ -38,12 +40,13 @@ pub enum Kind {
     Macvlan,
     Ipvlan,
     Dummy,
+    Vxlan,
 }
 
 impl Kind {
     /// Every kind, the one list the tables below are derived from.
-    pub const ALL: [Kind; 6] =
-        [Kind::Veth, Kind::Bridge, Kind::Vlan, Kind::Macvlan, Kind::Ipvlan, Kind::Dummy];
+    pub const ALL: [Kind; 7] =
+        [Kind::Veth, Kind::Bridge, Kind::Vlan, Kind::Macvlan, Kind::Ipvlan, Kind::Dummy, Kind::Vxlan];
 
     /// The kind's name, as `kind = "..."` and `ip -d link` write it.
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Macvlan => macvlan::NAME,
             Kind::Ipvlan => ipvlan::NAME,
             Kind::Dummy => dummy::NAME,
+            Kind::Vxlan => vxlan::NAME,
         }
     }
 
@@ -66,10 +70,12 @@ impl Kind {
             Kind::Macvlan => macvlan::KEYS,
             Kind::Ipvlan => ipvlan::KEYS,
             Kind::Dummy => dummy::KEYS,
+            Kind::Vxlan => vxlan::KEYS,
         }
     }
 
-    /// Whether a link of this kind is made on a parent (`parent = ...`).
+    /// Whether a link of this kind is made on a parent (`parent = ...`). A vxlan is not: it
+    /// may be made on an underlay (`IfaceKind::made_on`), and is no child of it.
     pub fn stacked(self) -> bool {
         matches!(self, Kind::Vlan | Kind::Macvlan | Kind::Ipvlan)
     }
@@ -80,7 +86,7 @@ impl Kind {
         match self {
             Kind::Vlan => vlan::MTU_RANGE,
             Kind::Dummy => dummy::MTU_RANGE,
-            Kind::Veth | Kind::Bridge | Kind::Macvlan | Kind::Ipvlan => ETHERNET_MTU_RANGE,
+            Kind::Veth | Kind::Bridge | Kind::Macvlan | Kind::Ipvlan | Kind::Vxlan => ETHERNET_MTU_RANGE,
         }
     }
 
@@ -124,6 +130,7 @@ impl Kind {
             Kind::Macvlan => macvlan::FEATURES,
             Kind::Ipvlan => ipvlan::FEATURES,
             Kind::Dummy => dummy::FEATURES,
+            Kind::Vxlan => vxlan::FEATURES,
         }
     }
 
@@ -136,6 +143,7 @@ impl Kind {
             Kind::Macvlan => macvlan::MODULE,
             Kind::Ipvlan => ipvlan::MODULE,
             Kind::Dummy => dummy::MODULE,
+            Kind::Vxlan => vxlan::MODULE,
         }
     }
 
@@ -189,6 +197,7 @@ pub enum KernelFeature {
     Ipvlan,
     Dummy,
     Nat,
+    Vxlan,
 }
 
 impl KernelFeature {
@@ -228,6 +237,7 @@ impl KernelFeature {
             KernelFeature::Macvlan => macvlan::sample(),
             KernelFeature::Ipvlan => ipvlan::sample(),
             KernelFeature::Dummy => LinkType::Dummy,
+            KernelFeature::Vxlan => vxlan::sample(),
             KernelFeature::Nat => return None,
         };
         Some(sample)
@@ -267,6 +277,7 @@ pub enum IfaceKind {
         flag: IpvlanFlag,
     },
     Dummy,
+    Vxlan(Tunnel),
 }
 
 impl IfaceKind {
@@ -278,6 +289,7 @@ impl IfaceKind {
             IfaceKind::Macvlan { .. } => Kind::Macvlan,
             IfaceKind::Ipvlan { .. } => Kind::Ipvlan,
             IfaceKind::Dummy => Kind::Dummy,
+            IfaceKind::Vxlan(_) => Kind::Vxlan,
         }
     }
 
@@ -292,6 +304,15 @@ impl IfaceKind {
             | IfaceKind::Macvlan { parent, .. }
             | IfaceKind::Ipvlan { parent, .. } => Some(*parent),
             _ => None,
+        }
+    }
+
+    /// The interface this one is made on, which must exist first: a child's parent, a
+    /// vxlan's underlay.
+    pub fn made_on(&self) -> Option<IfaceId> {
+        match self {
+            IfaceKind::Vxlan(tunnel) => tunnel.underlay,
+            other => other.parent(),
         }
     }
 
@@ -328,6 +349,7 @@ impl IfaceKind {
             IfaceKind::Macvlan { mode, .. } => macvlan::describe(*mode),
             IfaceKind::Ipvlan { mode, flag, .. } => ipvlan::describe(*mode, *flag),
             IfaceKind::Dummy => dummy::NAME.into(),
+            IfaceKind::Vxlan(tunnel) => vxlan::describe(tunnel),
         }
     }
 
@@ -339,6 +361,7 @@ impl IfaceKind {
             IfaceKind::Macvlan { mode, .. } => Some(macvlan::describe(*mode)),
             IfaceKind::Ipvlan { mode, flag, .. } => Some(ipvlan::describe(*mode, *flag)),
             IfaceKind::Dummy => Some(dummy::NAME.into()),
+            IfaceKind::Vxlan(_) => Some(vxlan::NAME.into()),
             IfaceKind::Veth { .. } | IfaceKind::Bridge { .. } => None,
         }
     }
@@ -351,6 +374,7 @@ pub enum KindDoc {
     Vlan(vlan::Doc),
     Macvlan(macvlan::Doc),
     Ipvlan(ipvlan::Doc),
+    Vxlan(vxlan::Doc),
     None,
 }
 
@@ -361,6 +385,7 @@ impl KindDoc {
             Some(Kind::Vlan) => KindDoc::Vlan(vlan::read(t)),
             Some(Kind::Macvlan) => KindDoc::Macvlan(macvlan::read(t)),
             Some(Kind::Ipvlan) => KindDoc::Ipvlan(ipvlan::read(t)),
+            Some(Kind::Vxlan) => KindDoc::Vxlan(vxlan::read(t)),
             Some(Kind::Bridge | Kind::Dummy) | None => KindDoc::None,
         }
     }
@@ -371,7 +396,7 @@ impl KindDoc {
             KindDoc::Vlan(doc) => doc.parent.as_ref(),
             KindDoc::Macvlan(doc) => doc.parent.as_ref(),
             KindDoc::Ipvlan(doc) => doc.parent.as_ref(),
-            KindDoc::Veth(_) | KindDoc::None => None,
+            KindDoc::Veth(_) | KindDoc::Vxlan(_) | KindDoc::None => None,
         }
     }
 
@@ -389,7 +414,7 @@ pub(crate) fn check_siblings(kind: Kind, d: &Draft<'_>, siblings: &[IfaceId]) {
         Kind::Vlan => vlan::check_siblings(d, siblings),
         Kind::Macvlan => macvlan::check_siblings(d, siblings),
         Kind::Ipvlan => ipvlan::check_siblings(d, siblings),
-        Kind::Veth | Kind::Bridge | Kind::Dummy => {}
+        Kind::Veth | Kind::Bridge | Kind::Dummy | Kind::Vxlan => {}
     }
 }
 
@@ -412,6 +437,7 @@ pub enum LinkType {
     Macvlan(macvlan::Link),
     Ipvlan(ipvlan::Link),
     Dummy,
+    Vxlan(vxlan::Link),
 }
 
 /// The device an interface really hangs on: its parent, except that the kernel stacks a
@@ -443,11 +469,13 @@ pub fn link_type(lab: &Lab, id: IfaceId) -> LinkType {
         }
         IfaceKind::Ipvlan { mode, flag, .. } => LinkType::Ipvlan(ipvlan::Link { mode: *mode, flag: *flag }),
         IfaceKind::Dummy => LinkType::Dummy,
+        IfaceKind::Vxlan(tunnel) => LinkType::Vxlan(vxlan::Link::of(lab, tunnel)),
     }
 }
 
-/// What realize looked up for a new link: the parent's index, the link's own settings
-/// (master's index, the namespace to make it in), and the namespace of a veth's peer.
+/// What realize looked up for a new link: the index of the device it is made on (a child's
+/// parent, a vxlan's underlay), the link's own settings (master's index, the namespace to
+/// make it in), and the namespace of a veth's peer.
 pub struct Resolved {
     pub parent: Option<u32>,
     pub settings: LinkSettings,
@@ -463,6 +491,15 @@ impl LinkType {
             LinkType::Macvlan(_) => Kind::Macvlan,
             LinkType::Ipvlan(_) => Kind::Ipvlan,
             LinkType::Dummy => Kind::Dummy,
+            LinkType::Vxlan(_) => Kind::Vxlan,
+        }
+    }
+
+    /// The device a vxlan is made on, by name (`dev` in its `ip` words).
+    pub fn underlay(&self) -> Option<&str> {
+        match self {
+            LinkType::Vxlan(link) => link.underlay.as_deref(),
+            _ => None,
         }
     }
 
@@ -475,6 +512,7 @@ impl LinkType {
             LinkType::Macvlan(link) => link.ip_type(),
             LinkType::Ipvlan(link) => link.ip_type(),
             LinkType::Dummy => dummy::NAME.into(),
+            LinkType::Vxlan(link) => link.ip_type(),
         }
     }
 
@@ -488,6 +526,7 @@ impl LinkType {
             LinkType::Macvlan(link) => link.message(name, resolved.parent.unwrap_or_default(), settings),
             LinkType::Ipvlan(link) => link.message(name, resolved.parent.unwrap_or_default(), settings),
             LinkType::Dummy => dummy::message(name, settings),
+            LinkType::Vxlan(link) => link.message(name, resolved.parent, settings),
         }
     }
 }
@@ -520,11 +559,14 @@ mod tests {
                 assert!(crate::topology::document::iface_keys().contains(key), "{key}");
             }
         }
-        assert_eq!(KernelFeature::all().len(), 8, "the kinds' features and NAT");
+        assert_eq!(KernelFeature::all().len(), 9, "the kinds' features and NAT");
         assert_eq!(KernelFeature::Nat.kind(), None);
         let modules = crate::sandbox::modules();
-        assert_eq!(modules.len(), 7, "ipv6 and each module once: {modules:?}");
-        assert_eq!(Kind::declarable_names(), ["veth", "bridge", "vlan", "macvlan", "ipvlan", "dummy"]);
+        assert_eq!(modules.len(), 8, "ipv6 and each module once: {modules:?}");
+        assert_eq!(
+            Kind::declarable_names(),
+            ["veth", "bridge", "vlan", "macvlan", "ipvlan", "dummy", "vxlan"]
+        );
         assert_eq!(Kind::named("bridge"), Some(Kind::Bridge), "a bridge inside a host");
     }
 
@@ -557,6 +599,10 @@ mod tests {
         let veth =
             messages("  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  access = 10\n  trunk = [20]\n");
         assert_eq!(veth, ["a port is either `access` or `trunk`, not both"]);
+        let vxlan = messages(&format!(
+            "{CABLE}  [[host.iface]]\n  name = \"vx0\"\n  kind = \"vxlan\"\n  vni = 42\n  underlay = \"eth0\"\n"
+        ));
+        assert_eq!(vxlan, ["a vxlan interface needs `remotes` or a `group`"]);
     }
 
     #[test]
@@ -573,6 +619,18 @@ mod tests {
             "{CABLE}  [[host.iface]]\n  name = \"p\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"passthru\"\n  [[host.iface]]\n  name = \"q\"\n  kind = \"macvlan\"\n  parent = \"eth0\"\n  mode = \"bridge\"\n"
         ));
         assert_eq!(passthru, ["a passthru macvlan must be its parent's only macvlan"]);
+        let vxlan = |name: &str, vni: u32| {
+            format!(
+                "  [[host.iface]]\n  name = \"{name}\"\n  kind = \"vxlan\"\n  vni = {vni}\n  remotes = [\"192.0.2.2\"]\n"
+            )
+        };
+        let same_vni = messages(&format!("{CABLE}{}{}", vxlan("a", 7), vxlan("b", 7)));
+        assert_eq!(
+            same_vni,
+            ["VNI 7 on port 4789 is on `h:a` already"],
+            "one VNI per namespace, with or without an underlay"
+        );
+        assert!(messages(&format!("{CABLE}{}{}", vxlan("a", 7), vxlan("b", 8))).is_empty());
     }
 
     #[test]
@@ -588,7 +646,8 @@ mod tests {
                 "vlan protocol 802.1Q id 5",
                 "macvlan mode bridge",
                 "ipvlan mode l2 bridge",
-                "dummy"
+                "dummy",
+                "vxlan id 1 dstport 4789"
             ]
         );
     }

@@ -66,6 +66,15 @@ pub struct TaggedOn {
     pub vlan: u16,
 }
 
+/// An underlay to watch while a probe runs, and the VXLAN its frames must be carried in:
+/// UDP to `port` with VNI `vni`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EncapOn {
+    pub on: IfaceId,
+    pub vni: u32,
+    pub port: u16,
+}
+
 /// A MAC given directly, or as "the MAC of that interface" (known once the lab is up).
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +95,7 @@ pub enum Check {
         /// TTL (hop limit) the reply must arrive with.
         ttl: Option<u8>,
         tagged: Option<TaggedOn>,
+        encap: Option<EncapOn>,
         /// An ICMP redirect naming this new next hop must arrive while probing.
         redirect: Option<IpAddr>,
     },

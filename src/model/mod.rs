@@ -6,7 +6,7 @@ mod expect;
 pub use crate::kind::{
     Cable, IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, PortVlans, VlanProtocol,
 };
-pub use expect::{Check, Expectation, MacOf, Proto, TaggedOn, Target, Verify, Want};
+pub use expect::{Check, EncapOn, Expectation, MacOf, Proto, TaggedOn, Target, Verify, Want};
 
 use ipnet::IpNet;
 use serde::Serialize;

@@ -125,7 +125,8 @@ fn namespace_step(lab: &Lab, node: NodeId) -> Step {
 }
 
 /// A bridge, a cable (both ends; the far one brought up from its own namespace, the kernel
-/// cannot open it before the pair is joined), a child or a dummy.
+/// cannot open it before the pair is joined), a child, a dummy, or a vxlan (with an FDB
+/// entry for each remote).
 fn link_step(lab: &Lab, id: IfaceId) -> Step {
     let iface = lab.iface(id);
     let doing = describe_creation(lab, id);
@@ -146,6 +147,14 @@ fn link_step(lab: &Lab, id: IfaceId) -> Step {
         if up_when_made(lab, *peer) {
             after.push(Op::SetUp { ns: lab.netns_name(peer.node), dev: lab.iface(*peer).name.clone() });
         }
+    }
+    if let IfaceKind::Vxlan(tunnel) = &iface.kind {
+        let dev = || iface.name.clone();
+        after.extend(tunnel.remotes().iter().map(|dst| Op::AppendFdb {
+            ns: link.ns.clone(),
+            dev: dev(),
+            dst: *dst,
+        }));
     }
     if let Some(parent) = iface.kind.parent() {
         link.ns = lab.netns_name(parent.node);
@@ -175,7 +184,7 @@ fn describe_creation(lab: &Lab, iface: IfaceId) -> String {
         IfaceKind::Veth { peer, .. } => {
             format!("creating the cable {} -- {}", lab.iface_label(iface), lab.iface_label(*peer))
         }
-        kind => match kind.parent() {
+        kind => match kind.made_on() {
             None => format!("creating {} `{}` in {home}", kind.name(), i.name),
             Some(parent) => {
                 let moved = if parent.node != iface.node { format!(" for {home}") } else { String::new() };

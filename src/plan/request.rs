@@ -54,6 +54,13 @@ pub enum Op {
         dev: String,
         vlans: Vec<u16>,
     },
+    /// One more destination for the frames a VXLAN device floods: an all-zeros FDB entry,
+    /// appended to those already there.
+    AppendFdb {
+        ns: String,
+        dev: String,
+        dst: IpAddr,
+    },
     WriteSysctls {
         ns: String,
         node: String,
@@ -91,7 +98,8 @@ pub struct NewNamespace {
 }
 
 /// A link to make: from the socket of namespace `ns` (a child's is its parent's), on
-/// `parent` there, into namespace `netns` when that is another.
+/// `parent` there (a vxlan on its underlay, `LinkType::underlay`), into namespace `netns`
+/// when that is another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NewLink {
     pub ns: String,
@@ -110,6 +118,14 @@ pub struct NewLink {
     pub link: LinkType,
 }
 
+impl NewLink {
+    /// The device the link is made on, which must exist first: a child's parent, a vxlan's
+    /// underlay.
+    pub fn lower(&self) -> Option<&str> {
+        self.parent.as_deref().or(self.link.underlay())
+    }
+}
+
 impl Op {
     /// The namespace the request acts in.
     pub fn ns(&self) -> &str {
@@ -122,6 +138,7 @@ impl Op {
             | Op::SetPortVlans { ns, .. }
             | Op::SetHairpin { ns, .. }
             | Op::SetBridgeVlans { ns, .. }
+            | Op::AppendFdb { ns, .. }
             | Op::WriteSysctls { ns, .. }
             | Op::AddAddress { ns, .. }
             | Op::AddRoute { ns, .. }
@@ -180,6 +197,9 @@ impl fmt::Display for Op {
                     .map(|vid| format!("bridge -n {ns} vlan add dev {dev} vid {vid} self"))
                     .collect();
                 f.write_str(&lines.join("\n"))
+            }
+            Op::AppendFdb { dev, dst, .. } => {
+                write!(f, "bridge -n {ns} fdb append 00:00:00:00:00:00 dev {} dst {dst}", quote(dev))
             }
             Op::WriteSysctls { sysctls, .. } => {
                 let lines: Vec<String> = sysctls

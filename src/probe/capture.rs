@@ -1,10 +1,10 @@
 //! Captures on an interface while probes run, to see the 802.1Q/802.1ad tags their frames
-//! carry. The kernel takes a tag off a frame before a packet socket sees it and reports it
-//! in PACKET_AUXDATA; in-band tags (frames the kernel left tagged) are read too. Only frames
-//! of this run's echoes count.
+//! carry and the VXLAN they travel in. The kernel takes a tag off a frame before a packet
+//! socket sees it and reports it in PACKET_AUXDATA; in-band tags (frames the kernel left
+//! tagged) are read too. A VXLAN packet (UDP whose payload has the VXLAN header) is opened
+//! and its inner frame read. Only frames of this run's echoes count.
 
 use super::socket::{BATCH, Socket, wait_any};
-use pnet::packet::Packet;
 use pnet::packet::ethernet::EtherTypes;
 use pnet::packet::ip::IpNextHeaderProtocols;
 use pnet::packet::ipv4::Ipv4Packet;
@@ -14,16 +14,24 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// What a capture saw of the probes it watched.
-#[derive(Clone, Debug, Default)]
-pub struct Tags {
-    /// Frames of the watched echoes, by ICMP identifier: the tags each carried.
-    pub frames: BTreeMap<u16, Vec<Vec<u16>>>,
+/// One frame of a watched echo: the 802.1Q/802.1ad tags it carried (the outer frame's, then
+/// those of a frame inside VXLAN), and the VXLAN it was carried in, as (UDP port, VNI).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    pub tags: Vec<u16>,
+    pub vxlan: Option<(u16, u32)>,
 }
 
-impl Tags {
-    /// The tags seen on frames of one echo (empty list = untagged frame).
-    pub fn of(&self, id: u16) -> &[Vec<u16>] {
+/// What a capture saw of the probes it watched.
+#[derive(Clone, Debug, Default)]
+pub struct Captured {
+    /// Frames of the watched echoes, by ICMP identifier.
+    pub frames: BTreeMap<u16, Vec<Frame>>,
+}
+
+impl Captured {
+    /// The frames seen of one echo.
+    pub fn of(&self, id: u16) -> &[Frame] {
         self.frames.get(&id).map_or(&[], Vec::as_slice)
     }
 }
@@ -34,27 +42,41 @@ pub fn open(ifindex: u32) -> io::Result<Socket> {
     Socket::packet(ifindex, true)
 }
 
-pub fn run(socket: &Socket, ids: &HashSet<u16>, stop: &AtomicBool, until: Instant) -> io::Result<Tags> {
-    let mut tags = Tags::default();
+pub fn run(socket: &Socket, ids: &HashSet<u16>, stop: &AtomicBool, until: Instant) -> io::Result<Captured> {
+    let mut captured = Captured::default();
     let mut buffer = vec![0u8; 65536];
     loop {
         let stopping = stop.load(Ordering::SeqCst) || Instant::now() >= until;
         wait_any(&[socket], Duration::from_millis(20))?;
         for _ in 0..BATCH {
             let Some(received) = socket.recv(&mut buffer)? else { break };
-            let frame = &buffer[..received.len];
-            let (mut carried, payload_type, offset) = in_band_tags(frame);
+            let Some((id, mut frame)) = echo_of(&buffer[..received.len]) else { continue };
             if let Some((vid, _)) = received.vlan {
-                carried.insert(0, vid);
+                frame.tags.insert(0, vid);
             }
-            if let Some(id) = echo_id(frame, payload_type, offset).filter(|id| ids.contains(id)) {
-                tags.frames.entry(id).or_default().push(carried);
+            if ids.contains(&id) {
+                captured.frames.entry(id).or_default().push(frame);
             }
         }
         if stopping {
-            return Ok(tags);
+            return Ok(captured);
         }
     }
+}
+
+/// The echo a frame carries, directly or in VXLAN (one level: a tunnel inside a tunnel is
+/// not opened), with the frame's tags and tunnel.
+fn echo_of(frame: &[u8]) -> Option<(u16, Frame)> {
+    let (tags, ethertype, offset) = in_band_tags(frame);
+    let (protocol, payload) = ip_payload(ethertype, frame.get(offset..)?)?;
+    if let Some(id) = echo_id(protocol, payload) {
+        return Some((id, Frame { tags, vxlan: None }));
+    }
+    let (port, vni, inner) = vxlan_of(protocol, payload)?;
+    let (inner_tags, inner_type, inner_offset) = in_band_tags(inner);
+    let (protocol, payload) = ip_payload(inner_type, inner.get(inner_offset..)?)?;
+    let id = echo_id(protocol, payload)?;
+    Some((id, Frame { tags: [tags, inner_tags].concat(), vxlan: Some((port, vni)) }))
 }
 
 /// Tags still in the frame, the ethertype after them, and where the payload starts.
@@ -73,18 +95,43 @@ fn in_band_tags(frame: &[u8]) -> (Vec<u16>, u16, usize) {
     }
 }
 
-/// The identifier of an ICMP echo (request or reply) in a frame, if it is one.
-fn echo_id(frame: &[u8], ethertype: u16, offset: usize) -> Option<u16> {
-    let payload = frame.get(offset..)?;
-    let icmp = if ethertype == EtherTypes::Ipv4.0 {
-        let ip = Ipv4Packet::new(payload)?;
-        (ip.get_next_level_protocol() == IpNextHeaderProtocols::Icmp).then(|| ip.payload().to_vec())?
+/// The protocol and payload of an IPv4 or IPv6 packet (IPv6 extension headers are not
+/// followed).
+fn ip_payload(ethertype: u16, packet: &[u8]) -> Option<(u8, &[u8])> {
+    let (protocol, start, end) = if ethertype == EtherTypes::Ipv4.0 {
+        let ip = Ipv4Packet::new(packet)?;
+        (
+            ip.get_next_level_protocol(),
+            usize::from(ip.get_header_length()) * 4,
+            usize::from(ip.get_total_length()),
+        )
     } else if ethertype == EtherTypes::Ipv6.0 {
-        let ip = Ipv6Packet::new(payload)?;
-        (ip.get_next_header() == IpNextHeaderProtocols::Icmpv6).then(|| ip.payload().to_vec())?
+        let ip = Ipv6Packet::new(packet)?;
+        (ip.get_next_header(), 40, 40 + usize::from(ip.get_payload_length()))
     } else {
         return None;
     };
-    let echo = matches!(icmp.first(), Some(0 | 8 | 128 | 129));
+    Some((protocol.0, packet.get(start..end.min(packet.len()))?))
+}
+
+/// The identifier of an ICMP echo (request or reply), if the payload is one.
+fn echo_id(protocol: u8, icmp: &[u8]) -> Option<u16> {
+    let icmp_protocol = [IpNextHeaderProtocols::Icmp.0, IpNextHeaderProtocols::Icmpv6.0];
+    let echo = icmp_protocol.contains(&protocol) && matches!(icmp.first(), Some(0 | 8 | 128 | 129));
     (echo && icmp.len() >= 8).then(|| u16::from_be_bytes([icmp[4], icmp[5]]))
+}
+
+/// The UDP destination port, VNI and inner frame of a VXLAN packet (RFC 7348: 8 bytes of
+/// UDP, then flags with the I bit (0x08), 3 reserved bytes, the 24-bit VNI, 1 reserved).
+fn vxlan_of(protocol: u8, udp: &[u8]) -> Option<(u16, u32, &[u8])> {
+    if protocol != IpNextHeaderProtocols::Udp.0 {
+        return None;
+    }
+    let port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    let header = udp.get(8..16)?;
+    if header[0] & 0x08 == 0 {
+        return None;
+    }
+    let vni = u32::from_be_bytes([0, header[4], header[5], header[6]]);
+    Some((port, vni, udp.get(16..)?))
 }

@@ -2,8 +2,11 @@
 //! the expected and observed facts in words ("reply came from 02:..:79, which is net1:eth0").
 
 use super::Observed;
+use super::capture::Frame;
 use super::transport::Got;
-use crate::model::{Check, Expectation, IfaceId, Lab, Mac, MacOf, NodeId, Proto, TaggedOn, Target, Want};
+use crate::model::{
+    Check, EncapOn, Expectation, IfaceId, Lab, Mac, MacOf, NodeId, Proto, TaggedOn, Target, Want,
+};
 use crate::state::State;
 use serde::Serialize;
 use std::time::Duration;
@@ -94,7 +97,7 @@ pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, see
 
 fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen: &Observed) -> Outcome {
     let (check, expected, observed, passed) = match &e.check {
-        Check::Reach { from, to, reach, proto: Proto::Icmp, ttl, tagged, redirect } => {
+        Check::Reach { from, to, reach, proto: Proto::Icmp, ttl, tagged, encap, redirect } => {
             let echo = Echo {
                 lab,
                 seen,
@@ -104,6 +107,7 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
                 reach: *reach,
                 ttl: *ttl,
                 tagged: *tagged,
+                encap: *encap,
                 redirect: *redirect,
             };
             let (expected, observed, passed) = echo.judge();
@@ -271,6 +275,7 @@ struct Echo<'a> {
     reach: bool,
     ttl: Option<u8>,
     tagged: Option<TaggedOn>,
+    encap: Option<EncapOn>,
     redirect: Option<std::net::IpAddr>,
 }
 
@@ -322,15 +327,27 @@ impl Echo<'_> {
         if let Some(tagged) = self.tagged {
             let on = self.lab.iface_label(tagged.on);
             expected.push(format!("tag {} on {on}", tagged.vlan));
-            let frames = self.seen.tags.get(&tagged.on).map(|t| t.of(echo.id).to_vec()).unwrap_or_default();
+            let frames = self.frames(tagged.on, echo.id);
             observed.push(format!("tags seen on {on}: {}", describe_tags(&frames)));
-            passed &= !frames.is_empty() && frames.iter().all(|tags| tags.contains(&tagged.vlan));
+            passed &= !frames.is_empty() && frames.iter().all(|f| f.tags.contains(&tagged.vlan));
+        }
+        if let Some(encap) = self.encap {
+            let on = self.lab.iface_label(encap.on);
+            expected.push(format!("VXLAN {} (port {}) on {on}", encap.vni, encap.port));
+            let frames = self.frames(encap.on, echo.id);
+            observed.push(format!("seen on {on}: {}", describe_tunnels(&frames)));
+            passed &= !frames.is_empty() && frames.iter().all(|f| f.vxlan == Some((encap.port, encap.vni)));
         }
         (expected.join(", "), observed.join("; "), passed)
     }
 }
 
 impl Echo<'_> {
+    /// The frames of one echo a capture saw on an interface.
+    fn frames(&self, on: IfaceId, id: u16) -> Vec<Frame> {
+        self.seen.captured.get(&on).map(|c| c.of(id).to_vec()).unwrap_or_default()
+    }
+
     /// Why no reply came to a `reach = false` probe, as the evidence shows it: the network's
     /// answer (an unreachable), or what the path watcher saw of the request and the reply.
     fn silence(&self, echo: &super::icmp::Echo, seen: &super::icmp::Seen) -> String {
@@ -352,22 +369,32 @@ impl Echo<'_> {
     }
 }
 
-fn describe_tags(frames: &[Vec<u16>]) -> String {
+fn describe_tags(frames: &[Frame]) -> String {
+    describe_frames(frames, |frame| match frame.tags.as_slice() {
+        [] => "untagged".to_string(),
+        tags => tags.iter().map(u16::to_string).collect::<Vec<_>>().join("+"),
+    })
+}
+
+fn describe_tunnels(frames: &[Frame]) -> String {
+    describe_frames(frames, |frame| match frame.vxlan {
+        Some((port, vni)) => format!("VXLAN {vni} (port {port})"),
+        None => "not in VXLAN".to_string(),
+    })
+}
+
+/// What frames of a probe showed, each way once: "19, untagged (4 frames)".
+fn describe_frames(frames: &[Frame], shown: impl Fn(&Frame) -> String) -> String {
     if frames.is_empty() {
         return "none of the probe's frames passed there".into();
     }
-    let mut tags: Vec<String> = Vec::new();
-    for frame in frames {
-        let text = if frame.is_empty() {
-            "untagged".to_string()
-        } else {
-            frame.iter().map(u16::to_string).collect::<Vec<_>>().join("+")
-        };
-        if !tags.contains(&text) {
-            tags.push(text);
+    let mut seen: Vec<String> = Vec::new();
+    for text in frames.iter().map(shown) {
+        if !seen.contains(&text) {
+            seen.push(text);
         }
     }
-    format!("{} ({} frames)", tags.join(", "), frames.len())
+    format!("{} ({} frames)", seen.join(", "), frames.len())
 }
 
 fn seconds(d: Duration) -> String {

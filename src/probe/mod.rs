@@ -41,7 +41,7 @@ pub(crate) struct Observed {
     pub connects: BTreeMap<usize, (transport::Connect, transport::Seen)>,
     /// What opening each of the lab's services gave.
     pub bound: service::Bound,
-    pub tags: BTreeMap<IfaceId, capture::Tags>,
+    pub captured: BTreeMap<IfaceId, capture::Captured>,
     pub notes: BTreeMap<usize, String>,
     /// Where the probes of the silence waves were seen, and which expectations were watched.
     pub trails: watch::Trails,

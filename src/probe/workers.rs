@@ -71,7 +71,7 @@ impl Plan {
         id: u16,
     ) {
         match &expectation.check {
-            Check::Reach { from, to, reach, proto: Proto::Icmp, tagged, redirect, .. } => {
+            Check::Reach { from, to, reach, proto: Proto::Icmp, tagged, encap, redirect, .. } => {
                 let echo = icmp::Echo {
                     target: to.addr,
                     positive: *reach,
@@ -81,8 +81,9 @@ impl Plan {
                     wants_redirect: redirect.is_some(),
                 };
                 self.echoes.entry(*from).or_default().push((index, echo));
-                if let Some(tagged) = tagged {
-                    self.captures.entry(tagged.on).or_default().insert(id);
+                let watched = tagged.map(|t| t.on).into_iter().chain(encap.map(|e| e.on));
+                for on in watched {
+                    self.captures.entry(on).or_default().insert(id);
                 }
             }
             Check::Reach { from, to, reach, proto: Proto::Arp, .. } => {
@@ -208,8 +209,8 @@ impl Plan {
             stop.store(true, Ordering::SeqCst);
             quiet.stop();
             for (iface, handle) in captures {
-                let tags = joined(handle, "capturing", lab, iface.node)?;
-                observed.tags.entry(iface).or_default().frames.extend(tags.frames);
+                let captured = joined(handle, "capturing", lab, iface.node)?;
+                observed.captured.entry(iface).or_default().frames.extend(captured.frames);
             }
             let mut frames = Vec::new();
             if let Some(watcher) = watcher {
@@ -237,7 +238,7 @@ impl Plan {
         namespaces: &'s [File],
         stop: &'s AtomicBool,
         until: Instant,
-    ) -> Vec<(IfaceId, Worker<'s, capture::Tags>)> {
+    ) -> Vec<(IfaceId, Worker<'s, capture::Captured>)> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let captures: Vec<_> = self
             .captures

@@ -52,6 +52,7 @@ impl Summary {
         for e in &lab.expectations {
             let kind = match e.check {
                 Check::Reach { tagged: Some(_), .. } => "reach + tags",
+                Check::Reach { encap: Some(_), .. } => "reach + VXLAN",
                 Check::Reach { redirect: Some(_), .. } => "reach + redirect",
                 Check::Reach { proto: crate::model::Proto::Arp, .. } => "reach (ARP)",
                 Check::Reach { .. } => "reach",

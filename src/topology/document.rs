@@ -116,6 +116,7 @@ pub struct ExpectDoc {
     pub proto: Option<S<String>>,
     pub ttl: Option<S<i64>>,
     pub tagged: Option<TaggedDoc>,
+    pub encap: Option<EncapDoc>,
     pub redirect: Option<S<IpAddr>>,
     pub resolves_to: Option<S<String>>,
     pub iface: Option<S<String>>,
@@ -137,6 +138,12 @@ pub struct TaggedDoc {
     pub span: Span,
     pub on: Option<S<String>>,
     pub vlan: Option<S<i64>>,
+}
+
+pub struct EncapDoc {
+    pub span: Span,
+    pub on: Option<S<String>>,
+    pub vni: Option<S<i64>>,
 }
 
 const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect"];
@@ -166,6 +173,7 @@ const EXPECT_KEYS: &[&str] = &[
     "proto",
     "ttl",
     "tagged",
+    "encap",
     "redirect",
     "resolves_to",
     "iface",
@@ -182,6 +190,7 @@ const EXPECT_KEYS: &[&str] = &[
     "timeout",
 ];
 const TAGGED_KEYS: &[&str] = &["on", "vlan"];
+const ENCAP_KEYS: &[&str] = &["on", "vni"];
 
 pub const CIDR: &str = "an address with its prefix length, like \"10.0.0.2/24\" or \"2001:db8::2/64\"";
 pub const IP: &str = "an IPv4 or IPv6 address, like \"10.0.0.1\"";
@@ -333,6 +342,14 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
                 span: s,
                 on: t.required_string("on", "add `on = \"NODE:IFACE\"`"),
                 vlan: t.integer("vlan"),
+            }
+        }),
+        encap: t.table("encap").map(|(s, encap)| {
+            let t = Table::new(encap, s.clone(), "`encap`", ENCAP_KEYS, sink);
+            EncapDoc {
+                span: s,
+                on: t.required_string("on", "add `on = \"NODE:IFACE\"`, an underlay"),
+                vni: t.integer("vni"),
             }
         }),
         redirect: t.parsed("redirect", IP),

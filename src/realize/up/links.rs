@@ -1,18 +1,19 @@
 //! Links of `up`: a new link's message, built by its kind from the plan's `NewLink` once its
-//! parent's and master's indexes and its namespaces are known, and what the kernel's
-//! refusals mean. Must not write addresses, routes or sysctls.
+//! parent's (or underlay's) and master's indexes and its namespaces are known, a vxlan's
+//! remotes, and what the kernel's refusals mean. Must not write addresses, routes or sysctls.
 
 use super::Realizer;
 use crate::kernel::netlink::LinkSettings;
 use crate::kind::{LinkType, Resolved};
 use crate::plan::NewLink;
 use crate::realize::Error;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 impl Realizer<'_> {
     pub(super) async fn add_link(&self, doing: &str, link: &NewLink) -> Result<(), Error> {
-        let parent = match &link.parent {
-            Some(parent) => Some(self.index(&link.ns, parent).await?),
+        let parent = match link.lower() {
+            Some(lower) => Some(self.index(&link.ns, lower).await?),
             None => None,
         };
         let master = match &link.master {
@@ -35,6 +36,26 @@ impl Realizer<'_> {
         let done = self.netlink(&link.ns)?.add_link(message).await;
         done.map_err(|e| Error::kernel(doing, e, |errno| creation_hint(link, errno)))
     }
+
+    /// `bridge fdb append 00:00:00:00:00:00 dev DEV dst DST`
+    pub(super) async fn append_fdb(
+        &self,
+        doing: &str,
+        ns: &str,
+        dev: &str,
+        dst: IpAddr,
+    ) -> Result<(), Error> {
+        let index = self.index(ns, dev).await?;
+        let done = self.netlink(ns)?.append_fdb(index, dst).await;
+        done.map_err(|e| {
+            Error::kernel(format!("{doing}: adding its remote {dst}"), e, |errno| match errno {
+                libc::EAFNOSUPPORT => {
+                    Some("the remote's address family is not the tunnel's (its `local`'s, else IPv4)".into())
+                }
+                _ => None,
+            })
+        })
+    }
 }
 
 fn creation_hint(link: &NewLink, errno: i32) -> Option<String> {
@@ -51,6 +72,10 @@ fn creation_hint(link: &NewLink, errno: i32) -> Option<String> {
             ),
         }),
         libc::EBUSY => Some("the parent already serves another driver (a bridge, or macvlan where ipvlan is wanted, or the reverse)".into()),
+        libc::EEXIST if kind == crate::kind::Kind::Vxlan => Some(format!(
+            "a device named `{}` already exists there, or a vxlan with the same VNI, port and address family",
+            link.name
+        )),
         libc::EEXIST => Some(format!("a device named `{}` already exists there", link.name)),
         libc::EINVAL if kind.stacked() => {
             Some("the kernel refused these settings: a child's MTU may not exceed its parent's, and passthru wants no siblings".into())

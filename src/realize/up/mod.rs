@@ -247,6 +247,7 @@ impl<'l> Realizer<'l> {
                 let done = self.netlink(ns)?.set_bridge_vlans(bridge, vlans).await;
                 done.map_err(|e| Error::kernel(format!("{doing}: adding them"), e, |_| None))
             }
+            Op::AppendFdb { ns, dev, dst } => self.append_fdb(doing, ns, dev, *dst).await,
             Op::WriteSysctls { ns, node, sysctls } => self.write_sysctls(ns, node, sysctls).await,
             Op::AddAddress { ns, dev, address } => self.add_address(doing, ns, dev, *address).await,
             Op::AddRoute { ns, to, via, dev } => self.add_route(doing, ns, *to, *via, dev.as_deref()).await,

@@ -1,13 +1,13 @@
 //! Stacking: VLANs, macvlan and ipvlan children on their parents (VLAN interfaces on a
-//! bridge too: a switch's SVIs), and dummies. Each kind
-//! checks its own keys and its siblings (`crate::kind`); this phase resolves parents, orders
-//! them, and checks what the kernel refuses across kinds: cycles, MTUs larger than the
-//! device below, stackings a parent does not accept, two drivers on one parent.
+//! bridge too: a switch's SVIs), vxlans on their underlays, and dummies. Each kind checks its
+//! own keys and its siblings (`crate::kind`); this phase resolves parents, orders them, and
+//! checks what the kernel refuses across kinds: cycles, MTUs larger than the device below,
+//! stackings a parent does not accept, two drivers on one parent.
 
 use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::IfaceDoc;
 use super::{Draft, one_of};
-use crate::kind::{Kind, KindDoc, ipvlan, macvlan, vlan};
+use crate::kind::{Kind, KindDoc, ipvlan, macvlan, vlan, vxlan};
 use crate::model::{IfaceId, IfaceKind, Role};
 use std::collections::{BTreeMap, HashMap};
 use toml::Spanned;
@@ -16,13 +16,19 @@ pub fn check(d: &mut Draft<'_>) {
     for (id, _) in d.declared_of(Kind::Dummy) {
         set_kind(d, id, IfaceKind::Dummy);
     }
+    for (id, doc) in d.declared_of(Kind::Vxlan) {
+        let KindDoc::Vxlan(own) = &doc.own else { continue };
+        if let Some(tunnel) = vxlan::validate(d, id, doc, own) {
+            set_kind(d, id, tunnel);
+        }
+    }
     for kind in Kind::ALL.into_iter().filter(|k| k.stacked()) {
         for (id, doc) in d.declared_of(kind) {
             let checked = match &doc.own {
                 KindDoc::Vlan(own) => vlan::validate(d, id, doc, own),
                 KindDoc::Macvlan(own) => macvlan::validate(d, id, doc, own),
                 KindDoc::Ipvlan(own) => ipvlan::validate(d, id, doc, own),
-                KindDoc::Veth(_) | KindDoc::None => None,
+                KindDoc::Veth(_) | KindDoc::Vxlan(_) | KindDoc::None => None,
             };
             if let Some(checked) = checked {
                 set_kind(d, id, checked);
@@ -47,6 +53,7 @@ pub fn check(d: &mut Draft<'_>) {
         check_siblings(d, kids);
     }
     d.mtus = mtus;
+    vxlan::check_tunnels(d);
     filter_vlans_of_routing_bridges(d);
 }
 
@@ -140,8 +147,9 @@ fn children_by_parent(d: &Draft<'_>) -> BTreeMap<IfaceId, Vec<IfaceId>> {
     children
 }
 
-/// Every interface, parents before their children; `None` (after reporting each interface
-/// on a cycle) when parents form a cycle. Linear: each interface is walked up once.
+/// Every interface, parents (and underlays) before what is made on them; `None` (after
+/// reporting each interface on a cycle) when they form a cycle. Linear: each interface is
+/// walked up once.
 fn parents_first(d: &Draft<'_>) -> Option<Vec<IfaceId>> {
     let mut depth: HashMap<IfaceId, usize> = HashMap::new();
     let mut on_cycle = Vec::new();
@@ -163,7 +171,7 @@ fn parents_first(d: &Draft<'_>) -> Option<Vec<IfaceId>> {
                     }
                     None => {
                         path.push(id);
-                        at = d.kind(id).parent();
+                        at = d.kind(id).made_on();
                     }
                 },
             }
@@ -243,7 +251,8 @@ fn check_parent_accepts(d: &Draft<'_>, parent: IfaceId, kids: &[IfaceId]) {
 }
 
 /// The MTU each interface will have: its own (as written), else that of the device it
-/// attaches to (`lowers`), else 1500. `order` has parents first.
+/// attaches to (`lowers`), else 1500; a vxlan's is its kind's (`vxlan::Tunnel::kernel_mtu`).
+/// `order` has parents first.
 fn effective_mtus(
     d: &Draft<'_>,
     order: &[IfaceId],
@@ -253,7 +262,13 @@ fn effective_mtus(
     for &id in order {
         let written = d.declared.get(&id).and_then(|doc| doc.mtu.as_ref()).map(|m| *m.get_ref());
         let inherited = lowers.get(&id).and_then(|lower| mtus.get(lower).copied());
-        mtus.insert(id, written.or(inherited).unwrap_or(1500));
+        let mtu = match d.kind(id) {
+            IfaceKind::Vxlan(tunnel) => {
+                tunnel.kernel_mtu(written, tunnel.underlay.and_then(|u| mtus.get(&u).copied()))
+            }
+            _ => written.or(inherited).unwrap_or(1500),
+        };
+        mtus.insert(id, mtu);
     }
     mtus
 }

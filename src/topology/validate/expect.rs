@@ -5,7 +5,7 @@ use super::super::diagnostic::{Diagnostic, Span};
 use super::super::document::ExpectDoc;
 use super::{Draft, vlan_id};
 use crate::model::{
-    Check, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target, Want,
+    Check, EncapOn, Expectation, IfaceId, IfaceKind, Mac, MacOf, NodeId, Proto, Role, TaggedOn, Target, Want,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -84,7 +84,7 @@ impl Kind {
         match self {
             Kind::Connect => "a connect check (`connect`, `result`, `answered_by`, `peer_seen`)",
             Kind::Listening => "a service check (`listener`, `bound`)",
-            Kind::Reach => "a reachability check (`reach`, `proto`, `ttl`, `tagged`, `redirect`)",
+            Kind::Reach => "a reachability check (`reach`, `proto`, `ttl`, `tagged`, `encap`, `redirect`)",
             Kind::Resolves => "a resolution check (`resolves_to`)",
             Kind::State => "an interface-state check (`promiscuous`, `mac`)",
             Kind::Route => "a route check (`route`)",
@@ -93,11 +93,12 @@ impl Kind {
 }
 
 /// The keys that say what an [[expect]] checks.
-const CHECK_KEYS: [&str; 15] = [
+const CHECK_KEYS: [&str; 16] = [
     "reach",
     "proto",
     "ttl",
     "tagged",
+    "encap",
     "redirect",
     "resolves_to",
     "promiscuous",
@@ -126,6 +127,7 @@ fn kinds_present(doc: &ExpectDoc) -> Vec<(Kind, Span)> {
         (Kind::Reach, shared(doc.proto.as_ref().map(|v| v.span()))),
         (Kind::Reach, doc.ttl.as_ref().map(|v| v.span())),
         (Kind::Reach, doc.tagged.as_ref().map(|v| v.span.clone())),
+        (Kind::Reach, doc.encap.as_ref().map(|v| v.span.clone())),
         (Kind::Reach, doc.redirect.as_ref().map(|v| v.span())),
         (Kind::Resolves, doc.resolves_to.as_ref().map(|v| v.span())),
         (Kind::State, doc.promiscuous.as_ref().map(|v| v.span())),
@@ -461,11 +463,22 @@ fn reach(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
         Some(tagged) => Some(tagged_on(d, tagged)?),
         None => None,
     };
+    let encap = match &doc.encap {
+        Some(encap) => Some(encap_on(d, encap)?),
+        None => None,
+    };
     if let (Some(redirect), Proto::Arp) = (&doc.redirect, proto) {
         d.error(
             Diagnostic::error(redirect.span(), "`redirect` needs an ICMP probe")
                 .label("redirects answer routed packets, not ARP")
                 .help("remove `proto = \"arp\"` or `redirect`"),
+        );
+    }
+    if let (Some(encap), Proto::Arp) = (&doc.encap, proto) {
+        d.error(
+            Diagnostic::error(encap.span.clone(), "`encap` needs an ICMP probe")
+                .label("the capture finds the probe by its echo inside the tunnel's packets")
+                .help("remove `proto = \"arp\"` or `encap`"),
         );
     }
     Some(Check::Reach {
@@ -475,6 +488,7 @@ fn reach(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
         proto,
         ttl,
         tagged,
+        encap,
         redirect: doc.redirect.as_ref().map(|r| *r.get_ref()),
     })
 }
@@ -671,6 +685,44 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
         return None;
     }
     Some(TaggedOn { on, vlan })
+}
+
+/// `encap = { on = "NODE:IFACE", vni = N }`: the interface must carry that VNI (a vxlan with
+/// it hangs on the interface, or is in its node without an underlay); the port is that
+/// vxlan's.
+fn encap_on(d: &Draft<'_>, encap: &super::super::document::EncapDoc) -> Option<EncapOn> {
+    let on = d.resolve_iface(encap.on.as_ref()?, None)?;
+    let Some(vni) = &encap.vni else {
+        d.error(
+            Diagnostic::error(encap.span.clone(), "`encap` needs a `vni`")
+                .label("which VXLAN network?")
+                .help("write `encap = { on = \"NODE:IFACE\", vni = 42 }`"),
+        );
+        return None;
+    };
+    let carried = crate::kind::vxlan::carried(&d.lab, on);
+    let span = encap.on.as_ref().map(|o| o.span()).unwrap_or(encap.span.clone());
+    let label = d.lab.iface_label(on);
+    match carried.iter().find(|(v, _)| i64::from(*v) == *vni.get_ref()) {
+        Some(&(vni, port)) => Some(EncapOn { on, vni, port }),
+        None if carried.is_empty() => {
+            d.error(
+                Diagnostic::error(span, format!("`{label}` carries no VXLAN"))
+                    .label("no vxlan has it as its underlay")
+                    .help("name the underlay of a vxlan: the interface its `underlay` names"),
+            );
+            None
+        }
+        None => {
+            let list: Vec<String> = carried.iter().map(|(v, _)| v.to_string()).collect();
+            d.error(
+                Diagnostic::error(vni.span(), format!("`{label}` does not carry VNI {}", vni.get_ref()))
+                    .label(format!("it carries {}", list.join(", ")))
+                    .help("name the underlay of a vxlan with this VNI, or fix `vni`"),
+            );
+            None
+        }
+    }
 }
 
 /// VLANs that travel tagged over an interface: its sub-interfaces' ids and the trunk VLANs
