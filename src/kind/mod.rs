@@ -316,9 +316,12 @@ impl IfaceKind {
         }
     }
 
+    /// The bridge port this interface is, if any: a cable end on a switch or a bridge, or
+    /// a vxlan with a `master`.
     pub fn port(&self) -> Option<&PortVlans> {
         match self {
             IfaceKind::Veth { port, .. } => port.as_ref(),
+            IfaceKind::Vxlan(tunnel) => tunnel.bridge_port.as_ref(),
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 pub const NAME: &str = "vxlan";
-pub const KEYS: &[&str] = &["vni", "underlay", "local", "remotes", "group", "port", "learning"];
+pub const KEYS: &[&str] = &["vni", "underlay", "local", "remotes", "group", "port", "learning", "master"];
 pub const FEATURES: &[KernelFeature] = &[KernelFeature::Vxlan];
 pub const MODULE: &str = "vxlan";
 /// The UDP port IANA gave VXLAN, lab's default; the kernel's own default is Linux's older
@@ -45,6 +45,9 @@ pub struct Tunnel {
     pub flood: Flood,
     pub port: u16,
     pub learning: bool,
+    /// The bridge of the node it is a port of (`master`), as Docker's overlay puts its
+    /// vxlan on the overlay's bridge.
+    pub bridge_port: Option<super::PortVlans>,
 }
 
 impl Tunnel {
@@ -223,6 +226,7 @@ pub struct Doc {
     pub group: Option<S<IpAddr>>,
     pub port: Option<S<i64>>,
     pub learning: Option<S<bool>>,
+    pub master: Option<S<String>>,
 }
 
 pub fn read(t: &Table<'_, '_>) -> Doc {
@@ -234,6 +238,7 @@ pub fn read(t: &Table<'_, '_>) -> Doc {
         group: t.parsed("group", IP),
         port: t.integer("port"),
         learning: t.bool("learning"),
+        master: t.string("master"),
     }
 }
 
@@ -251,6 +256,10 @@ pub(crate) fn validate(d: &Draft<'_>, id: IfaceId, iface: &IfaceDoc, doc: &Doc) 
     let flood = flood(d, iface, doc);
     let port = port(d, doc);
     let learning = doc.learning.as_ref().is_none_or(|l| *l.get_ref());
+    let master = match &doc.master {
+        Some(master) => Some(master_bridge(d, id, master)?),
+        None => None,
+    };
     let underlay = underlay?;
     if let (Some(Flood::Group(_)), None, Some(group)) = (&flood, underlay, &doc.group) {
         d.error(
@@ -267,7 +276,22 @@ pub(crate) fn validate(d: &Draft<'_>, id: IfaceId, iface: &IfaceDoc, doc: &Doc) 
         flood: flood?,
         port: port?,
         learning,
+        bridge_port: master.map(|m| super::PortVlans { master: Some(m), ..Default::default() }),
     }))
+}
+
+/// `master = "BRIDGE"`: a bridge of the same node, which the vxlan becomes a port of.
+fn master_bridge(d: &Draft<'_>, id: IfaceId, master: &S<String>) -> Option<IfaceId> {
+    let bridge = d.resolve_iface(master, Some(id.node))?;
+    if bridge.node == id.node && d.kind(bridge).kind() == super::Kind::Bridge {
+        return Some(bridge);
+    }
+    d.error(
+        Diagnostic::error(master.span(), format!("`{}` is not a bridge of `{}`", master.get_ref(), d.lab.node(id.node).name))
+            .label("a vxlan can be a port of a bridge in its own node only")
+            .help("declare `kind = \"bridge\"` on an interface of this node and name it here"),
+    );
+    None
 }
 
 /// `vni`: required, 24 bits.

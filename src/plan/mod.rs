@@ -142,8 +142,8 @@ fn link_step(lab: &Lab, id: IfaceId) -> Step {
         link: crate::kind::link_type(lab, id),
     };
     let mut after = Vec::new();
-    if let IfaceKind::Veth { peer, port } = &iface.kind {
-        link.master = port.as_ref().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
+    link.master = iface.kind.port().and_then(|p| p.master).map(|m| lab.iface(m).name.clone());
+    if let IfaceKind::Veth { peer, .. } = &iface.kind {
         if up_when_made(lab, *peer) {
             after.push(Op::SetUp { ns: lab.netns_name(peer.node), dev: lab.iface(*peer).name.clone() });
         }
