@@ -121,3 +121,19 @@ fn a_vxlan_tunnel_is_drawn_between_its_ends() {
     };
     assert!(stage_of("eth0") < stage_of("vx0"), "the underlay first");
 }
+
+/// Bridges inside hosts, shared namespaces and tunnels are drawn unlike cables and hosts.
+#[test]
+fn graphs_draw_bridges_in_hosts_shared_namespaces_and_tunnels_distinctly() {
+    let load = |file: &str| lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap();
+    let container = load("topologies/m-container.toml");
+    let dot = render(&LabGraph::new(&container), Format::Dot);
+    assert!(dot.contains("[label=\"docker0\\nbridge\\n172.17.0.1/16\", shape=component"), "{dot}");
+    assert!(dot.contains("label=\"bbox (host, in web's namespace)\";\n    style=dashed;"), "{dot}");
+    assert!(dot.contains("\"node2\" -> \"n1_0\" [style=dashed, dir=none, label=\"same namespace\"]"), "{dot}");
+    let mermaid = render(&LabGraph::new(&container), Format::Mermaid);
+    assert!(mermaid.contains("n0_0{{\"docker0<br/>bridge<br/>172.17.0.1/16\"}}"), "{mermaid}");
+    assert!(mermaid.contains("node2_ns -.-|same namespace| n1_0"), "{mermaid}");
+    let overlay = render(&LabGraph::new(&load("topologies/m-overlay.toml")), Format::Dot);
+    assert!(overlay.contains("vxlan 42"), "{overlay}");
+}

@@ -81,9 +81,12 @@ fn dot(graph: &LabGraph<'_>) -> String {
     out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
     for (n, node) in lab.nodes.iter().enumerate() {
         let _ = writeln!(out, "  subgraph \"cluster_{n}\" {{");
-        let _ = writeln!(out, "    label=\"{} ({})\";", dot_escape(&node.name), node.role.as_str());
+        let _ = writeln!(out, "    label=\"{}\";", dot_escape(&node_title(lab, node)));
+        if node.joins.is_some() {
+            out.push_str("    style=dashed;\n");
+        }
         if node.ifaces.is_empty() {
-            let _ = writeln!(out, "    \"node{n}\" [label=\"(no interfaces)\", shape=plaintext];");
+            let _ = writeln!(out, "    \"node{n}\" [label=\"{}\", shape=plaintext];", empty_text(node));
         }
         for index in 0..node.ifaces.len() {
             let id = IfaceId { node: crate::model::NodeId(n), index };
@@ -91,6 +94,13 @@ fn dot(graph: &LabGraph<'_>) -> String {
             let _ = writeln!(out, "    \"{}\" [label=\"{label}\"{}];", vertex_id(id), dot_shape(lab, id));
         }
         out.push_str("  }\n");
+    }
+    for (n, home) in joined(lab) {
+        let _ = writeln!(
+            out,
+            "  \"node{n}\" -> \"{}\" [style=dashed, dir=none, label=\"same namespace\"];",
+            home_vertex(lab, home)
+        );
     }
     for edge in (&graph.graph).edge_references() {
         let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()])
@@ -128,6 +138,31 @@ fn mermaid_shape(lab: &Lab, id: IfaceId) -> (&'static str, &'static str) {
     }
 }
 
+/// "web (host)", or "bbox (host, in web's namespace)".
+fn node_title(lab: &Lab, node: &crate::model::Node) -> String {
+    match node.joins {
+        Some(home) => format!("{} ({}, in {}'s namespace)", node.name, node.role.as_str(), lab.node(home).name),
+        None => format!("{} ({})", node.name, node.role.as_str()),
+    }
+}
+
+fn empty_text(node: &crate::model::Node) -> &'static str {
+    if node.joins.is_some() { "(its namespace's interfaces)" } else { "(no interfaces)" }
+}
+
+/// Nodes that join another's namespace, and the node they join.
+fn joined(lab: &Lab) -> impl Iterator<Item = (usize, crate::model::NodeId)> + '_ {
+    lab.nodes.iter().enumerate().filter_map(|(n, node)| Some((n, node.joins?)))
+}
+
+/// Where a joined node's dashed line ends: the home's first interface, or its placeholder.
+fn home_vertex(lab: &Lab, home: crate::model::NodeId) -> String {
+    match lab.node(home).ifaces.is_empty() {
+        true => format!("node{}", home.0),
+        false => vertex_id(IfaceId { node: home, index: 0 }),
+    }
+}
+
 fn mermaid_escape(text: &str) -> String {
     text.replace('"', "#quot;")
 }
@@ -136,8 +171,10 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
     let lab = graph.lab;
     let mut out = String::from("flowchart LR\n");
     for (n, node) in lab.nodes.iter().enumerate() {
-        let _ =
-            writeln!(out, "  subgraph node{n}[\"{} ({})\"]", mermaid_escape(&node.name), node.role.as_str());
+        let _ = writeln!(out, "  subgraph node{n}[\"{}\"]", mermaid_escape(&node_title(lab, node)));
+        if node.joins.is_some() {
+            let _ = writeln!(out, "    node{n}_ns[\"{}\"]", empty_text(node));
+        }
         for index in 0..node.ifaces.len() {
             let id = IfaceId { node: crate::model::NodeId(n), index };
             let label =
@@ -146,6 +183,9 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
             let _ = writeln!(out, "    {}{open}\"{label}\"{close}", vertex_id(id));
         }
         out.push_str("  end\n");
+    }
+    for (n, home) in joined(lab) {
+        let _ = writeln!(out, "  node{n}_ns -.-|same namespace| {}", home_vertex(lab, home));
     }
     for edge in (&graph.graph).edge_references() {
         let (Vertex::Iface(a), Vertex::Iface(b)) = (graph.graph[edge.source()], graph.graph[edge.target()])
