@@ -262,3 +262,94 @@ fn a_service_check_names_a_declared_service() {
     let missing = format!("{DOCKER}[[expect]]\nlistener = \"c1:81\"\n");
     assert_error(&missing, "17:12", "`c1` has no tcp service on port 81");
 }
+
+// ---- NAT ----------------------------------------------------------------------------------------
+
+/// DOCKER with a `[host.nat]` table on `dk` (written right after dk's interfaces).
+fn with_nat(body: &str) -> String {
+    DOCKER.replace("[[host]]\nname = \"c1\"", &format!("  [host.nat]\n{body}\n[[host]]\nname = \"c1\""))
+}
+
+#[test]
+fn a_nat_table_becomes_the_nodes_nat() {
+    let text = with_nat(
+        "  masquerade = [{ from = \"172.17.0.0/16\", out_not = \"docker0\" }]\n  publish = [{ port = 8080, to = \"c1:80\" }]\n  hairpin = true",
+    );
+    assert_clean(&text);
+    let lab = check(&text).lab.unwrap();
+    let nat = lab.nodes[0].nat.as_ref().unwrap();
+    assert_eq!(nat.publish[0].to.to_string(), "172.17.0.2");
+    assert_eq!(nat.hairpin.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["172.17.0.0/16"]);
+    assert!(lab.nodes[0].sysctls.iter().any(|s| s.key == "net.ipv4.ip_forward"), "NAT forwards");
+    assert!(lab.kernel_needs().contains(&lab::model::KernelFeature::Nat));
+}
+
+#[test]
+fn a_masquerade_rule_needs_an_ipv4_prefix() {
+    assert_error(
+        &with_nat("  masquerade = [{ out = \"docker0\" }]"),
+        "9:17",
+        "a masquerade rule needs `from`",
+    );
+    assert_error(
+        &with_nat("  masquerade = [{ from = \"2001:db8::/64\" }]"),
+        "9:26",
+        "lab's NAT is IPv4 only",
+    );
+    assert_error(
+        &with_nat("  masquerade = [{ from = \"172.17.0.1/16\" }]"),
+        "9:26",
+        "172.17.0.1/16 has host bits set",
+    );
+}
+
+#[test]
+fn a_masquerade_rule_names_interfaces_of_its_node() {
+    let both =
+        with_nat("  masquerade = [{ from = \"172.17.0.0/16\", out = \"docker0\", out_not = \"docker0\" }]");
+    assert_error(&both, "9:70", "`out` and `out_not` exclude each other");
+    let unknown = with_nat("  masquerade = [{ from = \"172.17.0.0/16\", out = \"eth9\" }]");
+    assert_error(&unknown, "9:49", "node `dk` has no interface `eth9`");
+}
+
+#[test]
+fn a_published_port_needs_a_port_and_a_destination_with_an_address() {
+    assert_error(
+        &with_nat("  publish = [{ port = 8080 }]"),
+        "9:14",
+        "a published port needs `port` and `to`",
+    );
+    assert_error(
+        &with_nat("  publish = [{ port = 8080, to = \"c1\" }]"),
+        "9:34",
+        "`c1` is not NODE:PORT or IP:PORT",
+    );
+    let no_address = DOCKER.replace("  addresses = [\"172.17.0.2/16\"]\n", "");
+    let text = no_address.replace(
+        "[[host]]\nname = \"c1\"",
+        "  [host.nat]\n  publish = [{ port = 8080, to = \"c1:80\" }]\n[[host]]\nname = \"c1\"",
+    );
+    assert_error(&text, "9:34", "`c1` has no IPv4 address to publish to");
+}
+
+#[test]
+fn a_port_is_published_once_on_an_address_of_the_node() {
+    let twice = with_nat("  publish = [{ port = 8080, to = \"c1:80\" }, { port = 8080, to = \"c1:81\" }]");
+    assert_error(&twice, "9:45", "tcp port 8080 is published twice");
+    let foreign = with_nat("  publish = [{ port = 8080, to = \"c1:80\", host_ip = \"172.17.0.2\" }]");
+    assert_error(&foreign, "9:53", "172.17.0.2 is not an IPv4 address of `dk`");
+}
+
+#[test]
+fn nat_belongs_to_a_host_or_router_with_its_own_namespace() {
+    let switch = "name = \"t\"\n[[switch]]\nname = \"sw\"\n  [switch.nat]\n  hairpin = true\n";
+    assert_error(switch, "4:3", "a switch does no NAT: it forwards frames, not packets");
+    let joined =
+        format!("{DOCKER}[[host]]\nname = \"side\"\nnetns = \"c1\"\n  [host.nat]\n  hairpin = true\n");
+    assert_error(&joined, "19:3", "NAT belongs to the namespace: write it on `c1`");
+}
+
+#[test]
+fn localhost_without_a_published_port_warns() {
+    assert_warning(&with_nat("  localhost = true"), "9:15", "`localhost` without a published port");
+}

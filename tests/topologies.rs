@@ -130,7 +130,10 @@ fn graphs_draw_bridges_in_hosts_shared_namespaces_and_tunnels_distinctly() {
     let dot = render(&LabGraph::new(&container), Format::Dot);
     assert!(dot.contains("[label=\"docker0\\nbridge\\n172.17.0.1/16\", shape=component"), "{dot}");
     assert!(dot.contains("label=\"bbox (host, in web's namespace)\";\n    style=dashed;"), "{dot}");
-    assert!(dot.contains("\"node2\" -> \"n1_0\" [style=dashed, dir=none, label=\"same namespace\"]"), "{dot}");
+    assert!(
+        dot.contains("\"node2\" -> \"n1_0\" [style=dashed, dir=none, label=\"same namespace\"]"),
+        "{dot}"
+    );
     let mermaid = render(&LabGraph::new(&container), Format::Mermaid);
     assert!(mermaid.contains("n0_0{{\"docker0<br/>bridge<br/>172.17.0.1/16\"}}"), "{mermaid}");
     assert!(mermaid.contains("node2_ns -.-|same namespace| n1_0"), "{mermaid}");

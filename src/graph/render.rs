@@ -141,7 +141,9 @@ fn mermaid_shape(lab: &Lab, id: IfaceId) -> (&'static str, &'static str) {
 /// "web (host)", or "bbox (host, in web's namespace)".
 fn node_title(lab: &Lab, node: &crate::model::Node) -> String {
     match node.joins {
-        Some(home) => format!("{} ({}, in {}'s namespace)", node.name, node.role.as_str(), lab.node(home).name),
+        Some(home) => {
+            format!("{} ({}, in {}'s namespace)", node.name, node.role.as_str(), lab.node(home).name)
+        }
         None => format!("{} ({})", node.name, node.role.as_str()),
     }
 }

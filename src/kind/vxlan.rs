@@ -287,9 +287,12 @@ fn master_bridge(d: &Draft<'_>, id: IfaceId, master: &S<String>) -> Option<Iface
         return Some(bridge);
     }
     d.error(
-        Diagnostic::error(master.span(), format!("`{}` is not a bridge of `{}`", master.get_ref(), d.lab.node(id.node).name))
-            .label("a vxlan can be a port of a bridge in its own node only")
-            .help("declare `kind = \"bridge\"` on an interface of this node and name it here"),
+        Diagnostic::error(
+            master.span(),
+            format!("`{}` is not a bridge of `{}`", master.get_ref(), d.lab.node(id.node).name),
+        )
+        .label("a vxlan can be a port of a bridge in its own node only")
+        .help("declare `kind = \"bridge\"` on an interface of this node and name it here"),
     );
     None
 }
