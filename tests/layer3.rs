@@ -85,6 +85,9 @@ name = "r"
   name = "c"
   link = "lonely:eth0"
   addresses = ["10.0.3.1/24"]
+  [[router.listen]]
+  proto = "udp"
+  port = 53
 [[host]]
 name = "client"
   [[host.iface]]
@@ -158,6 +161,13 @@ from = "client"
 connect = "10.0.3.2:80"
 result = "refused"
 timeout = "300ms"
+# To the router's far address: the answer must leave from it, not from the near one.
+[[expect]]
+from = "client"
+connect = "10.0.2.1:53"
+proto = "udp"
+answered_by = "r"
+peer_seen = "10.0.1.2"
 "#;
 
 kernel_test!(connect_probes_tell_answered_refused_unreachable_and_silence_apart, [Veth], {
@@ -182,6 +192,8 @@ kernel_test!(connect_probes_tell_answered_refused_unreachable_and_silence_apart,
     assert!(!passed && text.contains("which saw 10.0.1.2:"), "the wrong peer: {text}");
     let (passed, text) = observed(&outcomes, 10);
     assert!(!passed && text.starts_with("no answer"), "{text}");
+    let (passed, text) = observed(&outcomes, 11);
+    assert!(passed, "a multi-homed node answers a datagram from the address it was sent to: {text}");
     assert_eq!(outcomes.iter().filter(|o| o["decided"] == false).count(), 0, "{outcomes:#?}");
 });
 

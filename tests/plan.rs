@@ -144,7 +144,9 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
             }
         }
         for family in ["-4", "-6"] {
-            for route in witness("ip", &[family, "-n", &ns, "-j", "route", "show"]).as_array().unwrap() {
+            // The kernel adds fe80::/64 itself once a link has carrier, whenever that is.
+            let routes = witness("ip", &[family, "-n", &ns, "-j", "route", "show"]);
+            for route in routes.as_array().unwrap().iter().filter(|r| r["dst"] != "fe80::/64") {
                 lines.push(format!(
                     "{ns} route {} {} {} {}",
                     route["dst"], route["gateway"], route["dev"], route["scope"]

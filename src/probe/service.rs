@@ -3,10 +3,12 @@
 //! in), in file order, so that of two services on one port of one namespace the first is
 //! the one the kernel lets listen; then one thread answers them all. Every TCP connection
 //! and every UDP datagram gets one line, `lab NODE saw IP:PORT`: who answered, and the
-//! source address it saw (what NAT did to the peer).
+//! source address it saw (what NAT did to the peer); a datagram is answered from the address
+//! it was sent to.
 
 use crate::kernel::netns;
 use crate::model::{L4, Lab, NodeId};
+use nix::sys::socket::{self, ControlMessage, ControlMessageOwned, MsgFlags, sockopt};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
@@ -98,12 +100,76 @@ fn answer(node: &str, open: &Open, buffer: &mut [u8]) {
                 let _ = stream.write_all(banner(node, peer).as_bytes());
             }
         }
-        Open::Udp(socket) => {
-            while let Ok((_, peer)) = socket.recv_from(buffer) {
-                let _ = socket.send_to(banner(node, peer).as_bytes(), peer);
-            }
+        Open::Udp(socket) => while answer_datagram(node, socket, buffer).is_ok() {},
+    }
+}
+
+/// Answers one datagram from the address it was sent to (IP_PKTINFO): a node with several
+/// addresses would otherwise answer from the one its route prefers, which the peer's
+/// connected socket drops.
+fn answer_datagram(node: &str, socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    let mut space = nix::cmsg_space!(libc::in6_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(buffer)];
+    let received =
+        socket::recvmsg::<socket::SockaddrStorage>(fd, &mut iov, Some(&mut space), MsgFlags::empty())?;
+    let Some(peer) = received.address.and_then(socket_addr) else { return Ok(()) };
+    let destination = received.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::Ipv4PacketInfo(info) => Some(Destination::V4(info)),
+        ControlMessageOwned::Ipv6PacketInfo(info) => Some(Destination::V6(info)),
+        _ => None,
+    });
+    let line = banner(node, peer);
+    let out = [std::io::IoSlice::new(line.as_bytes())];
+    let to = socket::SockaddrStorage::from(peer);
+    let from_v4 = destination.as_ref().and_then(Destination::v4_source);
+    let from_v6 = destination.as_ref().and_then(Destination::v6_source);
+    let cmsgs: Vec<ControlMessage> = match (&from_v4, &from_v6) {
+        (Some(v4), _) => vec![ControlMessage::Ipv4PacketInfo(v4)],
+        (_, Some(v6)) => vec![ControlMessage::Ipv6PacketInfo(v6)],
+        _ => Vec::new(),
+    };
+    socket::sendmsg(fd, &out, &cmsgs, MsgFlags::empty(), Some(&to))?;
+    Ok(())
+}
+
+/// Where a datagram was sent: the address to answer from.
+enum Destination {
+    V4(libc::in_pktinfo),
+    V6(libc::in6_pktinfo),
+}
+
+impl Destination {
+    fn v4_source(&self) -> Option<libc::in_pktinfo> {
+        match self {
+            Destination::V4(info) => Some(libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: info.ipi_addr,
+                ipi_addr: info.ipi_addr,
+            }),
+            Destination::V6(_) => None,
         }
     }
+
+    /// The same address, and for a link-local one its interface; an IPv4 peer of a
+    /// dual-stack socket is answered with the v4-mapped address, which the kernel takes.
+    fn v6_source(&self) -> Option<libc::in6_pktinfo> {
+        match self {
+            Destination::V6(info) => {
+                let mapped = Ipv6Addr::from(info.ipi6_addr.s6_addr).to_ipv4_mapped().is_some();
+                let ifindex = if mapped { 0 } else { info.ipi6_ifindex };
+                Some(libc::in6_pktinfo { ipi6_addr: info.ipi6_addr, ipi6_ifindex: ifindex })
+            }
+            Destination::V4(_) => None,
+        }
+    }
+}
+
+fn socket_addr(address: socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    address.as_sockaddr_in6().map(|v6| SocketAddr::from((v6.ip(), v6.port())))
 }
 
 /// `lab NODE saw IP:PORT`, the line every peer gets.
@@ -144,6 +210,8 @@ fn bind_tcp(at: SocketAddr, anywhere: bool) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// A UDP socket, dual-stack on every address like the TCP listener, told the destination
+/// of each datagram.
 fn bind_udp(at: SocketAddr, anywhere: bool) -> io::Result<UdpSocket> {
     let socket = match UdpSocket::bind(at) {
         Err(e) if anywhere && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
@@ -151,6 +219,13 @@ fn bind_udp(at: SocketAddr, anywhere: bool) -> io::Result<UdpSocket> {
         }
         other => other?,
     };
+    let fd = socket.as_raw_fd();
+    // SAFETY: borrows a socket this function owns, for the calls below only.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    match socket.local_addr()? {
+        SocketAddr::V4(_) => socket::setsockopt(&borrowed, sockopt::Ipv4PacketInfo, &true)?,
+        SocketAddr::V6(_) => socket::setsockopt(&borrowed, sockopt::Ipv6RecvPacketInfo, &true)?,
+    }
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
