@@ -158,8 +158,11 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
             lines.push(format!("{ns} sysctl {} {value}", sysctl.key));
         }
         if node.ifaces.iter().any(|i| i.kind.port().is_some()) {
+            // Per port, in name order: up makes a node's ports at once, in any order.
             let vlans: Value = witness("bridge", &["-n", &ns, "-j", "vlan", "show"]);
-            lines.push(format!("{ns} vlans {vlans}"));
+            let mut ports: Vec<String> = vlans.as_array().unwrap().iter().map(Value::to_string).collect();
+            ports.sort();
+            lines.push(format!("{ns} vlans {ports:?}"));
         }
         if node.nat.is_some() {
             let rules =
