@@ -1,7 +1,8 @@
 //! `lab verify` speed and trust, natively (needs root): a full reachability mesh among N
 //! hosts on one switch (N × (N-1) probes); a lab with 200 expectations of which half are of
 //! silence (they wait for the network to go quiet, all at once); and 1,000 hosts with 10,000
-//! expectations, every one true, verified 10 times: each failure there is a false verdict.
+//! expectations, every one true, verified 10 times: each failure there is a false verdict;
+//! and connect probes: a full mesh of TCP and UDP connections to lab's own services.
 //! Prints figures; asserts nothing. Run with `cargo bench --bench verify`.
 
 use lab::graph::LabGraph;
@@ -21,6 +22,7 @@ fn main() {
         measure(&rt, &format!("full mesh, {hosts} hosts"), &mesh(hosts, hosts * (hosts - 1), 0));
     }
     measure(&rt, "200 expectations, 100 of them unreachable (timeout 1 s)", &mesh(20, 100, 100));
+    measure(&rt, "TCP and UDP connects, full mesh of 20 hosts with services", &services_mesh(20));
     let runs = std::env::var("LAB_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
     let unreachable =
         std::env::var("LAB_BENCH_UNREACHABLE").ok().and_then(|r| r.parse().ok()).unwrap_or(1000);
@@ -115,6 +117,27 @@ fn measure(rt: &tokio::runtime::Runtime, title: &str, text: &str) {
     println!("{title:<58} {:>8} {waves:>6} {:>10.3}", lab.expectations.len(), times[1].as_secs_f64());
     drop(_down);
     std::thread::sleep(Duration::from_secs(2));
+}
+
+/// N hosts on one switch, each serving TCP port 80 and UDP port 53, and every host
+/// connecting to every other on both (2 × N × (N-1) connects, each answered).
+fn services_mesh(hosts: usize) -> String {
+    let mut text = String::from("name = \"bench-connect\"\n[[switch]]\nname = \"sw\"\n");
+    for i in 0..hosts {
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"sw\"\n  addresses = [\"10.0.0.{}/24\"]\n  [[host.listen]]\n  port = 80\n  [[host.listen]]\n  proto = \"udp\"\n  port = 53\n",
+            i + 1
+        );
+    }
+    for a in 0..hosts {
+        for b in (0..hosts).filter(|b| *b != a) {
+            text += &format!("[[expect]]\nfrom = \"h{a}\"\nconnect = \"h{b}:80\"\nanswered_by = \"h{b}\"\n");
+            text += &format!(
+                "[[expect]]\nfrom = \"h{a}\"\nconnect = \"h{b}:53\"\nproto = \"udp\"\nanswered_by = \"h{b}\"\n"
+            );
+        }
+    }
+    text
 }
 
 /// Brings the lab down when the measurement ends, also by a panic.

@@ -59,27 +59,40 @@ impl Verification {
 
 /// Whether an outcome rests on an absence (no reply, no other answer), which frames lost by
 /// the machine could fake; an outcome that rests on something that came is sure.
-pub(super) fn rests_on_silence(expectation: &Expectation, outcome: &Outcome) -> bool {
+pub(super) fn rests_on_silence(
+    expectation: &Expectation,
+    outcome: &Outcome,
+    seen: &Observed,
+    index: usize,
+) -> bool {
     match &expectation.check {
         Check::Reach { reach, .. } => *reach != outcome.passed,
         Check::Resolves { .. } => true,
-        Check::Connect { .. } => outcome_silent(outcome),
+        Check::Connect { .. } => got_nothing(seen, index),
         Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
     }
 }
 
-/// Whether a connect probe's outcome is the silence that lost frames could fake.
-fn outcome_silent(outcome: &Outcome) -> bool {
-    outcome.observed.starts_with(SILENCE)
+/// Whether a connect probe got nothing back (silence, or not even that decided): what lost
+/// frames could fake. A refusal or an unreachable came from somewhere.
+fn got_nothing(seen: &Observed, index: usize) -> bool {
+    seen.connects
+        .get(&index)
+        .is_some_and(|(_, s)| matches!(s.got, None | Some(Got::Silence)) && s.failed.is_none())
 }
 
 /// Whether an outcome is a failure for want of an answer: a reply or a link-layer answer
 /// that did not come (which the machine dropping frames could cause).
-pub(super) fn wanted_an_answer(expectation: &Expectation, outcome: &Outcome) -> bool {
+pub(super) fn wanted_an_answer(
+    expectation: &Expectation,
+    outcome: &Outcome,
+    seen: &Observed,
+    index: usize,
+) -> bool {
     let wants = match &expectation.check {
         Check::Reach { reach, .. } => *reach,
         Check::Resolves { .. } => true,
-        Check::Connect { want, .. } => *want == Want::Answered && outcome_silent(outcome),
+        Check::Connect { want, .. } => *want == Want::Answered && got_nothing(seen, index),
         Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
     };
     wants && !outcome.passed
@@ -206,9 +219,6 @@ fn target(to: &Target) -> String {
     }
 }
 
-/// The words of a connect probe's silence, as its outcome begins.
-const SILENCE: &str = "no answer";
-
 struct Connection<'a> {
     lab: &'a Lab,
     want: Want,
@@ -257,10 +267,10 @@ impl Connection<'_> {
             }
             Some(Got::Silence) => {
                 let waited = if connect.positive { connect.deadline } else { connect.timeout };
-                let text = format!("{SILENCE} in {}, the network quiet", seconds(waited));
+                let text = format!("no answer in {}, the network quiet", seconds(waited));
                 (text, matches!(self.want, Want::Timeout | Want::NoAnswer))
             }
-            None => (format!("{SILENCE}: {}", seen.undecided.clone().unwrap_or_default()), false),
+            None => (format!("no answer: {}", seen.undecided.clone().unwrap_or_default()), false),
         };
         (expected.join(", "), observed, passed)
     }

@@ -204,10 +204,12 @@ impl Verifier<'_> {
             let expectation = &self.lab.expectations[i];
             let outcome = judge::judge(self.lab, self.state, expectation, i, &self.observed);
             let mut why: Vec<String> = self.observed.undecided(i).into_iter().collect();
-            if judge::wanted_an_answer(expectation, &outcome) && !self.observed.watched.contains(&i) {
+            if judge::wanted_an_answer(expectation, &outcome, &self.observed, i)
+                && !self.observed.watched.contains(&i)
+            {
                 why.push("no answer came, and its path was not watched".into());
             }
-            if judge::rests_on_silence(expectation, &outcome) {
+            if judge::rests_on_silence(expectation, &outcome, &self.observed, i) {
                 why.extend(losses.reasons.iter().cloned());
                 let echo = self.observed.echo.get(&i).map(|(echo, _)| echo.id);
                 why.extend(trail::lost_on_the_way(self.lab, expectation, echo, &losses.frames));
