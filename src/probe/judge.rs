@@ -161,9 +161,10 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
         Check::Connect { from, to, port, proto, want, answered_by, peer_seen } => {
             let connect = Connection { lab, want: *want, answered_by: *answered_by, peer_seen: *peer_seen };
             let (expected, observed, passed) = connect.judge(seen.connects.get(&index));
-            let at = match to.addr {
-                std::net::IpAddr::V6(_) => format!("[{}]:{port}", target(to)),
-                _ => format!("{}:{port}", target(to)),
+            let address = std::net::SocketAddr::new(to.addr, *port);
+            let at = match to.written == to.addr.to_string() {
+                true => address.to_string(),
+                false => format!("{}:{port} ({address})", to.written),
             };
             (format!("{} → {at} ({})", lab.node(*from).name, proto.as_str()), expected, observed, passed)
         }
