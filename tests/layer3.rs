@@ -351,3 +351,42 @@ kernel_test!(
         assert!(observed(&outcomes, 3).0, "routed by the switch from VLAN 20 to VLAN 10: {outcomes:#?}");
     }
 );
+
+const FOREIGN: &str = r#"name = "t-l3-foreign"
+[[host]]
+name = "a"
+  [[host.iface]]
+  name = "eth0"
+  link = "b:eth0"
+  addresses = ["10.0.0.1/24"]
+[[host]]
+name = "b"
+  [[host.iface]]
+  name = "eth0"
+  link = "a:eth0"
+  addresses = ["10.0.0.2/24"]
+[[expect]]
+from = "a"
+connect = "10.0.0.2:7000"
+answered_by = "b"
+"#;
+
+kernel_test!(a_server_that_is_not_a_lab_service_fails_answered_by, [Veth], {
+    let up = UpLab::up(FOREIGN);
+    // A server of the test's own in b's namespace, which answers with a line of its own.
+    let ns = std::fs::File::open(format!("/run/netns/{}", up.netns("b"))).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let listener = std::net::TcpListener::bind("10.0.0.2:7000").unwrap();
+        ready_tx.send(()).unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut stream, b"SSH-2.0-OpenSSH_9.2\n").unwrap();
+    });
+    ready_rx.recv().unwrap();
+    let (code, outcomes) = verify(&up.name);
+    server.join().unwrap();
+    assert_eq!(code, 1, "{outcomes:#?}");
+    let (passed, text) = observed(&outcomes, 1);
+    assert!(!passed && text == "answered, but not by a lab service: \"SSH-2.0-OpenSSH_9.2\"", "{text}");
+});
