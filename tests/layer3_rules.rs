@@ -218,7 +218,7 @@ fn a_connect_check_names_address_and_port() {
 
 #[test]
 fn a_connect_check_needs_a_port() {
-    assert_error(&expect("connect = \"c1\""), "18:11", "`c1` has no port");
+    assert_error(&expect("connect = \"c1\""), "18:11", "`c1` is not ADDRESS:PORT");
     assert_error(&expect("connect = \"c1:http\""), "18:11", "`http` is not a port");
 }
 
@@ -352,4 +352,53 @@ fn nat_belongs_to_a_host_or_router_with_its_own_namespace() {
 #[test]
 fn localhost_without_a_published_port_warns() {
     assert_warning(&with_nat("  localhost = true"), "9:15", "`localhost` without a published port");
+}
+
+// ---- found by review ----------------------------------------------------------------------------
+
+#[test]
+fn a_cable_cannot_end_in_a_node_that_joins_another() {
+    let text = format!(
+        "{DOCKER}[[host]]\nname = \"side\"\nnetns = \"c1\"\n[[host]]\nname = \"k\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"side:eth0\"\n"
+    );
+    assert_error(&text, "21:3", "this cable ends in `side`, which has no interfaces of its own");
+}
+
+#[test]
+fn an_svi_routes_ipv4_in_its_own_switch_on_a_vlan() {
+    let v6 = SVI.replace("addresses = [\"10.10.0.1/24\"]", "addresses = [\"fd00::1/64\"]");
+    assert_error(&v6, "9:16", "an IPv6 address on a switch interface");
+    let zero = SVI.replace("id = 10", "id = 0");
+    assert_error(&zero, "4:3", "a bridge's VLAN interface needs a VLAN from 1 to 4094");
+    let elsewhere = format!("{SVI}  [[host.iface]]\n  kind = \"vlan\"\n  parent = \"sw:br0\"\n  id = 10\n");
+    assert_error(&elsewhere, "23:12", "only a VLAN interface of the switch itself can stack on its bridge");
+}
+
+#[test]
+fn services_on_two_single_addresses_share_a_port() {
+    let text = DOCKER.replace("  [[host.listen]]\n  port = 80\n", "  [[host.listen]]\n  port = 80\n  addr = \"172.17.0.2\"\n  [[host.listen]]\n  port = 80\n  addr = \"127.0.0.1\"\n");
+    assert_clean(&text);
+}
+
+#[test]
+fn an_ipv6_connect_address_needs_brackets() {
+    assert_error(
+        &expect("connect = \"2001:db8::1:80\""),
+        "18:11",
+        "`2001:db8::1:80`: an IPv6 address and its port need brackets",
+    );
+    assert_error(&expect("connect = \"[::1]\""), "18:11", "`[::1]` is not ADDRESS:PORT");
+}
+
+#[test]
+fn hairpin_without_a_published_port_warns() {
+    assert_warning(&with_nat("  hairpin = true"), "9:13", "`hairpin` without a published port");
+}
+
+#[test]
+fn a_trunks_native_vlan_is_drawn_as_native() {
+    let text = SVI.replace("access = 10", "trunk = [20, 30]\n  native = 10");
+    let lab = check(&text).lab.unwrap();
+    let dot = lab::graph::render(&lab::graph::LabGraph::new(&lab), lab::graph::Format::Dot);
+    assert!(dot.contains("trunk 20,30 native 10"), "{dot}");
 }

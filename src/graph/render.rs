@@ -37,12 +37,15 @@ fn iface_lines(lab: &Lab, id: IfaceId) -> Vec<String> {
 
 fn port_text(port: &PortVlans) -> String {
     let mut parts = Vec::new();
-    if let Some(access) = port.access {
-        parts.push(format!("access {access}"));
-    }
     if !port.trunk.is_empty() {
         let ids: Vec<String> = port.trunk.iter().map(u16::to_string).collect();
         parts.push(format!("trunk {}", ids.join(",")));
+    }
+    // With tagged VLANs, the untagged one is the trunk's native VLAN.
+    match (port.access, port.trunk.is_empty()) {
+        (Some(access), true) => parts.push(format!("access {access}")),
+        (Some(native), false) => parts.push(format!("native {native}")),
+        (None, _) => {}
     }
     if port.hairpin {
         parts.push("hairpin".into());

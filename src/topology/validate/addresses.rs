@@ -26,6 +26,9 @@ pub fn check(d: &mut Draft<'_>) {
 fn interface_settings(d: &mut Draft<'_>) {
     let declared: Vec<_> = d.declared.iter().map(|(id, doc)| (*id, *doc)).collect();
     for (id, doc) in declared {
+        if d.role(id.node) == Role::Switch {
+            no_ipv6_in_a_switch(d, doc);
+        }
         if d.role(id.node) == Role::Switch && d.kinds.get(&id) == Some(&crate::kind::Kind::Veth) {
             switch_port_settings(d, doc);
         }
@@ -48,14 +51,18 @@ fn interface_settings(d: &mut Draft<'_>) {
 /// warning), and no route can leave by it (ports come up last, after the routes: the kernel
 /// refuses a gateway or a device route through a port that is down; and a switch's
 /// namespace has IPv6 off).
-fn switch_port_settings(d: &Draft<'_>, doc: &super::super::document::IfaceDoc) {
+/// A switch's namespace has IPv6 off, SVIs included.
+fn no_ipv6_in_a_switch(d: &Draft<'_>, doc: &super::super::document::IfaceDoc) {
     if let Some(v6) = doc.addresses.iter().find(|a| matches!(a.get_ref(), IpNet::V6(_))) {
         d.error(
             Diagnostic::error(v6.span(), "an IPv6 address on a switch interface")
-                .label("a switch's namespace has IPv6 off: it forwards frames and needs no address")
+                .label("a switch's namespace has IPv6 off: it forwards frames, and its SVIs route IPv4")
                 .help("give the address to a [[router]] or [[host]] interface on this switch"),
         );
     }
+}
+
+fn switch_port_settings(d: &Draft<'_>, doc: &super::super::document::IfaceDoc) {
     let route = doc.gateway.as_ref().map(|g| g.span()).or(doc.default_dev.as_ref().map(|g| g.span()));
     if let Some(span) = route {
         d.error(

@@ -60,14 +60,24 @@ pub fn check(d: &mut Draft<'_>) {
 /// A bridge with VLAN interfaces of its own (a switch's SVIs) filters VLANs: its VLAN
 /// interfaces see only the frames of their VLAN.
 fn filter_vlans_of_routing_bridges(d: &mut Draft<'_>) {
-    let routing: Vec<IfaceId> = d
+    let svis: Vec<(IfaceId, IfaceId, u16)> = d
         .lab
         .iface_ids()
         .filter_map(|id| match d.kind(id) {
-            IfaceKind::Vlan { parent, .. } if d.kind(*parent).kind() == Kind::Bridge => Some(*parent),
+            IfaceKind::Vlan { parent, id: vid, .. } if d.kind(*parent).kind() == Kind::Bridge => {
+                Some((id, *parent, *vid))
+            }
             _ => None,
         })
         .collect();
+    for (svi, _, _) in svis.iter().filter(|(_, _, vid)| *vid == 0) {
+        d.error(
+            Diagnostic::error(d.iface_span(*svi), "a bridge's VLAN interface needs a VLAN from 1 to 4094")
+                .label("the bridge cannot be a member of VLAN 0 (EINVAL)")
+                .help("give the SVI the id of the VLAN it routes, like `id = 10`"),
+        );
+    }
+    let routing: Vec<IfaceId> = svis.iter().map(|(_, bridge, _)| *bridge).collect();
     for bridge in routing {
         set_kind(d, bridge, IfaceKind::Bridge { vlan_filtering: true });
     }
@@ -125,10 +135,19 @@ pub(crate) fn parent(d: &Draft<'_>, id: IfaceId, doc: &IfaceDoc) -> Option<Iface
         );
         return None;
     }
-    let svi = d.kind(parent).kind() == Kind::Bridge && d.kinds.get(&id) == Some(&Kind::Vlan);
+    let svi = d.kind(parent).kind() == Kind::Bridge
+        && d.kinds.get(&id) == Some(&Kind::Vlan)
+        && parent.node == id.node;
     if d.role(parent.node) == Role::Switch && !svi {
         d.error(
-            Diagnostic::error(text.span(), "a switch port cannot be a parent")
+            Diagnostic::error(
+                text.span(),
+                if d.kind(parent).kind() == Kind::Bridge {
+                    "only a VLAN interface of the switch itself can stack on its bridge"
+                } else {
+                    "a switch port cannot be a parent"
+                },
+            )
                 .label(format!("`{}` is a switch", d.lab.node(parent.node).name))
                 .help("stack sub-interfaces and children on a host's or router's interface; a switch routes through VLAN interfaces of its bridge (`parent = \"br0\"`)"),
         );

@@ -357,11 +357,28 @@ fn want(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Want> {
 /// as `to` takes it (an address, a node, `NODE:IFACE`; IPv6 in brackets).
 fn connect_target(d: &Draft<'_>, written: &Spanned<String>) -> Option<(Target, u16)> {
     let text = written.get_ref();
-    let Some((host, port)) = text.rsplit_once(':') else {
+    let split = match text.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once("]:"),
+        None => text.rsplit_once(':'),
+    };
+    if let Some((host, _)) =
+        split.filter(|(host, _)| !text.starts_with('[') && host.parse::<std::net::Ipv6Addr>().is_ok())
+    {
         d.error(
-            Diagnostic::error(written.span(), format!("`{text}` has no port"))
+            Diagnostic::error(
+                written.span(),
+                format!("`{text}`: an IPv6 address and its port need brackets"),
+            )
+            .label("where does the address end?")
+            .help(format!("write \"[{host}]:PORT\"")),
+        );
+        return None;
+    }
+    let Some((host, port)) = split.filter(|(host, _)| !host.is_empty()) else {
+        d.error(
+            Diagnostic::error(written.span(), format!("`{text}` is not ADDRESS:PORT"))
                 .label("where to connect?")
-                .help(format!("write \"{text}:PORT\", like \"{text}:80\"")),
+                .help("write \"ADDRESS:PORT\", like \"10.0.0.1:80\", \"web:80\" or \"[2001:db8::1]:80\""),
         );
         return None;
     };
@@ -379,7 +396,6 @@ fn connect_target(d: &Draft<'_>, written: &Spanned<String>) -> Option<(Target, u
         }
         return None;
     };
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let to = connect_address(d, &Spanned::new(written.span(), host.to_owned()))?;
     Some((to, port))
 }

@@ -51,6 +51,13 @@ fn nat(d: &Draft<'_>, node: NodeId, doc: &NatDoc) -> Option<Nat> {
         Some(h) if *h.get_ref() => hairpin_subnets(d, &publish),
         _ => Vec::new(),
     };
+    if let (true, Some(h)) = (doc.publish.is_empty(), doc.hairpin.as_ref().filter(|h| *h.get_ref())) {
+        d.error(
+            Diagnostic::warning(h.span(), "`hairpin` without a published port")
+                .label("no published port to come back to")
+                .help("add a `publish` entry, or remove `hairpin`"),
+        );
+    }
     let localhost = doc.localhost.as_ref().is_some_and(|l| *l.get_ref());
     if let (true, Some(l)) = (publish.is_empty(), doc.localhost.as_ref().filter(|l| *l.get_ref())) {
         d.error(
@@ -159,6 +166,14 @@ fn own_ipv4(d: &Draft<'_>, node: NodeId, ip: &S<IpAddr>) -> Option<Ipv4Addr> {
 /// `to = "NODE:PORT"`, `"NODE:IFACE:PORT"` or `"IP:PORT"`: an IPv4 address and a port.
 fn destination(d: &Draft<'_>, to: &S<String>) -> Option<(Ipv4Addr, u16)> {
     let text = to.get_ref();
+    if text.starts_with('[') {
+        d.error(
+            Diagnostic::error(to.span(), "lab's NAT is IPv4 only")
+                .label("an IPv6 destination")
+                .help("publish to an IPv4 address or a node with one: `to = \"c1:80\"`"),
+        );
+        return None;
+    }
     let parsed = text.rsplit_once(':').and_then(|(host, port)| Some((host, port.parse::<i64>().ok()?)));
     let Some((host, port)) = parsed else {
         d.error(

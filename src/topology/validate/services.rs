@@ -48,7 +48,24 @@ fn joined(d: &Draft<'_>, node: NodeId, home: &S<String>) -> Option<NodeId> {
         return None;
     }
     report_own_network(d, d.node_doc(node), home.get_ref());
+    report_cables_into(d, node, home.get_ref());
     Some(target)
+}
+
+/// A cable whose far end names an interface of a joining node would make that interface in
+/// the node's namespace, which is another's: the cable must name the home's interface.
+fn report_cables_into(d: &Draft<'_>, node: NodeId, home: &str) {
+    for iface in d.lab.node(node).ifaces.iter().filter(|i| !i.declared) {
+        let crate::model::IfaceKind::Veth { peer, .. } = iface.kind else { continue };
+        d.error(
+            Diagnostic::error(
+                d.iface_span(peer),
+                format!("this cable ends in `{}`, which has no interfaces of its own", d.lab.node(node).name),
+            )
+            .label(format!("`{}` lives in `{home}`'s namespace", d.lab.node(node).name))
+            .help(format!("link to an interface of `{home}` instead: `link = \"{home}:{}\"`", iface.name)),
+        );
+    }
 }
 
 /// A node that joins another's namespace uses that namespace's interfaces, routes and
@@ -140,33 +157,37 @@ pub(super) fn port_number(d: &Draft<'_>, port: &S<i64>) -> Option<u16> {
 /// Two services on one port of one namespace: the kernel lets only the first listen; a
 /// warning, since that is what the host model shows.
 fn warn_of_shared_ports(d: &Draft<'_>) {
-    let mut first: HashMap<(NodeId, L4, u16), NodeId> = HashMap::new();
+    /// The address a port is served on (every one: `None`), and by which node.
+    type Served = (Option<std::net::IpAddr>, NodeId);
+    let mut bound: HashMap<(NodeId, L4, u16), Vec<Served>> = HashMap::new();
     for n in 0..d.lab.nodes.len() {
         let node = NodeId(n);
         let home = d.lab.node(node).joins.unwrap_or(node);
         for (i, listener) in d.lab.node(node).listeners.iter().enumerate() {
-            let key = (home, listener.proto, listener.port);
-            match first.get(&key) {
-                None => {
-                    first.insert(key, node);
-                }
-                Some(owner) => {
-                    let span = d.node_doc(node).listen[i].span.clone();
-                    d.error(
-                        Diagnostic::warning(
-                            span,
-                            format!(
-                                "{} port {} is already served in this namespace, by `{}`",
-                                listener.proto.as_str(),
-                                listener.port,
-                                d.lab.node(*owner).name
-                            ),
-                        )
-                        .label("the kernel refuses the second listener (EADDRINUSE)")
-                        .help("expect it with `listener = \"NODE:PORT\"` and `bound = false`, or use another port"),
-                    );
-                }
+            let earlier = bound.entry((home, listener.proto, listener.port)).or_default();
+            // Every address takes the port on all of them; two single addresses share it.
+            let clash = earlier
+                .iter()
+                .find(|(addr, _)| addr.is_none() || listener.addr.is_none() || *addr == listener.addr);
+            if let Some((_, owner)) = clash {
+                let span = d.node_doc(node).listen[i].span.clone();
+                d.error(
+                    Diagnostic::warning(
+                        span,
+                        format!(
+                            "{} port {} is already served in this namespace, by `{}`",
+                            listener.proto.as_str(),
+                            listener.port,
+                            d.lab.node(*owner).name
+                        ),
+                    )
+                    .label("the kernel refuses the second listener (EADDRINUSE)")
+                    .help(
+                        "expect it with `listener = \"NODE:PORT\"` and `bound = false`, or use another port",
+                    ),
+                );
             }
+            earlier.push((listener.addr, node));
         }
     }
 }
