@@ -402,3 +402,14 @@ fn a_trunks_native_vlan_is_drawn_as_native() {
     let dot = lab::graph::render(&lab::graph::LabGraph::new(&lab), lab::graph::Format::Dot);
     assert!(dot.contains("trunk 20,30 native 10"), "{dot}");
 }
+
+#[test]
+fn a_key_of_the_wrong_type_is_reported_once_not_also_as_missing() {
+    let publish = with_nat("  publish = [{ port = \"80\", to = \"c1:80\" }]");
+    let found = common::diagnostics(&publish);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let listen = DOCKER.replace("port = 80", "port = \"80\"");
+    assert_eq!(common::diagnostics(&listen).len(), 1, "{:?}", common::diagnostics(&listen));
+    let masquerade = with_nat("  masquerade = [{ from = 5 }]");
+    assert_eq!(common::diagnostics(&masquerade).len(), 1, "{:?}", common::diagnostics(&masquerade));
+}

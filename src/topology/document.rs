@@ -50,6 +50,7 @@ pub struct MasqueradeDoc {
     pub from: Option<S<IpNet>>,
     pub out: Option<S<String>>,
     pub out_not: Option<S<String>>,
+    pub written: Written,
 }
 
 pub struct PublishDoc {
@@ -58,6 +59,7 @@ pub struct PublishDoc {
     pub port: Option<S<i64>>,
     pub to: Option<S<String>>,
     pub host_ip: Option<S<IpAddr>>,
+    pub written: Written,
 }
 
 /// A `[[host.listen]]` service.
@@ -66,6 +68,7 @@ pub struct ListenDoc {
     pub proto: Option<S<String>>,
     pub port: Option<S<i64>>,
     pub addr: Option<S<IpAddr>>,
+    pub written: Written,
 }
 
 pub struct RouteDoc {
@@ -266,6 +269,7 @@ fn read_nat(table: &DeTable<'_>, span: Span, sink: &Sink) -> NatDoc {
                     from: t.parsed("from", CIDR),
                     out: t.string("out"),
                     out_not: t.string("out_not"),
+                    written: Written(t.keys()),
                 }
             })
             .collect(),
@@ -280,6 +284,7 @@ fn read_nat(table: &DeTable<'_>, span: Span, sink: &Sink) -> NatDoc {
                     port: t.integer("port"),
                     to: t.string("to"),
                     host_ip: t.parsed("host_ip", IP),
+                    written: Written(t.keys()),
                 }
             })
             .collect(),
@@ -290,7 +295,13 @@ fn read_nat(table: &DeTable<'_>, span: Span, sink: &Sink) -> NatDoc {
 
 fn read_listen(table: &DeTable<'_>, span: Span, sink: &Sink) -> ListenDoc {
     let t = Table::new(table, span.clone(), "a service (`listen`)", LISTEN_KEYS, sink);
-    ListenDoc { span, proto: t.string("proto"), port: t.integer("port"), addr: t.parsed("addr", IP) }
+    ListenDoc {
+        span,
+        proto: t.string("proto"),
+        port: t.integer("port"),
+        addr: t.parsed("addr", IP),
+        written: Written(t.keys()),
+    }
 }
 
 fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {

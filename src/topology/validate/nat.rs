@@ -72,6 +72,10 @@ fn nat(d: &Draft<'_>, node: NodeId, doc: &NatDoc) -> Option<Nat> {
 
 fn masquerade(d: &Draft<'_>, node: NodeId, doc: &MasqueradeDoc) -> Option<Masquerade> {
     let Some(from) = &doc.from else {
+        // A `from` of the wrong type is reported already.
+        if doc.written.has("from") {
+            return None;
+        }
         d.error(
             Diagnostic::error(doc.span.clone(), "a masquerade rule needs `from`")
                 .label("whose packets?")
@@ -128,6 +132,10 @@ fn publish(d: &Draft<'_>, node: NodeId, doc: &PublishDoc) -> Option<Publish> {
         None => L4::Tcp,
     };
     let (Some(port), Some(to)) = (&doc.port, &doc.to) else {
+        // A `port` or `to` of the wrong type is reported already.
+        if ["port", "to"].iter().all(|k| doc.written.has(k)) {
+            return None;
+        }
         d.error(
             Diagnostic::error(doc.span.clone(), "a published port needs `port` and `to`")
                 .label("which port, to where?")

@@ -99,6 +99,9 @@ fn listener(d: &Draft<'_>, node: NodeId, doc: &ListenDoc) -> Option<Listener> {
         None => L4::Tcp,
     };
     let Some(port) = &doc.port else {
+        if doc.written.has("port") {
+            return None;
+        }
         d.error(
             Diagnostic::error(doc.span.clone(), "a service needs a `port`")
                 .label("which port?")
