@@ -24,7 +24,7 @@ pub enum Error {
     #[error("{doing}: {}", lowercase_first(&io::Error::from(*.errno).to_string()))]
     Refused { doing: String, errno: Errno },
     #[error(
-        "this kernel has no nf_tables NAT for IPv4 (CONFIG_NF_TABLES_IPV4, CONFIG_NFT_NAT); NAT labs run natively on a kernel that has it"
+        "this kernel has no nf_tables NAT for IPv4 (CONFIG_NF_TABLES_IPV4, CONFIG_NFT_NAT, CONFIG_NFT_MASQ, CONFIG_NFT_FIB_IPV4, CONFIG_NFT_CT); NAT labs run natively on a kernel that has it"
     )]
     Unsupported,
     #[error("talking to nf_tables: {0}")]
@@ -443,7 +443,8 @@ fn answers(mut bytes: &[u8]) -> Vec<(u32, i32)> {
 }
 
 /// The error for a refused request (`None`: the batch itself), told as "no NAT here" when
-/// the refusal says the kernel lacks the IPv4 family or the nat chain type.
+/// the refusal says the kernel lacks the IPv4 family, the nat chain type, or an expression
+/// lab's rules use (a rule naming an expression the kernel has no module for: ENOENT).
 fn refusal(request: Option<&Request>, errno: Errno) -> Error {
     let kind = request.map(|r| r.kind);
     // No IPv4 family: the table is refused (6.1's stable kernels check the family) or a
@@ -452,6 +453,7 @@ fn refusal(request: Option<&Request>, errno: Errno) -> Error {
         (kind, errno),
         (None | Some(NFT_MSG_NEWTABLE), Errno::EOPNOTSUPP | Errno::EAFNOSUPPORT)
             | (Some(NFT_MSG_NEWCHAIN), Errno::ENOENT | Errno::EOPNOTSUPP)
+            | (Some(NFT_MSG_NEWRULE), Errno::ENOENT)
     );
     if lacks_nat {
         return Error::Unsupported;
@@ -622,6 +624,10 @@ mod tests {
         let table = new_table();
         assert!(matches!(refusal(Some(&table), Errno::EOPNOTSUPP), Error::Unsupported));
         let rule = new_rule(Hook::Postrouting, 2, &ruleset_rule());
+        assert!(
+            matches!(refusal(Some(&rule), Errno::ENOENT), Error::Unsupported),
+            "an expression without its module"
+        );
         let refused = refusal(Some(&rule), Errno::EOPNOTSUPP);
         assert_eq!(
             refused.to_string(),
