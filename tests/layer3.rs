@@ -3,21 +3,9 @@
 //! a connect probe, and nodes that share a namespace. `ip` and `bridge` are the witnesses.
 
 mod common;
-use common::kernel::{UpLab, lab, link, namespaces, witness};
+use common::kernel::{UpLab, lab, link, namespaces, observed, verify_json, witness};
 use lab::model::KernelFeature::*;
 use serde_json::Value;
-
-/// `lab verify --json`: the exit status and the outcomes.
-fn verify(name: &str) -> (i32, Vec<Value>) {
-    let (code, out, err) = lab(&["verify", "--json", name]);
-    let parsed: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON ({e}): {out}{err}"));
-    (code, parsed["outcomes"].as_array().unwrap().clone())
-}
-
-fn observed(outcomes: &[Value], number: usize) -> (bool, String) {
-    let o = &outcomes[number - 1];
-    (o["passed"] == true, o["observed"].as_str().unwrap().to_string())
-}
 
 const DOCKER_BRIDGE: &str = r#"name = "t-l3-bridge"
 [[host]]
@@ -66,7 +54,7 @@ kernel_test!(a_bridge_inside_a_host_has_the_cables_to_it_as_ports, [Veth, Bridge
     assert_eq!(names, ["c1-eth0", "c2-eth0"]);
     let address = witness("ip", &["-n", &dk, "-j", "address", "show", "dev", "docker0"]);
     assert_eq!(address[0]["addr_info"][0]["local"], "172.17.0.1");
-    let (code, outcomes) = verify(&up.name);
+    let (code, outcomes) = verify_json(&up.name);
     assert_eq!(code, 0, "{outcomes:#?}");
 });
 
@@ -172,7 +160,7 @@ peer_seen = "10.0.1.2"
 
 kernel_test!(connect_probes_tell_answered_refused_unreachable_and_silence_apart, [Veth], {
     let up = UpLab::up(SERVICES);
-    let (code, outcomes) = verify(&up.name);
+    let (code, outcomes) = verify_json(&up.name);
     assert_eq!(code, 1, "four expectations are wrong on purpose: {outcomes:#?}");
     let (passed, text) = observed(&outcomes, 1);
     assert!(passed && text.starts_with("answered by web, which saw 10.0.1.2:"), "{text}");
@@ -251,7 +239,7 @@ kernel_test!(a_node_in_another_nodes_namespace_shares_its_address_and_ports, [Ve
     assert_eq!(code, 0, "{err}");
     let sidecar: Value = serde_json::from_str(&sidecar).unwrap();
     assert_eq!(sidecar[0]["address"], link(&up.netns("web"), "eth0")["address"], "one MAC: the same eth0");
-    let (code, outcomes) = verify(&up.name);
+    let (code, outcomes) = verify_json(&up.name);
     assert_eq!(code, 0, "{outcomes:#?}");
     let (_, refused) = observed(&outcomes, 4);
     assert!(refused.contains("Address already in use"), "the kernel's words: {refused}");
@@ -342,7 +330,7 @@ kernel_test!(
             "the bridge's own VLANs: {vlans}"
         );
         assert_eq!(common::kernel::read_in(&sw, "/proc/sys/net/ipv4/ip_forward"), "1");
-        let (code, outcomes) = verify(&up.name);
+        let (code, outcomes) = verify_json(&up.name);
         assert_eq!(code, 1, "{outcomes:#?}");
         // The native VLAN's frames cross the trunk untagged: the first expectation fails on its tags.
         let (passed, text) = observed(&outcomes, 1);
@@ -384,7 +372,7 @@ kernel_test!(a_server_that_is_not_a_lab_service_fails_answered_by, [Veth], {
         std::io::Write::write_all(&mut stream, b"SSH-2.0-OpenSSH_9.2\n").unwrap();
     });
     ready_rx.recv().unwrap();
-    let (code, outcomes) = verify(&up.name);
+    let (code, outcomes) = verify_json(&up.name);
     server.join().unwrap();
     assert_eq!(code, 1, "{outcomes:#?}");
     let (passed, text) = observed(&outcomes, 1);

@@ -6,21 +6,14 @@
 //! sandbox's kernel has no nf_tables `ip` family.
 
 mod common;
-use common::kernel::{UpLab, lab, namespaces};
+use common::kernel::{UpLab, lab, namespaces, observed, verify_json};
 use lab::model::KernelFeature::*;
-use serde_json::Value;
 use std::process::Command;
-
-fn verify(name: &str) -> (i32, Vec<Value>) {
-    let (code, out, err) = lab(&["verify", "--json", name]);
-    let parsed: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON ({e}): {out}{err}"));
-    (code, parsed["outcomes"].as_array().unwrap().clone())
-}
 
 /// Each outcome: passed, and what was observed.
 fn outcomes(name: &str) -> Vec<(bool, String)> {
-    let (_, outcomes) = verify(name);
-    outcomes.iter().map(|o| (o["passed"] == true, o["observed"].as_str().unwrap().to_string())).collect()
+    let (_, outcomes) = verify_json(name);
+    (1..=outcomes.len()).map(|n| observed(&outcomes, n)).collect()
 }
 
 /// `nft list ruleset` inside a namespace (or, with `None`, the machine's own).
@@ -197,7 +190,7 @@ kernel_test!(a_port_published_on_one_address_is_not_published_on_the_others, [Ve
 kernel_test!(a_wrong_nat_expectation_fails_saying_what_nat_did, [Veth, Bridge, Nat], {
     let expects = connect("web", "lan:9000", "peer_seen = \"172.17.0.2\"");
     let up = UpLab::up(&docker_lab("t-nat-wrong", &format!("  {MASQUERADE}"), "", &expects));
-    let (code, outcomes) = verify(&up.name);
+    let (code, outcomes) = verify_json(&up.name);
     assert_eq!(code, 1);
     let observed = outcomes[0]["observed"].as_str().unwrap();
     assert!(observed.starts_with("answered by lan, which saw 192.168.111.128:"), "{observed}");

@@ -235,11 +235,6 @@ fn without_counter_values(text: &str) -> String {
     std::iter::once(first).chain(rest).collect()
 }
 
-/// Whether a topology's lab needs NAT, which only a native kernel has (not the sandbox's).
-fn needs_nat(file: &str) -> bool {
-    lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap().kernel_needs().contains(&Nat)
-}
-
 /// Every topology of `topologies/`, and the corners above.
 fn every_topology() -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir("topologies")
@@ -290,8 +285,10 @@ fn is_experiment(file: &str) -> bool {
 }
 
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up_for_the_experiments, ALL, {
-    let files: Vec<String> =
-        every_topology().into_iter().filter(|f| is_experiment(f) && !needs_nat(f)).collect();
+    let files: Vec<String> = every_topology()
+        .into_iter()
+        .filter(|f| is_experiment(f) && !common::needs_nat(std::path::Path::new(f)))
+        .collect();
     assert!(files.len() >= 20, "{files:?}");
     printed_plans_build_what_up_builds(&files);
 });
@@ -301,14 +298,17 @@ kernel_test!(the_printed_plan_builds_the_same_vxlan_overlay_as_up, &[Veth, Bridg
 });
 
 kernel_test!(the_printed_plan_builds_the_same_lab_as_up_for_the_models_and_matrices, ALL, {
-    let files: Vec<String> =
-        every_topology().into_iter().filter(|f| !is_experiment(f) && !needs_nat(f)).collect();
+    let files: Vec<String> = every_topology()
+        .into_iter()
+        .filter(|f| !is_experiment(f) && !common::needs_nat(std::path::Path::new(f)))
+        .collect();
     assert!(files.iter().any(|f| f.contains("matrix-ipvlan")), "{files:?}");
     printed_plans_build_what_up_builds(&files);
 });
 
 kernel_test!(the_printed_plan_builds_the_same_nat_labs_as_up, &[Veth, Bridge, Nat], {
-    let files: Vec<String> = every_topology().into_iter().filter(|f| needs_nat(f)).collect();
+    let files: Vec<String> =
+        every_topology().into_iter().filter(|f| common::needs_nat(std::path::Path::new(f))).collect();
     assert!(files.iter().any(|f| f.contains("m-bridge")), "{files:?}");
     printed_plans_build_what_up_builds(&files);
 });

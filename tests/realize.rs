@@ -508,11 +508,6 @@ kernel_test!(down_leaves_alone_a_namespace_it_did_not_make, &[Veth], {
     );
 });
 
-/// Whether a topology needs NAT, which the sandbox's kernel lacks.
-fn needs_nat(file: &std::path::Path) -> bool {
-    lab::topology::load(file).unwrap().lab.unwrap().kernel_needs().contains(&Nat)
-}
-
 /// Each file comes up with one namespace per node that has its own, and goes down leaving
 /// nothing.
 fn each_comes_up_and_goes_down(files: impl IntoIterator<Item = std::path::PathBuf>) {
@@ -531,11 +526,11 @@ fn each_comes_up_and_goes_down(files: impl IntoIterator<Item = std::path::PathBu
 }
 
 kernel_test!(every_topology_comes_up_and_goes_down_cleanly, ALL, {
-    each_comes_up_and_goes_down(common::topology_files().into_iter().filter(|f| !needs_nat(f)));
+    each_comes_up_and_goes_down(common::topology_files().into_iter().filter(|f| !common::needs_nat(f)));
 });
 
 kernel_test!(every_nat_topology_comes_up_and_goes_down_cleanly, &[Veth, Bridge, Nat], {
-    each_comes_up_and_goes_down(common::topology_files().into_iter().filter(|f| needs_nat(f)));
+    each_comes_up_and_goes_down(common::topology_files().into_iter().filter(|f| common::needs_nat(f)));
 });
 
 /// A kernel without modules: `up` refuses before making anything, names what needs each

@@ -4,17 +4,10 @@
 //! load does the same, at random).
 
 mod common;
-use common::kernel::{UpLab, lab};
+use common::kernel::{UpLab, verify_json};
 use lab::model::KernelFeature::*;
 use serde_json::Value;
 use std::process::Command;
-
-fn verify_json(lab_name: &str) -> (i32, Vec<Value>) {
-    let (code, out, err) = lab(&["verify", "--json", lab_name]);
-    let parsed: Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
-    (code, parsed["outcomes"].as_array().unwrap().clone())
-}
 
 /// Two hosts on a switch; `slow` answers every echo `delay` late.
 fn pair(name: &str, expectations: &str) -> String {

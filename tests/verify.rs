@@ -3,26 +3,13 @@
 //! what it saw. Kernel tests run natively when this kernel can, else in the sandbox.
 
 mod common;
-use common::kernel::{ALL, UpLab, lab, witness, write_topology};
+use common::kernel::{ALL, UpLab, lab, verify_json, witness, write_topology};
 use lab::model::KernelFeature::*;
 use lab::model::{Check, Lab, MacOf, Proto};
 use serde_json::Value;
 
 fn load(file: &str) -> Lab {
     lab::topology::load(std::path::Path::new("topologies").join(file).as_path()).unwrap().lab.unwrap()
-}
-
-/// `lab verify --json`: the exit status and each outcome by number.
-fn verify_json(lab_name: &str) -> (i32, Vec<Value>) {
-    let (code, out, err) = lab(&["verify", "--json", lab_name]);
-    let parsed: Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
-    (code, parsed["outcomes"].as_array().unwrap().clone())
-}
-
-/// Whether a topology needs NAT, which the sandbox's kernel lacks (no nf_tables for IPv4).
-fn needs_nat(file: &std::path::Path) -> bool {
-    lab::topology::load(file).unwrap().lab.unwrap().kernel_needs().contains(&Nat)
 }
 
 /// `lab run` of each file passes every expectation, and tears the lab down.
@@ -39,11 +26,11 @@ fn every_one_passes(files: impl IntoIterator<Item = std::path::PathBuf>) {
 }
 
 kernel_test!(every_topology_passes_lab_run, ALL, {
-    every_one_passes(common::topology_files().into_iter().filter(|f| !needs_nat(f)));
+    every_one_passes(common::topology_files().into_iter().filter(|f| !common::needs_nat(f)));
 });
 
 kernel_test!(every_nat_topology_passes_lab_run, [Veth, Bridge, Nat], {
-    let files: Vec<_> = common::topology_files().into_iter().filter(|f| needs_nat(f)).collect();
+    let files: Vec<_> = common::topology_files().into_iter().filter(|f| common::needs_nat(f)).collect();
     assert!(!files.is_empty(), "the bridge model needs NAT");
     every_one_passes(files);
 });

@@ -67,7 +67,7 @@ const WINDOW: usize = 256;
 /// How long a probe waits, after its last send, for the network to go quiet.
 pub const SETTLE_CAP: Duration = Duration::from_secs(30);
 /// How often a probe that waits for the network to go quiet looks again.
-const QUIET_POLL: Duration = Duration::from_millis(5);
+pub const QUIET_POLL: Duration = Duration::from_millis(5);
 
 struct Probe<'a> {
     echo: &'a Echo,

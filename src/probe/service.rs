@@ -197,15 +197,9 @@ fn bind(proto: L4, addr: Option<IpAddr>, port: u16) -> io::Result<Open> {
     Ok(open)
 }
 
-/// A TCP listener; on every address it is one dual-stack socket, falling back to IPv4
-/// where the namespace has no IPv6.
+/// A TCP listener; on every address it is one dual-stack socket.
 fn bind_tcp(at: SocketAddr, anywhere: bool) -> io::Result<TcpListener> {
-    let listener = match TcpListener::bind(at) {
-        Err(e) if anywhere && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, at.port()))?
-        }
-        other => other?,
-    };
+    let listener = bind_falling_back(at, anywhere, TcpListener::bind)?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
@@ -213,21 +207,27 @@ fn bind_tcp(at: SocketAddr, anywhere: bool) -> io::Result<TcpListener> {
 /// A UDP socket, dual-stack on every address like the TCP listener, told the destination
 /// of each datagram.
 fn bind_udp(at: SocketAddr, anywhere: bool) -> io::Result<UdpSocket> {
-    let socket = match UdpSocket::bind(at) {
-        Err(e) if anywhere && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
-            UdpSocket::bind((Ipv4Addr::UNSPECIFIED, at.port()))?
-        }
-        other => other?,
-    };
-    let fd = socket.as_raw_fd();
-    // SAFETY: borrows a socket this function owns, for the calls below only.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let socket = bind_falling_back(at, anywhere, UdpSocket::bind)?;
     match socket.local_addr()? {
-        SocketAddr::V4(_) => socket::setsockopt(&borrowed, sockopt::Ipv4PacketInfo, &true)?,
-        SocketAddr::V6(_) => socket::setsockopt(&borrowed, sockopt::Ipv6RecvPacketInfo, &true)?,
+        SocketAddr::V4(_) => socket::setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?,
+        SocketAddr::V6(_) => socket::setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?,
     }
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// Binds `at`; on every address, falls back to IPv4 where the namespace has no IPv6.
+fn bind_falling_back<T>(
+    at: SocketAddr,
+    anywhere: bool,
+    bind: impl Fn(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    match bind(at) {
+        Err(e) if anywhere && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), at.port()))
+        }
+        other => other,
+    }
 }
 
 fn shown(addr: Option<IpAddr>, port: u16) -> String {

@@ -54,6 +54,8 @@ pub struct Seen {
 
 /// How long, after its last attempt, a silent probe waits for the network to go quiet.
 const SETTLE_CAP: Duration = super::icmp::SETTLE_CAP;
+/// How often a silent probe looks whether the network has gone quiet.
+const QUIET_POLL: Duration = super::icmp::QUIET_POLL;
 /// The longest line a service sends.
 const LINE: usize = 512;
 
@@ -220,7 +222,7 @@ impl Attempt<'_> {
             Some(libc::ECONNREFUSED) => Got::Refused,
             Some(
                 libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ENETDOWN | libc::EACCES,
-            ) => Got::Unreachable(crate::kernel::lowercase_first(&error_text(&error))),
+            ) => Got::Unreachable(crate::kernel::OsError(error).to_string()),
             // The kernel gave up on its own retries: silence, which `settle` must confirm.
             Some(libc::ETIMEDOUT) => {
                 self.socket = None;
@@ -275,18 +277,6 @@ impl Attempt<'_> {
                 if self.connect.positive && now < end { next_try.min(end) } else { now + QUIET_POLL }
             }
         }
-    }
-}
-
-/// How often a silent probe looks whether the network has gone quiet.
-const QUIET_POLL: Duration = Duration::from_millis(5);
-
-/// "no route to host", as the kernel names the errno (without "(os error N)").
-fn error_text(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
     }
 }
 

@@ -110,6 +110,20 @@ pub fn lab(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `lab verify --json LAB`: the exit status and each outcome, in file order.
+pub fn verify_json(lab_name: &str) -> (i32, Vec<serde_json::Value>) {
+    let (code, out, err) = lab(&["verify", "--json", lab_name]);
+    let parsed: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON from verify ({e}): {out}{err}"));
+    (code, parsed["outcomes"].as_array().unwrap().clone())
+}
+
+/// Outcome `number` (from 1): whether it passed, and what was observed.
+pub fn observed(outcomes: &[serde_json::Value], number: usize) -> (bool, String) {
+    let o = &outcomes[number - 1];
+    (o["passed"] == true, o["observed"].as_str().unwrap().to_string())
+}
+
 /// A lab that is up for the length of a test; `down` when dropped, even on panic.
 pub struct UpLab {
     pub name: String,

@@ -54,6 +54,13 @@ pub fn assert_clean(text: &str) {
     );
 }
 
+/// Whether a topology's lab needs NAT, which the sandbox's kernel lacks (no nf_tables for
+/// IPv4): such labs run natively.
+pub fn needs_nat(file: &std::path::Path) -> bool {
+    let lab = topology::load(file).unwrap().lab.unwrap();
+    lab.kernel_needs().contains(&lab::model::KernelFeature::Nat)
+}
+
 /// The repository's topologies.
 pub fn topology_files() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");

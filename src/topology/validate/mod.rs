@@ -137,6 +137,11 @@ impl<'d> Draft<'d> {
     }
 
     /// The interface that has each address (the first, where two have it).
+    /// Whether `addr` is written on one of `node`'s interfaces.
+    pub fn has_address(&self, node: NodeId, addr: std::net::IpAddr) -> bool {
+        self.lab.node(node).ifaces.iter().flat_map(|i| &i.addresses).any(|a| a.addr() == addr)
+    }
+
     pub fn addresses(&self) -> &HashMap<std::net::IpAddr, IfaceId> {
         self.addresses.get_or_init(|| {
             let mut owners = HashMap::new();

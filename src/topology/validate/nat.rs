@@ -154,9 +154,8 @@ fn publish(d: &Draft<'_>, node: NodeId, doc: &PublishDoc) -> Option<Publish> {
 
 /// `host_ip`: one of the node's own IPv4 addresses.
 fn own_ipv4(d: &Draft<'_>, node: NodeId, ip: &S<IpAddr>) -> Option<Ipv4Addr> {
-    let owned = d.lab.node(node).ifaces.iter().flat_map(|i| &i.addresses).any(|a| a.addr() == *ip.get_ref());
     match ip.get_ref() {
-        IpAddr::V4(v4) if owned => Some(*v4),
+        IpAddr::V4(v4) if d.has_address(node, *ip.get_ref()) => Some(*v4),
         _ => {
             d.error(
                 Diagnostic::error(

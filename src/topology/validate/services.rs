@@ -113,8 +113,7 @@ fn listener(d: &Draft<'_>, node: NodeId, doc: &ListenDoc) -> Option<Listener> {
     let addr = doc.addr.as_ref().map(|a| *a.get_ref());
     if let (Some(addr), Some(span)) = (addr, doc.addr.as_ref().map(|a| a.span())) {
         let home = d.lab.node(node).joins.unwrap_or(node);
-        let owned = d.lab.node(home).ifaces.iter().flat_map(|i| &i.addresses).any(|a| a.addr() == addr);
-        if !owned && !addr.is_loopback() && !addr.is_unspecified() {
+        if !d.has_address(home, addr) && !addr.is_loopback() && !addr.is_unspecified() {
             d.error(
                 Diagnostic::error(span, format!("{addr} is not an address of `{}`", d.lab.node(home).name))
                     .label("the kernel cannot bind it (EADDRNOTAVAIL)")
