@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod graph;
+pub mod impair;
 pub mod kernel;
 pub mod kind;
 pub mod model;

@@ -24,6 +24,12 @@ pub struct State {
     /// Seconds since the epoch.
     pub created: u64,
     pub nodes: Vec<NodeState>,
+    /// The scenario step the lab was brought to (`None`: its initial state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Actions `lab do` applied since, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub live: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

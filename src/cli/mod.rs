@@ -31,11 +31,13 @@ macro_rules! stderrln {
     }};
 }
 
+mod act;
 mod down;
 mod exec;
 mod graph;
 mod ls;
 mod run;
+mod steps;
 mod up;
 mod validate;
 mod verify;
@@ -66,8 +68,10 @@ enum Command {
     Ls(ls::Options),
     /// Run a command inside a node's namespace.
     Exec(exec::Options),
-    /// Check every expectation of a lab that is up.
+    /// Check every expectation of a lab that is up (--step NAME: first bring it to a step).
     Verify(verify::Options),
+    /// Change a lab that is up, as a scenario step would: `lab do LAB 'link r1:eth0 down'`.
+    Do(act::Options),
     /// Up, verify and down in one command (always tears down); --sandbox for the full kernel.
     Run(run::Options),
 }
@@ -166,6 +170,7 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
         Command::Ls(options) => ls::run(options),
         Command::Exec(options) => exec::run(options),
         Command::Verify(options) => verify::run(options),
+        Command::Do(options) => act::run(options),
         Command::Run(options) => run::run(options),
     }
 }

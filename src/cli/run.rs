@@ -1,8 +1,9 @@
-//! `lab run FILE`: up, verify, down in one command; always tears down, exits with the
-//! verification's verdict. `--sandbox` runs it all inside the full kernel.
+//! `lab run FILE`: up, verify, then each step of the scenario (change, verify), down, in one
+//! command; always tears down, exits with the verifications' verdict. `--sandbox` runs it
+//! all inside the full kernel.
 
-use super::verify::{self, Output};
-use super::{Error, Verdict, announce_down, announce_up, load_lab, render_diagnostics, runtime};
+use super::verify::{self, Checked, Output};
+use super::{Error, Verdict, announce_down, announce_up, load_lab, render_diagnostics, runtime, steps};
 use crate::graph::LabGraph;
 use crate::kernel::signals;
 use crate::plan::Plan;
@@ -48,7 +49,11 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         signals::arrival().await;
         stderrln!("interrupted: the lab is torn down as soon as the probes end");
     });
-    let verdict = verify::check(&lab, &state, &options.output);
+    let checked = walk(&rt, &lab, state, options.quiet, options.output.timeout);
+    let verdict = checked.and_then(|checked| {
+        verify::print(&checked, &options.output)?;
+        Ok(verify::verdict(&checked))
+    });
     let down = realize::down(&lab.name, &Progress::hidden());
     match &down {
         Ok(report) => announce_down(&lab.name, report),
@@ -60,6 +65,30 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         return Err("interrupted".into());
     }
     Ok(verdict)
+}
+
+/// Verifies the initial state, then brings the lab to each step in turn and verifies it.
+fn walk(
+    rt: &tokio::runtime::Runtime,
+    lab: &crate::model::Lab,
+    mut state: crate::state::State,
+    quiet: bool,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<Checked>, Error> {
+    let named = |name: &str| (!lab.steps.is_empty()).then(|| name.to_string());
+    let initial = crate::topology::validate::steps::INITIAL;
+    let mut checked = vec![verify::check(lab, &state, named(initial), timeout)?];
+    let mut before = lab;
+    for step in &lab.steps {
+        if signals::arrived() {
+            break;
+        }
+        let position = realize::Position { step: Some(step.name.clone()), live: Vec::new() };
+        state = steps::change(rt, before, &step.lab, &state, position, quiet)?;
+        checked.push(verify::check(&step.lab, &state, named(&step.name), timeout)?);
+        before = &step.lab;
+    }
+    Ok(checked)
 }
 
 /// Runs this very command again inside the sandbox kernel, passing its output through.

@@ -1,6 +1,7 @@
-//! `lab verify LAB|FILE`: checks every expectation of a lab that is up.
+//! `lab verify LAB|FILE`: checks every expectation of a lab that is up, as it stands in its
+//! scenario, or after bringing it to a step (`--step NAME`).
 
-use super::{Error, LabArg, Verdict, load_lab};
+use super::{Error, LabArg, Verdict, load_lab, runtime, steps};
 use crate::model::Lab;
 use crate::probe::{self, Verification};
 use crate::report;
@@ -12,8 +13,21 @@ use std::time::Duration;
 pub struct Options {
     /// A lab name, or its topology file.
     lab: String,
+    /// First bring the lab to this step of its scenario (`initial`: its initial state), then
+    /// check that step's expectations.
+    #[arg(long, value_name = "NAME")]
+    step: Option<String>,
     #[command(flatten)]
     output: Output,
+    /// No progress bar while the lab changes.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// One state's verification, named by its step when the lab has steps.
+pub struct Checked {
+    pub step: Option<String>,
+    pub verification: Verification,
 }
 
 /// How long probes wait, and where results go; shared with `lab run`.
@@ -45,35 +59,65 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
-    let Some((lab, state)) = lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
-    check(&lab, &state, &options.output)
+    let Some((base, mut state)) = lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
+    let mut lab = steps::current(&base, &state)?;
+    if let Some(name) = &options.step {
+        let upto = steps::index_of(&base, name)?;
+        let target = steps::at(&base, &state, upto, &[])?;
+        let step = (upto > 0).then(|| name.clone());
+        let position = crate::realize::Position { step, live: Vec::new() };
+        state = steps::change(&runtime()?, &lab, &target, &state, position, options.quiet)?;
+        lab = target;
+    }
+    let step = (!base.steps.is_empty()).then(|| state_label(&state));
+    let checked = vec![check(&lab, &state, step, options.output.timeout)?];
+    print(&checked, &options.output)?;
+    Ok(verdict(&checked))
 }
 
-/// Verifies and reports; the verdict is pass when every expectation passed.
-pub fn check(lab: &Lab, state: &State, output: &Output) -> Result<Verdict, Error> {
-    let verification = probe::verify(lab, state, output.timeout)?;
-    print(&verification, output)?;
-    Ok(if verification.undecided() > 0 {
+/// How results name a state: its step, `initial`, and `+ lab do` after live actions.
+pub fn state_label(state: &State) -> String {
+    let step = state.step.clone().unwrap_or_else(|| crate::topology::validate::steps::INITIAL.into());
+    if state.live.is_empty() { step } else { format!("{step} + lab do") }
+}
+
+/// Verifies one state of a lab.
+pub fn check(lab: &Lab, state: &State, step: Option<String>, timeout: Option<Duration>) -> Result<Checked, Error> {
+    Ok(Checked { step, verification: probe::verify(lab, state, timeout)? })
+}
+
+/// Pass when every expectation of every state passed; invalid when one could not be decided.
+pub fn verdict(checked: &[Checked]) -> Verdict {
+    if checked.iter().any(|c| c.verification.undecided() > 0) {
         Verdict::Invalid
-    } else if verification.passed() {
+    } else if checked.iter().all(|c| c.verification.passed()) {
         Verdict::Pass
     } else {
         Verdict::Fail
-    })
+    }
 }
 
-fn print(verification: &Verification, output: &Output) -> Result<(), Error> {
+pub fn print(checked: &[Checked], output: &Output) -> Result<(), Error> {
     if output.json {
-        stdoutln!("{}", serde_json::to_string_pretty(verification)?);
+        stdoutln!("{}", serde_json::to_string_pretty(&report::steps::json(checked_views(checked)))?);
     } else {
         let width = terminal_width();
-        stdout!("{}", report::table::render(verification, width));
+        for c in checked {
+            if let Some(step) = &c.step {
+                stdoutln!("{}", report::table::step_heading(step));
+            }
+            stdout!("{}", report::table::render(&c.verification, width));
+        }
     }
     if let Some(path) = &output.junit {
-        std::fs::write(path, report::junit::render(verification)?)
+        std::fs::write(path, report::junit::render(&checked_views(checked))?)
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+fn checked_views(checked: &[Checked]) -> Vec<(Option<&str>, &Verification)> {
+    checked.iter().map(|c| (c.step.as_deref(), &c.verification)).collect()
 }
 
 fn terminal_width() -> Option<u16> {
@@ -83,7 +127,7 @@ fn terminal_width() -> Option<u16> {
 
 /// The lab named (or described by the file) and its state; `None` after printing why not.
 /// A file must be the one the lab was brought up from, as it was then.
-fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
+pub fn lab_that_is_up(arg: &str) -> Result<Option<(Lab, State)>, Error> {
     match LabArg::parse(arg)? {
         LabArg::File(path) => up_from_file(arg, path),
         LabArg::Name(name) => up_by_name(name),

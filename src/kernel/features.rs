@@ -1,5 +1,5 @@
 //! What this kernel can make: each link kind tried once in a throwaway namespace (and NAT
-//! rules installed in one), so that
+//! rules installed in one, a netem queue set in one), so that
 //! `up` can refuse, before making anything, a lab the kernel cannot realize, and the tests
 //! can choose between this kernel and the full one.
 
@@ -22,6 +22,9 @@ pub fn probe(features: &[KernelFeature]) -> std::io::Result<Vec<(KernelFeature, 
     })?;
     if others.contains(&KernelFeature::Nat) {
         found.push((KernelFeature::Nat, super::nftables::supported()?));
+    }
+    if others.contains(&KernelFeature::Netem) {
+        found.push((KernelFeature::Netem, netem_supported()?));
     }
     Ok(found)
 }
@@ -56,4 +59,19 @@ async fn sample_parent(netlink: &Netlink, kind: Kind) -> std::io::Result<u32> {
     let resolved = Resolved { parent: None, settings: LinkSettings::default(), peer_netns: None };
     netlink.add_link(veth.message(parent, &resolved)).await?;
     Ok(netlink.link(parent).await?.index)
+}
+
+/// Whether a netem queue can be set, on a throwaway namespace's `lo`.
+fn netem_supported() -> std::io::Result<bool> {
+    netns::run_in_throwaway(|| {
+        super::with_netlink(|netlink| async move {
+            let lo = netlink.link("lo").await?.index;
+            let options = super::netem::options(&crate::impair::Impairment::default());
+            match netlink.set_netem(lo, options).await {
+                Ok(()) => Ok(true),
+                Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::EOPNOTSUPP)) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+    })
 }

@@ -4,6 +4,7 @@
 //! Below both `realize` and `probe`, which use it and never each other.
 
 pub mod features;
+pub mod netem;
 pub mod netlink;
 pub mod netns;
 pub mod nftables;

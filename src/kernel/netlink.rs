@@ -280,35 +280,127 @@ impl Netlink {
         via: Option<IpAddr>,
         dev: Option<u32>,
     ) -> Result<(), Error> {
-        let message = if v6 {
-            let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new();
-            if let Some(IpNet::V6(net)) = to {
-                b = b.destination_prefix(net.network(), net.prefix_len());
-            }
-            if let Some(IpAddr::V6(gw)) = via {
-                b = b.gateway(gw);
-            }
-            if let Some(dev) = dev {
-                b = b.output_interface(dev);
-            }
-            b.build()
-        } else {
-            let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new();
-            if let Some(IpNet::V4(net)) = to {
-                b = b.destination_prefix(net.network(), net.prefix_len());
-            }
-            if let Some(IpAddr::V4(gw)) = via {
-                b = b.gateway(gw);
-            }
-            if let Some(dev) = dev {
-                b = b.output_interface(dev);
-                if via.is_none() {
-                    b = b.scope(RouteScope::Link);
-                }
-            }
-            b.build()
-        };
+        let message = route_message(to, v6, via, dev);
         self.ask(|| self.handle.route().add(message).execute()).await
+    }
+}
+
+/// What a scenario changes on a live lab: links down and away, addresses and routes taken
+/// off or put back, a child's mode, an interface's queueing discipline.
+impl Netlink {
+    /// `ip link set NAME down`
+    pub async fn set_down(&self, name: &str) -> Result<(), Error> {
+        self.set(LinkUnspec::new_with_name(name).down().build()).await
+    }
+
+    /// `ip link del NAME`
+    pub async fn del_link(&self, name: &str) -> Result<(), Error> {
+        let index = self.link(name).await?.index;
+        self.ask(|| self.handle.link().del(index).execute()).await
+    }
+
+    /// `ip link set dev INDEX type KIND ...`: the kernel's changelink, with the settings the
+    /// message carries (a macvlan's or ipvlan's mode).
+    pub async fn change_link(&self, message: LinkMessage) -> Result<(), Error> {
+        self.ask(|| self.handle.link().change(message).execute()).await
+    }
+
+    /// `ip address replace ADDR dev INDEX [nodad]`: adds it, or keeps it as it is.
+    pub async fn replace_address(&self, index: u32, address: IpNet) -> Result<(), Error> {
+        let mut request = self.handle.address().add(index, address.addr(), address.prefix_len()).replace();
+        if address.addr().is_ipv6() {
+            request.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        self.ask(|| request.execute()).await
+    }
+
+    /// `ip address del ADDR dev INDEX`
+    pub async fn del_address(&self, index: u32, address: IpNet) -> Result<(), Error> {
+        let mut request = self.handle.address().add(index, address.addr(), address.prefix_len());
+        let message = request.message_mut().clone();
+        self.ask(|| self.handle.address().del(message).execute()).await
+    }
+
+    /// `ip route replace TO [via GATEWAY] [dev INDEX]`: adds it, or keeps it.
+    pub async fn replace_route(&self, route: RouteSpec) -> Result<(), Error> {
+        let message = route.message();
+        self.ask(|| self.handle.route().add(message).replace().execute()).await
+    }
+
+    /// `ip route del TO [via GATEWAY] [dev INDEX]`
+    pub async fn del_route(&self, route: RouteSpec) -> Result<(), Error> {
+        let message = route.message();
+        self.ask(|| self.handle.route().del(message).execute()).await
+    }
+
+    /// `tc qdisc replace dev INDEX root netem ...`
+    pub async fn set_netem(&self, index: u32, options: Vec<u8>) -> Result<(), Error> {
+        use rtnetlink::packet_core::{DefaultNla, NLM_F_REPLACE};
+        use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+        let mut message = TcMessage::with_index(index as i32);
+        message.header.parent = TcHandle::ROOT;
+        message.attributes.push(TcAttribute::Kind("netem".into()));
+        message.attributes.push(TcAttribute::Other(DefaultNla::new(super::netem::TCA_OPTIONS, options)));
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.ask(|| acknowledged(self.handle.clone(), request)).await
+    }
+
+    /// `tc qdisc del dev INDEX root`: back to the device's default queue.
+    pub async fn clear_qdisc(&self, index: u32) -> Result<(), Error> {
+        use rtnetlink::packet_route::tc::{TcHandle, TcMessage};
+        let mut message = TcMessage::with_index(index as i32);
+        message.header.parent = TcHandle::ROOT;
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::DelQueueDiscipline(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.ask(|| acknowledged(self.handle.clone(), request)).await
+    }
+}
+
+/// A route as `ip route` names it, for replacing or deleting it.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    pub to: Option<IpNet>,
+    pub v6: bool,
+    pub via: Option<IpAddr>,
+    pub dev: Option<u32>,
+}
+
+impl RouteSpec {
+    fn message(&self) -> RouteMessage {
+        route_message(self.to, self.v6, self.via, self.dev)
+    }
+}
+
+/// A main-table route's message; without a gateway an IPv4 route has scope link.
+fn route_message(to: Option<IpNet>, v6: bool, via: Option<IpAddr>, dev: Option<u32>) -> RouteMessage {
+    if v6 {
+        let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new();
+        if let Some(IpNet::V6(net)) = to {
+            b = b.destination_prefix(net.network(), net.prefix_len());
+        }
+        if let Some(IpAddr::V6(gw)) = via {
+            b = b.gateway(gw);
+        }
+        if let Some(dev) = dev {
+            b = b.output_interface(dev);
+        }
+        b.build()
+    } else {
+        let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new();
+        if let Some(IpNet::V4(net)) = to {
+            b = b.destination_prefix(net.network(), net.prefix_len());
+        }
+        if let Some(IpAddr::V4(gw)) = via {
+            b = b.gateway(gw);
+        }
+        if let Some(dev) = dev {
+            b = b.output_interface(dev);
+            if via.is_none() {
+                b = b.scope(RouteScope::Link);
+            }
+        }
+        b.build()
     }
 }
 

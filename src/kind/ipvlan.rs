@@ -8,7 +8,7 @@ use crate::model::{IfaceId, IfaceKind};
 use crate::topology::diagnostic::Span;
 use crate::topology::reader::{S, Table};
 use rtnetlink::LinkIpVlan;
-use rtnetlink::packet_route::link::{IpVlanFlags, IpVlanMode, LinkMessage};
+use rtnetlink::packet_route::link::{InfoData, InfoIpVlan, InfoKind, IpVlanFlags, IpVlanMode, LinkMessage};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -97,6 +97,12 @@ impl Link {
     pub fn message(&self, name: &str, parent: u32, settings: &LinkSettings) -> LinkMessage {
         settings.apply(LinkIpVlan::new(name, parent, self.mode.kernel()).flag(self.flag.kernel())).build()
     }
+
+    /// The changelink of a live child: its parent's mode, for every child of that parent.
+    pub fn mode_message(&self, index: u32) -> LinkMessage {
+        let data = InfoData::IpVlan(vec![InfoIpVlan::Mode(self.mode.kernel())]);
+        super::change_message(index, InfoKind::IpVlan, data)
+    }
 }
 
 pub fn sample() -> LinkType {
@@ -109,6 +115,7 @@ pub fn accepts_child(child: Kind) -> bool {
 }
 
 /// An ipvlan child's own keys as written.
+#[derive(Clone)]
 pub struct Doc {
     pub parent: Option<S<String>>,
     pub mode: Option<S<String>>,

@@ -10,7 +10,9 @@ use crate::topology::document::MAC;
 use crate::topology::reader::{S, Table};
 use crate::topology::validate::children::parent_span;
 use rtnetlink::LinkMacVlan;
-use rtnetlink::packet_route::link::{InfoMacVlan, LinkMessage, MacVlanMacAddressMode, MacVlanMode};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoMacVlan, LinkMessage, MacVlanMacAddressMode, MacVlanMode,
+};
 use serde::Serialize;
 
 pub const NAME: &str = "macvlan";
@@ -89,6 +91,12 @@ impl Link {
         }
         settings.apply(builder).build()
     }
+
+    /// The changelink of a live child: only its mode (`ip link set dev X type macvlan mode M`).
+    pub fn mode_message(&self, index: u32) -> LinkMessage {
+        let data = InfoData::MacVlan(vec![InfoMacVlan::Mode(self.mode.kernel())]);
+        super::change_message(index, InfoKind::MacVlan, data)
+    }
 }
 
 pub fn sample() -> LinkType {
@@ -96,6 +104,7 @@ pub fn sample() -> LinkType {
 }
 
 /// A macvlan child's own keys as written.
+#[derive(Clone)]
 pub struct Doc {
     pub parent: Option<S<String>>,
     pub mode: Option<S<String>>,

@@ -184,8 +184,8 @@ fn each_once(words: impl IntoIterator<Item = &'static str>) -> Vec<&'static str>
 const ETHERNET_MTU_RANGE: (u32, u32) = (68, 65535);
 
 /// What a lab can require of the kernel: a kind, or a capability of one, or NAT (nf_tables
-/// for IPv4, which no kind owns); `kernel::features` probes which ones this kernel has by
-/// making `sample`, or for NAT by installing rules.
+/// for IPv4) or netem, which no kind owns; `kernel::features` probes which ones this kernel
+/// has by making `sample`, for NAT by installing rules, for netem by setting one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KernelFeature {
@@ -198,13 +198,14 @@ pub enum KernelFeature {
     Dummy,
     Nat,
     Vxlan,
+    Netem,
 }
 
 impl KernelFeature {
     /// Every feature of every kind, and NAT.
     pub fn all() -> Vec<KernelFeature> {
         let kinds = Kind::ALL.iter().flat_map(|k| k.features()).copied();
-        kinds.chain([KernelFeature::Nat]).collect()
+        kinds.chain([KernelFeature::Nat, KernelFeature::Netem]).collect()
     }
 
     /// The kind that needs the feature; NAT is no kind's.
@@ -217,13 +218,17 @@ impl KernelFeature {
             KernelFeature::BridgeVlanFiltering => bridge::VLAN_FILTERING,
             KernelFeature::Vlan => vlan::DESCRIPTION,
             KernelFeature::Nat => NAT,
+            KernelFeature::Netem => NETEM,
             other => other.kind().map_or("?", Kind::name),
         }
     }
 
     /// The module that provides the feature, for `modprobe` hints.
     pub fn module(self) -> &'static str {
-        self.kind().map_or(NAT_MODULE, Kind::module)
+        match self {
+            KernelFeature::Netem => NETEM_MODULE,
+            _ => self.kind().map_or(NAT_MODULE, Kind::module),
+        }
     }
 
     /// A link that only a kernel with this feature can make; `None` for NAT, which is tried
@@ -238,7 +243,7 @@ impl KernelFeature {
             KernelFeature::Ipvlan => ipvlan::sample(),
             KernelFeature::Dummy => LinkType::Dummy,
             KernelFeature::Vxlan => vxlan::sample(),
-            KernelFeature::Nat => return None,
+            KernelFeature::Nat | KernelFeature::Netem => return None,
         };
         Some(sample)
     }
@@ -247,6 +252,9 @@ impl KernelFeature {
 /// NAT as `lab` installs it: nf_tables for IPv4, with its NAT expressions.
 const NAT: &str = "nf_tables NAT for IPv4";
 const NAT_MODULE: &str = "nft_nat";
+/// Impairments as `lab` sets them: the netem queueing discipline.
+const NETEM: &str = "netem (link impairments)";
+const NETEM_MODULE: &str = "sch_netem";
 
 /// An interface's kind and that kind's settings, references resolved to interfaces.
 #[derive(Clone, Debug, Serialize)]
@@ -372,6 +380,7 @@ impl IfaceKind {
 
 /// An interface entry's own keys, read by the kind it declares; `None` when it declares
 /// none lab knows (reported in validation), or a kind with no keys of its own.
+#[derive(Clone)]
 pub enum KindDoc {
     Veth(veth::Doc),
     Vlan(vlan::Doc),
@@ -519,6 +528,15 @@ impl LinkType {
         }
     }
 
+    /// The changelink that sets a live child's mode, for the kinds whose mode can change.
+    pub fn mode_message(&self, index: u32) -> Option<LinkMessage> {
+        match self {
+            LinkType::Macvlan(link) => Some(link.mode_message(index)),
+            LinkType::Ipvlan(link) => Some(link.mode_message(index)),
+            _ => None,
+        }
+    }
+
     /// The RTM_NEWLINK message that makes the link, built without a socket.
     pub fn message(&self, name: &str, resolved: &Resolved) -> LinkMessage {
         let settings = &resolved.settings;
@@ -654,4 +672,17 @@ mod tests {
             ]
         );
     }
+}
+
+/// An RTM_NEWLINK for an existing link that changes its kind's settings (changelink).
+fn change_message(
+    index: u32,
+    kind: rtnetlink::packet_route::link::InfoKind,
+    data: rtnetlink::packet_route::link::InfoData,
+) -> LinkMessage {
+    use rtnetlink::packet_route::link::{LinkAttribute, LinkInfo};
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    message.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)]));
+    message
 }

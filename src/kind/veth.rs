@@ -96,7 +96,7 @@ pub fn sample() -> LinkType {
 }
 
 /// A cable end's own keys as written.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Doc {
     pub link: Option<S<String>>,
     pub access: Option<S<i64>>,

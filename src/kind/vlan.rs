@@ -82,6 +82,7 @@ pub fn sample() -> LinkType {
 }
 
 /// A VLAN sub-interface's own keys as written.
+#[derive(Clone)]
 pub struct Doc {
     pub parent: Option<S<String>>,
     pub id: Option<S<i64>>,

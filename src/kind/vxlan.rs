@@ -218,6 +218,7 @@ pub fn sample() -> LinkType {
 }
 
 /// A VXLAN device's own keys as written.
+#[derive(Clone)]
 pub struct Doc {
     pub vni: Option<S<i64>>,
     pub underlay: Option<S<String>>,

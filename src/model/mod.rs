@@ -96,6 +96,20 @@ pub struct Lab {
     pub cables: Vec<Cable>,
     pub expectations: Vec<Expectation>,
     pub verify: Verify,
+    /// The scenario's steps after this initial state, in file order.
+    pub steps: Vec<Step>,
+}
+
+/// A step of a scenario: the lab as its actions leave it, with the step's own expectations.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: String,
+    /// Line of the `[[step]]` in the topology file.
+    pub line: usize,
+    /// The actions as written.
+    pub actions: Vec<String>,
+    #[serde(skip)]
+    pub lab: Lab,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -218,6 +232,8 @@ pub struct Iface {
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub up: bool,
+    /// What netem does to the frames it sends, when it is impaired.
+    pub impair: Option<crate::impair::Impairment>,
     /// False for interfaces `lab` made up (switch ports of host-side cables, bridges).
     pub declared: bool,
 }
@@ -275,7 +291,14 @@ impl Lab {
         if self.nodes.iter().any(|n| n.nat.is_some()) {
             needs.push(KernelFeature::Nat);
         }
+        if self.iface_ids().any(|id| self.iface(id).impair.is_some()) {
+            needs.push(KernelFeature::Netem);
+        }
+        for step in &self.steps {
+            needs.extend(step.lab.kernel_needs());
+        }
         needs.sort();
+        needs.dedup();
         needs
     }
 }

@@ -5,8 +5,10 @@
 //! as the `ip`/`bridge`/`sysctl` script (`lab up --dry-run`), serde as JSON (`--json`).
 //! Derived from the graph; touches nothing.
 
+mod change;
 mod request;
 
+pub use change::impair_step;
 pub use request::{NewLink, NewNamespace, Op, Request, quote};
 
 use crate::graph::{LabGraph, Object};
@@ -19,6 +21,28 @@ use std::fmt;
 pub struct Plan {
     pub lab: String,
     pub stages: Vec<Stage>,
+    /// What each step of the scenario changes, from the state before it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepPlan>,
+}
+
+/// A scenario step's requests: the difference between the lab before it and after it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepPlan {
+    pub name: String,
+    pub stages: Vec<Stage>,
+}
+
+impl StepPlan {
+    /// The stages that change the lab from `before` into `after`, a step named `name`.
+    pub fn between(name: &str, before: &Lab, after: &Lab) -> StepPlan {
+        StepPlan { name: name.to_string(), stages: change::stages(before, after) }
+    }
+
+    /// As a plan of its own, for `realize::change`.
+    pub fn plan(&self, lab: &str) -> Plan {
+        Plan { lab: lab.to_string(), stages: self.stages.clone(), steps: Vec::new() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +101,11 @@ impl Plan {
                 steps: nat.into_iter().map(|n| nat_step(lab, n)).collect(),
             });
         }
+        let impaired = lab.iface_ids().filter(|id| lab.iface(*id).impair.is_some());
+        stages.push(Stage {
+            title: "impairments".into(),
+            steps: impaired.map(|id| change::impair_step(lab, id)).collect(),
+        });
         let ports = lab.iface_ids().filter(|id| is_switch_port(lab, *id) && lab.iface(*id).up);
         stages.push(Stage {
             title: "switch ports up".into(),
@@ -91,7 +120,13 @@ impl Plan {
                 .collect(),
         });
         stages.retain(|s| !s.steps.is_empty());
-        Plan { lab: lab.name.clone(), stages }
+        let mut steps = Vec::new();
+        let mut before = lab;
+        for step in &lab.steps {
+            steps.push(StepPlan::between(&step.name, before, &step.lab));
+            before = &step.lab;
+        }
+        Plan { lab: lab.name.clone(), stages, steps }
     }
 
     pub fn steps(&self) -> usize {
@@ -102,14 +137,26 @@ impl Plan {
 /// The plan as the `ip`/`bridge`/`sysctl` script that builds the same lab.
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, stage) in self.stages.iter().enumerate() {
-            writeln!(f, "# stage {}: {}", i + 1, stage.title)?;
-            for request in stage.steps.iter().flat_map(|s| &s.requests) {
-                writeln!(f, "{request}")?;
+        write_stages(f, &self.stages)?;
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "# step {}: {}", i + 1, crate::report::printable(&step.name).replace('\n', " "))?;
+            if step.stages.is_empty() {
+                writeln!(f, "# (nothing changes)")?;
             }
+            write_stages(f, &step.stages)?;
         }
         Ok(())
     }
+}
+
+fn write_stages(f: &mut fmt::Formatter<'_>, stages: &[Stage]) -> fmt::Result {
+    for (i, stage) in stages.iter().enumerate() {
+        writeln!(f, "# stage {}: {}", i + 1, stage.title)?;
+        for request in stage.steps.iter().flat_map(|s| &s.requests) {
+            writeln!(f, "{request}")?;
+        }
+    }
+    Ok(())
 }
 
 fn namespace_step(lab: &Lab, node: NodeId) -> Step {

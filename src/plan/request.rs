@@ -83,6 +83,53 @@ pub enum Op {
         node: String,
         ruleset: crate::nat::Ruleset,
     },
+    /// An interface's impairment (netem as its root queue), or none: the device's default.
+    Impair {
+        ns: String,
+        dev: String,
+        impairment: Option<crate::impair::Impairment>,
+    },
+    // What a step changes on a live lab.
+    SetDown {
+        ns: String,
+        dev: String,
+    },
+    DelLink {
+        ns: String,
+        dev: String,
+    },
+    /// A live child's mode (changelink): a macvlan's own, an ipvlan parent's.
+    SetMode {
+        ns: String,
+        dev: String,
+        link: LinkType,
+    },
+    DelAddress {
+        ns: String,
+        dev: String,
+        address: IpNet,
+    },
+    /// An address that must be there: added, or kept (the kernel drops IPv6 addresses
+    /// when a link goes down).
+    ReplaceAddress {
+        ns: String,
+        dev: String,
+        address: IpNet,
+    },
+    DelRoute {
+        ns: String,
+        to: Destination,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
+    /// A route that must be there: added, or kept (the kernel drops the routes through a
+    /// link that goes down).
+    ReplaceRoute {
+        ns: String,
+        to: Destination,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
 }
 
 /// A named namespace marked as the lab's (`lo` up, its alias `mark`), with the baseline
@@ -142,7 +189,15 @@ impl Op {
             | Op::WriteSysctls { ns, .. }
             | Op::AddAddress { ns, .. }
             | Op::AddRoute { ns, .. }
-            | Op::InstallNat { ns, .. } => ns,
+            | Op::InstallNat { ns, .. }
+            | Op::Impair { ns, .. }
+            | Op::SetDown { ns, .. }
+            | Op::DelLink { ns, .. }
+            | Op::SetMode { ns, .. }
+            | Op::DelAddress { ns, .. }
+            | Op::ReplaceAddress { ns, .. }
+            | Op::DelRoute { ns, .. }
+            | Op::ReplaceRoute { ns, .. } => ns,
         }
     }
 }
@@ -212,25 +267,53 @@ impl fmt::Display for Op {
                 let nodad = if address.addr().is_ipv6() { " nodad" } else { "" };
                 write!(f, "ip -n {ns} address add {address} dev {}{nodad}", quote(dev))
             }
+            Op::ReplaceAddress { dev, address, .. } => {
+                let nodad = if address.addr().is_ipv6() { " nodad" } else { "" };
+                write!(f, "ip -n {ns} address replace {address} dev {}{nodad}", quote(dev))
+            }
+            Op::DelAddress { dev, address, .. } => {
+                write!(f, "ip -n {ns} address del {address} dev {}", quote(dev))
+            }
+            Op::Impair { dev, impairment: Some(impairment), .. } => {
+                write!(f, "tc -n {ns} qdisc replace dev {} root netem {impairment}", quote(dev))
+            }
+            Op::Impair { dev, impairment: None, .. } => write!(f, "tc -n {ns} qdisc del dev {} root", quote(dev)),
+            Op::SetDown { dev, .. } => write!(f, "ip -n {ns} link set dev {} down", quote(dev)),
+            Op::DelLink { dev, .. } => write!(f, "ip -n {ns} link del dev {}", quote(dev)),
+            Op::SetMode { dev, link, .. } => {
+                write!(f, "ip -n {ns} link set dev {} type {}", quote(dev), link.ip_type())
+            }
+            Op::DelRoute { to, via, dev, .. } => route_command(f, &ns, "del", to, via, dev),
+            Op::ReplaceRoute { to, via, dev, .. } => route_command(f, &ns, "replace", to, via, dev),
             // A quoted here-document: the shell expands nothing in the rules.
             Op::InstallNat { ruleset, .. } => write!(f, "ip netns exec {ns} nft -f - <<'EOF'\n{ruleset}EOF"),
-            Op::AddRoute { to, via, dev, .. } => {
-                let (family, to) = match to {
-                    Destination::Default { v6: true } => (" -6", "default".to_string()),
-                    Destination::Default { v6: false } => ("", "default".to_string()),
-                    Destination::Net(net) => ("", net.to_string()),
-                };
-                write!(f, "ip{family} -n {ns} route add {to}")?;
-                if let Some(via) = via {
-                    write!(f, " via {via}")?;
-                }
-                if let Some(dev) = dev {
-                    write!(f, " dev {}", quote(dev))?;
-                }
-                Ok(())
-            }
+            Op::AddRoute { to, via, dev, .. } => route_command(f, &ns, "add", to, via, dev),
         }
     }
+}
+
+/// `ip [-6] -n NS route VERB TO [via GATEWAY] [dev DEV]`
+fn route_command(
+    f: &mut fmt::Formatter<'_>,
+    ns: &str,
+    verb: &str,
+    to: &Destination,
+    via: &Option<IpAddr>,
+    dev: &Option<String>,
+) -> fmt::Result {
+    let (family, to) = match to {
+        Destination::Default { v6: true } => (" -6", "default".to_string()),
+        Destination::Default { v6: false } => ("", "default".to_string()),
+        Destination::Net(net) => ("", net.to_string()),
+    };
+    write!(f, "ip{family} -n {ns} route {verb} {to}")?;
+    if let Some(via) = via {
+        write!(f, " via {via}")?;
+    }
+    if let Some(dev) = dev {
+        write!(f, " dev {}", quote(dev))?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for NewLink {

@@ -2,6 +2,7 @@
 //! undoes it: on failure or a signal during `up`, and in `down`. Everything a lab makes
 //! lives inside its own namespaces, each marked as the lab's; nothing else is touched.
 
+mod change;
 mod down;
 mod progress;
 mod ready;
@@ -9,6 +10,7 @@ mod up;
 
 pub use down::{DownReport, down, marked_namespaces};
 pub use progress::Progress;
+pub use change::{Position, change};
 pub use up::up;
 
 use crate::kernel::{OsError, lowercase_first, netlink};
@@ -43,6 +45,11 @@ impl Error {
     /// Lab's own refusal: `cause` in words.
     pub fn new(doing: impl Into<String>, cause: impl fmt::Display) -> Error {
         Error { doing: doing.into(), cause: Cause::Lab(cause.to_string()), hint: None }
+    }
+
+    /// The hint, unless the error has one already.
+    pub fn hint_if_none(self, hint: impl Into<String>) -> Error {
+        if self.hint.is_some() { self } else { self.hint(hint) }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Error {

@@ -52,6 +52,17 @@ pub fn kernel_can_make(lab: &Lab) -> Result<(), Error> {
 /// Up to three of the lab's interfaces that need `feature`: switches by node name, the
 /// rest as `node:iface`.
 fn users_of(lab: &Lab, feature: KernelFeature) -> String {
+    if feature == KernelFeature::Netem {
+        let mut labs = vec![lab];
+        labs.extend(lab.steps.iter().map(|s| &s.lab));
+        let mut users: Vec<String> = labs
+            .iter()
+            .flat_map(|l| l.iface_ids().filter(|id| l.iface(*id).impair.is_some()).map(|id| l.iface_label(id)))
+            .collect();
+        users.dedup();
+        users.truncate(3);
+        return format!("the impairment of {}", users.join(", "));
+    }
     if feature == KernelFeature::Nat {
         let nodes: Vec<&str> =
             lab.nodes.iter().filter(|n| n.nat.is_some()).map(|n| n.name.as_str()).collect();

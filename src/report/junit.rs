@@ -1,10 +1,23 @@
-//! A verification as JUnit XML, one test case per expectation, for CI systems.
+//! Verifications as JUnit XML for CI systems: one test suite per state of the lab (its
+//! initial state and each step), one test case per expectation.
 
 use crate::probe::Verification;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-pub fn render(verification: &Verification) -> Result<String, quick_junit::SerializeError> {
-    let mut suite = TestSuite::new(verification.lab.clone());
+pub fn render(checked: &[(Option<&str>, &Verification)]) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new("lab verify");
+    for (step, verification) in checked {
+        report.add_test_suite(suite(*step, verification));
+    }
+    report.to_string()
+}
+
+fn suite(step: Option<&str>, verification: &Verification) -> TestSuite {
+    let name = match step {
+        Some(step) => format!("{} / {step}", verification.lab),
+        None => verification.lab.clone(),
+    };
+    let mut suite = TestSuite::new(name);
     suite.set_time(verification.elapsed);
     for o in &verification.outcomes {
         let status = if o.passed {
@@ -21,7 +34,5 @@ pub fn render(verification: &Verification) -> Result<String, quick_junit::Serial
         case.set_classname(format!("{}:line {}", verification.lab, o.line));
         suite.add_test_case(case);
     }
-    let mut report = Report::new("lab verify");
-    report.add_test_suite(suite);
-    report.to_string()
+    suite
 }

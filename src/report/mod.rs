@@ -2,6 +2,7 @@
 //! summaries) and machines (JSON, JUnit). Formats results; decides nothing.
 
 pub mod junit;
+pub mod steps;
 pub mod summary;
 pub mod table;
 

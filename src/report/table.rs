@@ -52,3 +52,8 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
     );
     out
 }
+
+/// The line above a step's table: "── step `add routes` ──".
+pub fn step_heading(step: &str) -> String {
+    format!("\n── step `{}` ──", crate::report::printable(step))
+}

@@ -10,20 +10,39 @@ use std::net::IpAddr;
 use std::time::Duration;
 use toml::de::DeTable;
 
+#[derive(Clone)]
 pub struct Document {
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
     pub verify: VerifyDoc,
     pub nodes: Vec<NodeDoc>,
     pub expects: Vec<ExpectDoc>,
+    pub steps: Vec<StepDoc>,
 }
 
-#[derive(Default)]
+/// A `[[step]]` of a scenario: its name, its actions (`do`) and its expectations.
+#[derive(Clone)]
+pub struct StepDoc {
+    pub span: Span,
+    pub name: Option<S<String>>,
+    pub actions: Vec<S<String>>,
+    pub expects: Vec<ExpectDoc>,
+}
+
+/// An interface's `impair` table: netem's settings as written.
+#[derive(Clone)]
+pub struct ImpairDoc {
+    pub span: Span,
+    pub entries: Vec<(S<String>, S<String>)>,
+}
+
+#[derive(Clone, Default)]
 pub struct VerifyDoc {
     pub timeout: Option<S<Duration>>,
     pub deadline: Option<S<Duration>>,
 }
 
+#[derive(Clone)]
 pub struct NodeDoc {
     pub role: Role,
     pub span: Span,
@@ -37,6 +56,7 @@ pub struct NodeDoc {
 }
 
 /// A node's `[host.nat]` table.
+#[derive(Clone)]
 pub struct NatDoc {
     pub span: Span,
     pub masquerade: Vec<MasqueradeDoc>,
@@ -45,6 +65,7 @@ pub struct NatDoc {
     pub localhost: Option<S<bool>>,
 }
 
+#[derive(Clone)]
 pub struct MasqueradeDoc {
     pub span: Span,
     pub from: Option<S<IpNet>>,
@@ -53,6 +74,7 @@ pub struct MasqueradeDoc {
     pub written: Written,
 }
 
+#[derive(Clone)]
 pub struct PublishDoc {
     pub span: Span,
     pub proto: Option<S<String>>,
@@ -63,6 +85,7 @@ pub struct PublishDoc {
 }
 
 /// A `[[host.listen]]` service.
+#[derive(Clone)]
 pub struct ListenDoc {
     pub span: Span,
     pub proto: Option<S<String>>,
@@ -71,6 +94,7 @@ pub struct ListenDoc {
     pub written: Written,
 }
 
+#[derive(Clone)]
 pub struct RouteDoc {
     pub span: Span,
     pub to: Option<S<String>>,
@@ -80,6 +104,7 @@ pub struct RouteDoc {
 
 /// An interface entry: the keys every kind takes, and in `own` those of the kind it
 /// declares (`kind`, or veth when it has a `link`), read by that kind (`crate::kind`).
+#[derive(Clone)]
 pub struct IfaceDoc {
     pub span: Span,
     pub name: Option<S<String>>,
@@ -92,12 +117,13 @@ pub struct IfaceDoc {
     pub mac: Option<S<Mac>>,
     pub mtu: Option<S<i64>>,
     pub up: Option<S<bool>>,
+    pub impair: Option<ImpairDoc>,
     pub written: Written,
 }
 
 /// Every key written in a table, readable or not, with its value's span: a key of the
 /// wrong type is reported as such, never also as missing.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Written(Vec<(String, Span)>);
 
 impl Written {
@@ -111,6 +137,7 @@ impl Written {
     }
 }
 
+#[derive(Clone)]
 pub struct ExpectDoc {
     pub span: Span,
     pub from: Option<S<String>>,
@@ -137,19 +164,22 @@ pub struct ExpectDoc {
     pub written: Written,
 }
 
+#[derive(Clone)]
 pub struct TaggedDoc {
     pub span: Span,
     pub on: Option<S<String>>,
     pub vlan: Option<S<i64>>,
 }
 
+#[derive(Clone)]
 pub struct EncapDoc {
     pub span: Span,
     pub on: Option<S<String>>,
     pub vni: Option<S<i64>>,
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect"];
+const TOP_KEYS: &[&str] = &["name", "description", "verify", "host", "router", "switch", "expect", "step"];
+const STEP_KEYS: &[&str] = &["name", "do", "expect"];
 const VERIFY_KEYS: &[&str] = &["timeout", "deadline"];
 const NODE_KEYS: &[&str] = &["name", "netns", "sysctl", "routes", "iface", "listen", "nat"];
 const NAT_KEYS: &[&str] = &["masquerade", "publish", "hairpin", "localhost"];
@@ -159,7 +189,7 @@ const LISTEN_KEYS: &[&str] = &["proto", "port", "addr"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev"];
 /// Keys every interface takes, whatever its kind: naming it, and its settings.
 const IFACE_NAMING_KEYS: &[&str] = &["name", "kind"];
-const IFACE_SETTING_KEYS: &[&str] = &["addresses", "gateway", "default_dev", "mac", "mtu", "up"];
+const IFACE_SETTING_KEYS: &[&str] = &["addresses", "gateway", "default_dev", "mac", "mtu", "up", "impair"];
 
 /// Every key an interface entry may have: the common ones and every kind's own.
 pub fn iface_keys() -> &'static [&'static str] {
@@ -217,6 +247,17 @@ pub fn read(root: &DeTable<'_>, span: Span, sink: &Sink) -> Document {
         verify: top.table("verify").map(|(s, t)| read_verify(t, s, sink)).unwrap_or_default(),
         nodes,
         expects: top.tables("expect").into_iter().map(|(s, t)| read_expect(t, s, sink)).collect(),
+        steps: top.tables("step").into_iter().map(|(s, t)| read_step(t, s, sink)).collect(),
+    }
+}
+
+fn read_step(table: &DeTable<'_>, span: Span, sink: &Sink) -> StepDoc {
+    let t = Table::new(table, span.clone(), "a [[step]]", STEP_KEYS, sink).at("step");
+    StepDoc {
+        span,
+        name: t.required_string("name", "add `name = \"...\"`, unique among the steps"),
+        actions: t.strings("do").map(|l| l.into_inner()).unwrap_or_default(),
+        expects: t.tables("expect").into_iter().map(|(s, e)| read_expect(e, s, sink)).collect(),
     }
 }
 
@@ -314,7 +355,7 @@ fn read_route(table: &DeTable<'_>, span: Span, sink: &Sink) -> RouteDoc {
     }
 }
 
-fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) -> IfaceDoc {
+pub fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) -> IfaceDoc {
     let t = Table::new(table, span.clone(), what, iface_keys(), sink);
     let kind = t.string("kind");
     let declared = match &kind {
@@ -334,6 +375,7 @@ fn read_iface(table: &DeTable<'_>, span: Span, what: &'static str, sink: &Sink) 
         mac: t.parsed("mac", MAC),
         mtu: t.integer("mtu"),
         up: t.bool("up"),
+        impair: t.table("impair").map(|(span, _)| ImpairDoc { span, entries: t.scalar_entries("impair") }),
         written: Written(t.keys()),
     }
 }

@@ -107,6 +107,37 @@ pub fn check(source: Source) -> Checked {
     Checked { source, lab, diagnostics }
 }
 
+/// The lab as a live lab is: `text` (as it was brought up) after its first `upto` steps, then
+/// `actions` (`lab do`). The checked source is the text with the actions after it, one a
+/// line, so that messages can point into either.
+pub fn live(name: &str, text: &str, upto: usize, actions: &[String]) -> Checked {
+    let mut combined = format!("{text}\n# lab do\n");
+    let mut written = Vec::new();
+    for action in actions {
+        let action = action.replace(['\n', '\r'], " ");
+        let start = combined.len();
+        combined.push_str(&action);
+        combined.push('\n');
+        let text = toml::Spanned::new(start..start + action.len(), action);
+        written.push(validate::steps::Written { text, base: Some(start) });
+    }
+    let source = Source::new(name, combined);
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    if let Some(first) = syntax_errors.first() {
+        let diagnostics = vec![syntax_error(&source, first)];
+        return Checked { source, lab: None, diagnostics };
+    }
+    let sink = reader::Sink::default();
+    let document = document::read(root.get_ref(), root.span(), &sink);
+    let lab = validate::validate_state(&document, &source, &sink)
+        .and_then(|initial| validate::steps::live(&document, &source, &sink, &initial, upto, &written));
+    let mut diagnostics = sink.into_inner();
+    diagnostics.sort_by_key(|d| (d.span.start, d.severity == Severity::Warning));
+    diagnostics.dedup();
+    let lab = lab.filter(|_| diagnostics.iter().all(|d| !d.is_error()));
+    Checked { source, lab, diagnostics }
+}
+
 fn syntax_error(source: &Source, error: &toml::de::Error) -> Diagnostic {
     let span = error.span().unwrap_or(0..0);
     let span = span.start.min(source.text.len())..span.end.min(source.text.len());

@@ -3,6 +3,7 @@
 //! namespace. On any failure, or SIGINT/SIGTERM/SIGHUP, everything made so far is removed.
 //! This file owns the order of work and the namespaces; `links` and `layer3` do the steps.
 
+mod changes;
 mod layer3;
 mod links;
 
@@ -78,7 +79,7 @@ type Indexes = HashMap<(String, String), Arc<OnceCell<u32>>>;
 
 /// Executes a plan's requests as they are. Namespaces and interface indexes are looked up
 /// by name; nothing else is decided here.
-struct Realizer<'l> {
+pub(super) struct Realizer<'l> {
     lab: &'l Lab,
     /// The lab's namespaces made so far, by name, in the order made.
     namespaces: Vec<(String, Namespace)>,
@@ -89,11 +90,11 @@ struct Realizer<'l> {
 }
 
 impl<'l> Realizer<'l> {
-    fn new(lab: &'l Lab) -> Self {
+    pub(super) fn new(lab: &'l Lab) -> Self {
         Realizer { lab, namespaces: Vec::new(), by_name: HashMap::new(), indexes: Mutex::new(HashMap::new()) }
     }
 
-    async fn run(&mut self, plan: &Plan, progress: &Progress) -> Result<(), Error> {
+    pub(super) async fn run(&mut self, plan: &Plan, progress: &Progress) -> Result<(), Error> {
         for stage in &plan.stages {
             check_signals()?;
             progress.stage(&stage.title);
@@ -116,6 +117,15 @@ impl<'l> Realizer<'l> {
             results.into_iter().collect::<Result<Vec<()>, Error>>()?;
         }
         check_signals()
+    }
+
+    /// Tries every request of a plan in order, whatever fails: for changing a lab back.
+    pub(super) async fn run_all(&self, plan: &Plan) -> usize {
+        let mut failed = 0;
+        for request in plan.stages.iter().flat_map(|s| &s.steps).flat_map(|s| &s.requests) {
+            failed += usize::from(self.request(request).await.is_err());
+        }
+        failed
     }
 
     /// A namespace of the lab, made in an earlier stage.
@@ -181,6 +191,22 @@ impl<'l> Realizer<'l> {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Opens the namespaces of a lab that is up, each with a netlink socket inside it.
+    pub(super) fn open_namespaces(&mut self) -> Result<(), Error> {
+        let rt = tokio::runtime::Handle::current();
+        for n in 0..self.lab.nodes.len() {
+            if self.lab.nodes[n].joins.is_some() {
+                continue;
+            }
+            let name = self.lab.netns_name(NodeId(n));
+            let file = netns::open(&name).map_err(|e| Error::io(format!("opening namespace {name}"), e))?;
+            let netlink = netns::run_in(&file, || Netlink::open_here(&rt))
+                .map_err(|e| Error::io(format!("opening netlink in {name}"), e))?;
+            self.add_namespace(name, file, netlink);
+        }
+        Ok(())
     }
 
     fn add_namespace(&mut self, name: String, file: File, netlink: Netlink) {
@@ -252,11 +278,19 @@ impl<'l> Realizer<'l> {
             Op::AddAddress { ns, dev, address } => self.add_address(doing, ns, dev, *address).await,
             Op::AddRoute { ns, to, via, dev } => self.add_route(doing, ns, *to, *via, dev.as_deref()).await,
             Op::InstallNat { ns, ruleset, .. } => self.install_nat(doing, ns, ruleset).await,
+            Op::Impair { ns, dev, impairment } => self.impair(doing, ns, dev, impairment.as_ref()).await,
+            Op::SetDown { .. }
+            | Op::DelLink { .. }
+            | Op::SetMode { .. }
+            | Op::DelAddress { .. }
+            | Op::ReplaceAddress { .. }
+            | Op::DelRoute { .. }
+            | Op::ReplaceRoute { .. } => self.change(request).await,
         }
     }
 
     /// What the kernel made: every interface's index and MAC, read back once per namespace.
-    async fn state(&self, topology: &Path, source: &str) -> Result<State, Error> {
+    pub(super) async fn state(&self, topology: &Path, source: &str) -> Result<State, Error> {
         let lab = self.lab;
         let reads = (0..lab.nodes.len()).map(|n| async move {
             let name = lab.netns_name(NodeId(n));
@@ -288,6 +322,8 @@ impl<'l> Realizer<'l> {
             description: lab.description.clone(),
             created,
             nodes,
+            step: None,
+            live: Vec::new(),
         };
         state.save().map_err(|e| Error::io(format!("saving the state of lab `{}`", lab.name), e))?;
         Ok(state)

@@ -6,6 +6,7 @@
 mod addresses;
 pub(crate) mod children;
 mod expect;
+mod impair;
 mod kinds;
 mod links;
 mod names;
@@ -13,6 +14,7 @@ mod nat;
 mod services;
 pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
+pub(crate) mod steps;
 mod sysctl;
 mod sysctl_keys;
 
@@ -27,10 +29,20 @@ use std::path::PathBuf;
 /// Name comparisons spent on suggestions per file, at most.
 const SUGGESTION_BUDGET: usize = 2_000_000;
 
-/// Checks a document; the lab is returned only when no error was found.
+/// Checks a document and its steps; the lab is returned only when no error was found.
 pub fn validate(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
+    let initial = validate_state(doc, source, sink);
+    let steps = steps::check(doc, source, sink, initial.as_ref());
+    let mut lab = initial?;
+    lab.steps = steps?;
+    Some(lab)
+}
+
+/// Checks one state of a lab: the document as written, or as a step's actions left it.
+pub(crate) fn validate_state(doc: &Document, source: &Source, sink: &Sink) -> Option<Lab> {
     let mut draft = Draft::new(doc, source, sink);
     names::check(&mut draft);
+    impair::check(&mut draft);
     links::check(&mut draft);
     children::check(&mut draft);
     addresses::check(&mut draft);
@@ -80,6 +92,7 @@ impl<'d> Draft<'d> {
             cables: Vec::new(),
             expectations: Vec::new(),
             verify: Verify::default(),
+            steps: Vec::new(),
         };
         Draft {
             doc,

@@ -122,6 +122,7 @@ fn ifaces(d: &mut Draft<'_>, node: NodeId) {
                 mac: iface.mac.as_ref().map(|m| *m.get_ref()),
                 mtu: None,
                 up: iface.up.as_ref().is_none_or(|u| *u.get_ref()),
+                impair: None,
                 declared: true,
             },
         );
