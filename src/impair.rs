@@ -142,16 +142,26 @@ fn limit(value: &str) -> Result<u32, String> {
     }
 }
 
-/// `tc` units: "1.5mbit", "800kbit".
+/// `tc` units, exact: "1.5mbit", "800kbit", "1234567bit".
 pub fn format_rate(bits: u64) -> String {
-    let (unit, scale) = match bits {
-        b if b >= 1_000_000_000 && b % 1_000_000 == 0 => ("gbit", 1e9),
-        b if b >= 1_000_000 && b % 1_000 == 0 => ("mbit", 1e6),
-        b if b >= 1_000 => ("kbit", 1e3),
-        _ => ("bit", 1.0),
-    };
-    let value = bits as f64 / scale;
-    format!("{}{unit}", trim_float(value))
+    let exact = [(1_000_000_000, "gbit"), (1_000_000, "mbit"), (1_000, "kbit")]
+        .into_iter()
+        .find(|(scale, _)| bits >= *scale && bits % (scale / 1000) == 0);
+    match exact {
+        Some((scale, unit)) => format!("{}{unit}", trim_float(bits as f64 / scale as f64)),
+        None => format!("{bits}bit"),
+    }
+}
+
+/// A measured rate, to three figures: "933kbit", "1.99gbit".
+pub fn format_measured_rate(bits: f64) -> String {
+    let (scale, unit) = [(1e9, "gbit"), (1e6, "mbit"), (1e3, "kbit")]
+        .into_iter()
+        .find(|(scale, _)| bits >= *scale)
+        .unwrap_or((1.0, "bit"));
+    let value = bits / scale;
+    let shown = if value >= 100.0 { format!("{value:.0}") } else if value >= 10.0 { format!("{value:.1}") } else { format!("{value:.2}") };
+    format!("{shown}{unit}")
 }
 
 fn trim_float(value: f64) -> String {

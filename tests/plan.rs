@@ -26,16 +26,14 @@ fn a_temporary_name_is_one_that_neither_node_uses() {
 
 #[test]
 fn children_of_another_node_are_made_from_the_parents_namespace_into_their_own() {
-    let plan = dry_run("topologies/e3-macvlan-vepa-after.toml");
+    let plan = dry_run("topologies/e3-macvlan-vepa.toml");
     assert!(
-        plan.contains("ip -n e3-vepa-after-net1 link add link eth0 name macvlan1 netns e3-vepa-after-namespace1 up type macvlan mode vepa"),
+        plan.contains("ip -n e3-vepa-net1 link add link eth0 name macvlan1 netns e3-vepa-namespace1 up type macvlan mode vepa"),
         "{plan}"
     );
-    assert!(
-        plan.contains("ip -n e3-vepa-after-namespace1 route add default via 172.16.10.1 dev macvlan1"),
-        "{plan}"
-    );
-    let last = plan.lines().rev().take_while(|l| !l.starts_with('#')).collect::<Vec<_>>();
+    let (initial, step) = plan.split_once("# step 1: add default routes\n").expect("the step is printed");
+    assert!(step.contains("ip -n e3-vepa-namespace1 route add default via 172.16.10.1\n"), "{step}");
+    let last = initial.lines().rev().take_while(|l| !l.starts_with('#')).collect::<Vec<_>>();
     assert!(
         last.iter().all(|l| l.ends_with(" up") && l.contains("-sw1 link set")),
         "switch ports come up last: {last:?}"
@@ -133,6 +131,11 @@ fn shape(model: &lab::model::Lab) -> Vec<String> {
                         lines.push(format!("{ns} fdb {dev} {entry}"));
                     }
                 }
+            }
+        }
+        for qdisc in witness("tc", &["-n", &ns, "-j", "qdisc", "show"]).as_array().unwrap() {
+            if qdisc["kind"] == "netem" {
+                lines.push(format!("{ns} netem {} {}", qdisc["dev"], qdisc["options"]));
             }
         }
         for address in witness("ip", &["-n", &ns, "-j", "address", "show"]).as_array().unwrap() {
@@ -249,31 +252,41 @@ fn every_topology() -> Vec<String> {
 }
 
 /// Runs each file's printed plan with `sh -e` and then `lab up` of the file, and compares
-/// what the two built, object by object.
+/// what the two built, object by object. For a scenario, also the whole printed plan (every
+/// step) against `lab up` and `lab verify --step` of its last step.
 fn printed_plans_build_what_up_builds(files: &[String]) {
     for file in files {
         let file = file.as_str();
         let model = lab::topology::load(std::path::Path::new(file)).unwrap().lab.unwrap();
         let script = dry_run(file);
-        let ran = Command::new("sh").args(["-e", "-c", &script]).output().unwrap();
-        assert!(
-            ran.status.success(),
-            "{file}: the printed plan failed: {}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        let printed = shape(&model);
-        for node in &model.nodes {
-            Command::new("ip")
-                .args(["netns", "del", &lab::model::netns_name(&model.name, &node.name)])
-                .status()
-                .unwrap();
-        }
+        let initial = script.split("\n# step 1:").next().unwrap();
+        let printed = shape_of_script(file, &model, initial);
         let (code, _, err) = lab(&["up", "-q", file]);
         assert_eq!(code, 0, "{err}");
         let realized = shape(&model);
+        let last = model.steps.last().map(|step| {
+            let (code, _, err) = lab(&["verify", "-q", "--step", &step.name, &model.name]);
+            assert!(code == 0, "{file}: lab verify --step {} failed: {err}", step.name);
+            (shape(&step.lab), step)
+        });
         lab(&["down", &model.name]);
         assert_eq!(printed, realized, "{file}: the printed plan and lab up built different labs");
+        if let Some((changed, step)) = last {
+            let printed = shape_of_script(file, &step.lab, &script);
+            assert_eq!(printed, changed, "{file}: the printed steps and lab verify --step made different labs");
+        }
     }
+}
+
+/// Runs a printed plan with `sh -e`, reads what it built, and removes it.
+fn shape_of_script(file: &str, model: &lab::model::Lab, script: &str) -> Vec<String> {
+    let ran = Command::new("sh").args(["-e", "-c", script]).output().unwrap();
+    assert!(ran.status.success(), "{file}: the printed plan failed: {}", String::from_utf8_lossy(&ran.stderr));
+    let printed = shape(model);
+    for node in &model.nodes {
+        Command::new("ip").args(["netns", "del", &lab::model::netns_name(&model.name, &node.name)]).status().unwrap();
+    }
+    printed
 }
 
 /// Whether a topology is one of the book's and the docs' experiments (e*, d*); the rest are

@@ -74,7 +74,8 @@ fn the_experiments_carry_their_observations() {
         1,
         "connected route"
     );
-    let (before, after) = (load("e3-macvlan-vepa-before.toml"), load("e3-macvlan-vepa-after.toml"));
+    let before = load("e3-macvlan-vepa.toml");
+    let after = before.steps[0].lab.clone();
     assert_eq!((reach(&before, true), reach(&before, false)), (1, 2), "before: only .2 answers test_server");
     assert_eq!(arp(&before, true), 1, "before: the request arrives, only the reply has no route");
     assert_eq!(
@@ -104,11 +105,11 @@ fn the_experiments_carry_their_observations() {
         "a child shows its parent's MAC"
     );
     assert!(
-        reach(&load("e7-ipvlan-l3-before.toml"), false) >= 2
-            && reach(&load("e7-ipvlan-l3-after.toml"), false) == 0
+        reach(&load("e7-ipvlan-l3.toml"), false) >= 2
+            && reach(&load("e7-ipvlan-l3.toml").steps[0].lab, false) == 0
     );
     assert_eq!(
-        count(&load("e8-docker-ipvlan-l3-after.toml"), &|c| matches!(
+        count(&load("e8-docker-ipvlan-l3.toml").steps[0].lab, &|c| matches!(
             c,
             Check::Reach { redirect: Some(_), .. }
         )),

@@ -63,13 +63,13 @@ pub fn change(
 ) -> Result<State, Error> {
     let label = position.step.clone().unwrap_or_else(|| INITIAL.into());
     let plan = StepPlan::between(&label, before, after);
-    let requests = plan.stages.iter().flat_map(|s| &s.steps).count();
-    let progress = Progress::new(requests, quiet);
+    let requests = plan.stages.iter().flat_map(|s| &s.steps).flat_map(|s| &s.requests).count();
+    let progress = Progress::new(plan.stages.iter().map(|s| s.steps.len()).sum(), quiet);
     let started = std::time::Instant::now();
     let state = rt.block_on(realize::change(before, after, &plan, state, position, &progress))?;
     let plural = if requests == 1 { "" } else { "s" };
     stderrln!(
-        "lab `{}` is at {}: {requests} change{plural} in {:.2} s",
+        "lab `{}` is at {}: {requests} request{plural} in {:.2} s",
         after.name,
         describe(&state),
         started.elapsed().as_secs_f64()

@@ -124,6 +124,90 @@ pub enum Check {
     /// Whether lab could open `node`'s service on `port` (the kernel refuses a second
     /// listener on a port of one namespace: EADDRINUSE).
     Listening { node: NodeId, proto: L4, port: u16, bound: bool },
+    /// A series of `probes` echoes from `from` to `to`, one every `interval`: round-trip
+    /// times, loss, duplicates and reordering within bounds.
+    Quality {
+        from: NodeId,
+        to: Target,
+        probes: u32,
+        #[serde(with = "millis")]
+        interval: Duration,
+        bounds: QualityBounds,
+    },
+    /// A TCP stream from `from` to `to` for `duration`: the rate it gets through, in bits per
+    /// second, within bounds.
+    Throughput {
+        from: NodeId,
+        to: Target,
+        #[serde(with = "millis")]
+        duration: Duration,
+        rate: Bounds<u64>,
+    },
+}
+
+/// What a quality series must show; a bound left out is not checked.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct QualityBounds {
+    pub rtt: Option<RttBounds>,
+    /// Percentages of the probes.
+    pub loss: Option<Bounds<f64>>,
+    pub duplicate: Option<Bounds<f64>>,
+    /// Percentage of the replies that came after a reply to a later probe.
+    pub reorder: Option<Bounds<f64>>,
+}
+
+/// A statistic of the round-trip times, within bounds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RttBounds {
+    pub stat: Stat,
+    #[serde(with = "micros_bounds")]
+    pub within: Bounds<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    Min,
+    Median,
+    Mean,
+    Max,
+}
+
+impl Stat {
+    pub const ALL: [(&'static str, Stat); 4] =
+        [("min", Stat::Min), ("median", Stat::Median), ("mean", Stat::Mean), ("max", Stat::Max)];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+    }
+}
+
+/// A value strictly above `above` and below `below`, where given.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Bounds<T> {
+    pub above: Option<T>,
+    pub below: Option<T>,
+}
+
+impl<T: PartialOrd + Copy> Bounds<T> {
+    pub fn holds(&self, value: T) -> bool {
+        self.above.is_none_or(|a| value > a) && self.below.is_none_or(|b| value < b)
+    }
+}
+
+mod micros_bounds {
+    use super::Bounds;
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(b: &Bounds<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        use serde::Serialize;
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        #[derive(Serialize)]
+        struct Ms {
+            above_ms: Option<f64>,
+            below_ms: Option<f64>,
+        }
+        Ms { above_ms: ms(b.above), below_ms: ms(b.below) }.serialize(s)
+    }
 }
 
 /// What a connect probe must get.

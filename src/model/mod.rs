@@ -6,7 +6,9 @@ mod expect;
 pub use crate::kind::{
     Cable, IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, PortVlans, VlanProtocol,
 };
-pub use expect::{Check, EncapOn, Expectation, MacOf, Proto, TaggedOn, Target, Verify, Want};
+pub use expect::{
+    Bounds, Check, EncapOn, Expectation, MacOf, Proto, QualityBounds, RttBounds, Stat, TaggedOn, Target, Verify, Want,
+};
 
 use ipnet::IpNet;
 use serde::Serialize;

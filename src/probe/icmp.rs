@@ -218,7 +218,7 @@ fn send(socket: Option<&Socket>, probe: &mut Probe<'_>, index: usize, cookie: [u
 }
 
 /// An echo request: our identifier, the attempt as sequence, the cookie and probe index as data.
-fn echo_request(echo: &Echo, sequence: u16, index: usize, cookie: [u8; 8]) -> Vec<u8> {
+pub(super) fn echo_request(echo: &Echo, sequence: u16, index: usize, cookie: [u8; 8]) -> Vec<u8> {
     let mut data = cookie.to_vec();
     data.extend_from_slice(&(index as u32).to_be_bytes());
     if echo.target.is_ipv6() {
@@ -243,13 +243,13 @@ fn echo_request(echo: &Echo, sequence: u16, index: usize, cookie: [u8; 8]) -> Ve
 }
 
 /// What an incoming ICMP message says about our probes.
-enum Heard {
+pub(super) enum Heard {
     Reply { id: u16, sequence: u16, from: IpAddr, ttl: Option<u8>, data: Vec<u8> },
     Error { id: u16, text: String },
     Redirect { destination: Option<IpAddr>, id: Option<u16>, gateway: IpAddr, from: IpAddr },
 }
 
-fn hear_v4(packet: &[u8]) -> Option<Heard> {
+pub(super) fn hear_v4(packet: &[u8]) -> Option<Heard> {
     let ip = Ipv4Packet::new(packet)?;
     let from = IpAddr::V4(ip.get_source());
     let icmp = ip.payload();
@@ -299,7 +299,7 @@ fn v4_error(kind: u8, code: u8) -> String {
     }
 }
 
-fn hear_v6(icmp: &[u8], received: &Received) -> Option<Heard> {
+pub(super) fn hear_v6(icmp: &[u8], received: &Received) -> Option<Heard> {
     let from = received.source?;
     if icmp.len() < 8 {
         return None;

@@ -69,7 +69,11 @@ pub(super) fn rests_on_silence(
         Check::Reach { reach, .. } => *reach != outcome.passed,
         Check::Resolves { .. } => true,
         Check::Connect { .. } => got_nothing(seen, index),
-        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
+        Check::State { .. }
+        | Check::Route { .. }
+        | Check::Listening { .. }
+        | Check::Quality { .. }
+        | Check::Throughput { .. } => false,
     }
 }
 
@@ -93,7 +97,11 @@ pub(super) fn wanted_an_answer(
         Check::Reach { reach, .. } => *reach,
         Check::Resolves { .. } => true,
         Check::Connect { want, .. } => *want == Want::Answered && got_nothing(seen, index),
-        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => false,
+        Check::State { .. }
+        | Check::Route { .. }
+        | Check::Listening { .. }
+        | Check::Quality { .. }
+        | Check::Throughput { .. } => false,
     };
     wants && !outcome.passed
 }
@@ -109,7 +117,18 @@ pub(super) fn judge(lab: &Lab, state: &State, e: &Expectation, index: usize, see
 }
 
 fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen: &Observed) -> Outcome {
+    let mut decided = true;
     let (check, expected, observed, passed) = match &e.check {
+        Check::Quality { from, to, probes, bounds, .. } => {
+            let (expected, observed, passed, sure) =
+                super::quality::judge_series(*probes, bounds, seen.series.get(&index));
+            decided = sure;
+            (format!("{} → {} ({probes} echoes)", lab.node(*from).name, target(to)), expected, observed, passed)
+        }
+        Check::Throughput { from, to, rate, .. } => {
+            let (expected, observed, passed) = super::quality::judge_stream(rate, seen.streams.get(&index));
+            (format!("{} → {} (TCP stream)", lab.node(*from).name, target(to)), expected, observed, passed)
+        }
         Check::Reach { from, to, reach, proto: Proto::Icmp, ttl, tagged, encap, redirect } => {
             let echo = Echo {
                 lab,
@@ -206,7 +225,7 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
         expected,
         observed,
         passed,
-        decided: true,
+        decided,
         why: e.why.clone(),
     }
 }

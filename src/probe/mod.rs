@@ -13,10 +13,13 @@ mod icmp;
 mod inspect;
 mod judge;
 mod namespaces;
+mod quality;
 mod queues;
+mod series;
 mod service;
 mod settle;
 mod socket;
+mod stream;
 mod trail;
 mod transport;
 mod watch;
@@ -39,6 +42,8 @@ pub(crate) struct Observed {
     pub answers: BTreeMap<usize, arp::Answers>,
     pub looks: BTreeMap<(usize, IfaceId), inspect::Seen>,
     pub connects: BTreeMap<usize, (transport::Connect, transport::Seen)>,
+    pub series: BTreeMap<usize, series::Measured>,
+    pub streams: BTreeMap<usize, stream::Measured>,
     /// What opening each of the lab's services gave.
     pub bound: service::Bound,
     pub captured: BTreeMap<IfaceId, capture::Captured>,
@@ -98,6 +103,7 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
         timeout: timeout.unwrap_or(lab.verify.timeout),
         deadline: lab.verify.deadline.max(timeout.unwrap_or_default()),
     };
+    let settings_timeout = settings.timeout;
     let queues = queues::Queues::find(&namespaces);
     let mut verifier = Verifier {
         lab,
@@ -116,7 +122,9 @@ pub fn verify(lab: &Lab, state: &State, timeout: Option<Duration>) -> Result<Ver
     std::thread::scope(|scope| {
         let _stop = workers::StopOnDrop(&stop_serving);
         scope.spawn(|| services.serve(&stop_serving));
-        verifier.rounds()
+        verifier.rounds()?;
+        quality::measure(lab, &namespaces.files, settings_timeout, &mut verifier.observed);
+        Ok::<(), Error>(())
     })?;
     let observed = &verifier.observed;
     let outcomes =
@@ -148,7 +156,9 @@ impl Verifier<'_> {
     /// Asks every expectation, then again those that could not be decided, up to `ROUNDS`
     /// times, each time in waves half as large.
     fn rounds(&mut self) -> Result<(), Error> {
-        let mut todo: Vec<usize> = (0..self.lab.expectations.len()).collect();
+        let expectations = &self.lab.expectations;
+        let mut todo: Vec<usize> =
+            (0..expectations.len()).filter(|i| !quality::is_measured(&expectations[*i])).collect();
         let mut room = waves::Room::now();
         for round in 0..=ROUNDS {
             self.rechecking = round > 0;

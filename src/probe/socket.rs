@@ -119,6 +119,12 @@ impl Socket {
         Ok(socket)
     }
 
+    /// The same socket, each packet it receives stamped with when the kernel got it.
+    pub fn stamped(self) -> io::Result<Socket> {
+        self.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+        Ok(self)
+    }
+
     /// Raw ICMPv6: the kernel fills in the checksum; the hop limit comes as ancillary data.
     pub fn icmp6() -> io::Result<Socket> {
         let socket = open(libc::AF_INET6, libc::IPPROTO_ICMPV6)?.roomy()?;

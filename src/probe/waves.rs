@@ -79,7 +79,11 @@ fn entries(lab: &Lab, owners: &HashMap<IpAddr, NodeId>, expectation: &Expectatio
     let (from, to) = match &expectation.check {
         Check::Reach { from, to, .. } | Check::Resolves { from, to, .. } => (*from, to),
         Check::Connect { from, to, .. } => (lab.home(*from), to),
-        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => return Vec::new(),
+        Check::State { .. }
+        | Check::Route { .. }
+        | Check::Listening { .. }
+        | Check::Quality { .. }
+        | Check::Throughput { .. } => return Vec::new(),
     };
     if lab.node(from).ifaces.is_empty() {
         return Vec::new();

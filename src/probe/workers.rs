@@ -117,8 +117,9 @@ impl Plan {
                 };
                 self.connects.entry(*from).or_default().push((index, connect));
             }
-            // What opening the lab's services gave is known before any wave.
-            Check::Listening { .. } => {}
+            // What opening the lab's services gave is known before any wave; qualities are
+            // measured after the waves.
+            Check::Listening { .. } | Check::Quality { .. } | Check::Throughput { .. } => {}
         }
     }
 
@@ -399,7 +400,7 @@ fn index_of(name: &str) -> std::io::Result<u32> {
     }
 }
 
-fn random() -> [u8; 8] {
+pub(super) fn random() -> [u8; 8] {
     let mut bytes = [0u8; 8];
     // SAFETY: getrandom writes at most the buffer's length.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };

@@ -59,6 +59,7 @@ fn users_of(lab: &Lab, feature: KernelFeature) -> String {
             .iter()
             .flat_map(|l| l.iface_ids().filter(|id| l.iface(*id).impair.is_some()).map(|id| l.iface_label(id)))
             .collect();
+        users.sort();
         users.dedup();
         users.truncate(3);
         return format!("the impairment of {}", users.join(", "));

@@ -62,6 +62,8 @@ impl Summary {
                 Check::Connect { proto: crate::model::L4::Tcp, .. } => "connect (TCP)",
                 Check::Connect { proto: crate::model::L4::Udp, .. } => "connect (UDP)",
                 Check::Listening { .. } => "service",
+                Check::Quality { .. } => "quality (RTT, loss)",
+                Check::Throughput { .. } => "throughput",
             };
             *s.expectations.entry(kind).or_default() += 1;
         }

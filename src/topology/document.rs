@@ -161,7 +161,24 @@ pub struct ExpectDoc {
     pub bound: Option<S<bool>>,
     pub why: Option<S<String>>,
     pub timeout: Option<S<Duration>>,
+    pub rtt: Option<BoundsDoc>,
+    pub loss: Option<BoundsDoc>,
+    pub duplicate: Option<BoundsDoc>,
+    pub reorder: Option<BoundsDoc>,
+    pub throughput: Option<BoundsDoc>,
+    pub probes: Option<S<i64>>,
     pub written: Written,
+}
+
+/// A bound on a measured quantity: `{ above = "...", below = "..." }`, with `stat` for a
+/// round-trip time and `duration` for a throughput.
+#[derive(Clone)]
+pub struct BoundsDoc {
+    pub span: Span,
+    pub above: Option<S<String>>,
+    pub below: Option<S<String>>,
+    pub stat: Option<S<String>>,
+    pub duration: Option<S<Duration>>,
 }
 
 #[derive(Clone)]
@@ -221,7 +238,16 @@ const EXPECT_KEYS: &[&str] = &[
     "bound",
     "why",
     "timeout",
+    "rtt",
+    "loss",
+    "duplicate",
+    "reorder",
+    "throughput",
+    "probes",
 ];
+const RTT_KEYS: &[&str] = &["above", "below", "stat"];
+const SHARE_KEYS: &[&str] = &["above", "below"];
+const THROUGHPUT_KEYS: &[&str] = &["above", "below", "duration"];
 const TAGGED_KEYS: &[&str] = &["on", "vlan"];
 const ENCAP_KEYS: &[&str] = &["on", "vni"];
 
@@ -419,6 +445,26 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
         bound: t.bool("bound"),
         why: t.string("why"),
         timeout: duration(&t, "timeout"),
+        rtt: bounds(&t, "rtt", "`rtt`", RTT_KEYS, sink),
+        loss: bounds(&t, "loss", "`loss`", SHARE_KEYS, sink),
+        duplicate: bounds(&t, "duplicate", "`duplicate`", SHARE_KEYS, sink),
+        reorder: bounds(&t, "reorder", "`reorder`", SHARE_KEYS, sink),
+        throughput: bounds(&t, "throughput", "`throughput`", THROUGHPUT_KEYS, sink),
+        probes: t.integer("probes"),
         written: Written(t.keys()),
     }
+}
+
+/// A bounds table (`rtt = { above = "40ms", below = "60ms" }`); numbers are read as text, so
+/// that `loss = { below = 5 }` means 5%.
+fn bounds(t: &Table<'_, '_>, key: &str, what: &'static str, keys: &[&str], sink: &Sink) -> Option<BoundsDoc> {
+    let (span, table) = t.table(key)?;
+    let b = Table::new(table, span.clone(), what, keys, sink);
+    Some(BoundsDoc {
+        span,
+        above: b.scalar_value("above"),
+        below: b.scalar_value("below"),
+        stat: b.string("stat"),
+        duration: duration(&b, "duration"),
+    })
 }

@@ -231,6 +231,21 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    /// A string, or a number written as text (`5` and `"5%"` alike).
+    pub fn scalar_value(&self, key: &str) -> Option<S<String>> {
+        let value = self.value(key)?;
+        let text = match value.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Integer(n) => n.to_string(),
+            DeValue::Float(f) => f.to_string(),
+            _ => {
+                self.type_error(key, value, "a string or a number");
+                return None;
+            }
+        };
+        Some(Spanned::new(value.span(), text))
+    }
+
     /// Every entry of a table whose values are strings, integers or booleans (sysctl values;
     /// a boolean is written as 1 or 0).
     pub fn scalar_entries(&self, key: &str) -> Vec<(S<String>, S<String>)> {

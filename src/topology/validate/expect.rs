@@ -77,6 +77,8 @@ enum Kind {
     Route,
     Connect,
     Listening,
+    Quality,
+    Throughput,
 }
 
 impl Kind {
@@ -88,12 +90,20 @@ impl Kind {
             Kind::Resolves => "a resolution check (`resolves_to`)",
             Kind::State => "an interface-state check (`promiscuous`, `mac`)",
             Kind::Route => "a route check (`route`)",
+            Kind::Quality => "a quality check (`rtt`, `loss`, `duplicate`, `reorder`, `probes`)",
+            Kind::Throughput => "a throughput check (`throughput`)",
         }
     }
 }
 
 /// The keys that say what an [[expect]] checks.
-const CHECK_KEYS: [&str; 16] = [
+const CHECK_KEYS: [&str; 22] = [
+    "rtt",
+    "loss",
+    "duplicate",
+    "reorder",
+    "probes",
+    "throughput",
     "reach",
     "proto",
     "ttl",
@@ -133,6 +143,12 @@ fn kinds_present(doc: &ExpectDoc) -> Vec<(Kind, Span)> {
         (Kind::State, doc.promiscuous.as_ref().map(|v| v.span())),
         (Kind::State, doc.mac.as_ref().map(|v| v.span())),
         (Kind::Route, doc.route.as_ref().map(|v| v.span())),
+        (Kind::Quality, doc.rtt.as_ref().map(|v| v.span.clone())),
+        (Kind::Quality, doc.loss.as_ref().map(|v| v.span.clone())),
+        (Kind::Quality, doc.duplicate.as_ref().map(|v| v.span.clone())),
+        (Kind::Quality, doc.reorder.as_ref().map(|v| v.span.clone())),
+        (Kind::Quality, doc.probes.as_ref().map(|v| v.span())),
+        (Kind::Throughput, doc.throughput.as_ref().map(|v| v.span.clone())),
     ];
     let mut kinds: Vec<(Kind, Span)> = Vec::new();
     for (kind, span) in candidates {
@@ -186,6 +202,8 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         Kind::Route => route(d, doc)?,
         Kind::Connect => connect(d, doc)?,
         Kind::Listening => listening(d, doc)?,
+        Kind::Quality => super::quality::series(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?,
+        Kind::Throughput => super::quality::stream(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?,
     };
     Some(Expectation {
         number,
@@ -204,7 +222,7 @@ fn keys_fit_kind(d: &Draft<'_>, doc: &ExpectDoc, kind: Kind) -> bool {
         Kind::Listening => return doc.iface.is_none() || misplaced_iface(d, doc, kind),
         _ => {}
     }
-    let probe = matches!(kind, Kind::Reach | Kind::Resolves);
+    let probe = matches!(kind, Kind::Reach | Kind::Resolves | Kind::Quality | Kind::Throughput);
     let misplaced: Vec<(&str, Span)> = if probe {
         doc.iface.iter().map(|v| ("iface", v.span())).collect()
     } else {
@@ -570,7 +588,7 @@ fn route(d: &Draft<'_>, doc: &ExpectDoc) -> Option<Check> {
 
 /// `from`: a node that is not a switch, or a switch that routes (has addresses on VLAN
 /// interfaces of its bridge); whether a host has an address is not checked here.
-fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
+pub(super) fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
     if from.get_ref().contains(':') {
         d.error(
             Diagnostic::error(from.span(), "`from` names a node, not an interface")
@@ -596,7 +614,7 @@ fn source_node(d: &Draft<'_>, from: &Spanned<String>) -> Option<NodeId> {
 }
 
 /// `to`: an address, `NODE` (its first address) or `NODE:IFACE` (that interface's first).
-fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
+pub(super) fn target(d: &Draft<'_>, to: &Spanned<String>) -> Option<Target> {
     let written = to.get_ref().clone();
     if let Ok(addr) = written.parse::<IpAddr>() {
         if let Some(problem) = many_hosts(d, addr) {

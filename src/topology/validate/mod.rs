@@ -11,6 +11,7 @@ mod kinds;
 mod links;
 mod names;
 mod nat;
+mod quality;
 mod services;
 pub use expect::{MAX_DEADLINE, MAX_TIMEOUT};
 pub use names::lab_name_problem;
