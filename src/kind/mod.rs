@@ -580,7 +580,8 @@ mod tests {
                 assert!(crate::topology::document::iface_keys().contains(key), "{key}");
             }
         }
-        assert_eq!(KernelFeature::all().len(), 9, "the kinds' features and NAT");
+        assert_eq!(KernelFeature::all().len(), 10, "the kinds' features, NAT and netem");
+        assert_eq!(KernelFeature::Netem.kind(), None);
         assert_eq!(KernelFeature::Nat.kind(), None);
         let modules = crate::sandbox::modules();
         assert_eq!(modules.len(), 8, "ipv6 and each module once: {modules:?}");

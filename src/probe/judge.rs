@@ -598,6 +598,8 @@ resolves_to = "b:eth0"
             description: None,
             created: 0,
             nodes,
+            step: None,
+            live: Vec::new(),
         }
     }
 
