@@ -70,7 +70,12 @@ impl Impairment {
             "reorder" => self.reorder = percent(value)?,
             "rate" => self.rate = Some(rate(value)?),
             "limit" => self.limit = limit(value)?,
-            _ => return Err(format!("`{key}` is not an impairment; use {}", crate::topology::validate::one_of(KEYS))),
+            _ => {
+                return Err(format!(
+                    "`{key}` is not an impairment; use {}",
+                    crate::topology::validate::one_of(KEYS)
+                ));
+            }
         }
         Ok(())
     }
@@ -92,7 +97,10 @@ fn delay(value: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}: write a duration, like \"50ms\" or \"1s\""))?
         .into();
     if d > MAX_DELAY {
-        return Err(format!("{value} is longer than the {} lab sets at most", humantime::format_duration(MAX_DELAY)));
+        return Err(format!(
+            "{value} is longer than the {} lab sets at most",
+            humantime::format_duration(MAX_DELAY)
+        ));
     }
     Ok(d)
 }
@@ -160,7 +168,13 @@ pub fn format_measured_rate(bits: f64) -> String {
         .find(|(scale, _)| bits >= *scale)
         .unwrap_or((1.0, "bit"));
     let value = bits / scale;
-    let shown = if value >= 100.0 { format!("{value:.0}") } else if value >= 10.0 { format!("{value:.1}") } else { format!("{value:.2}") };
+    let shown = if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    };
     format!("{shown}{unit}")
 }
 
@@ -187,9 +201,12 @@ impl fmt::Display for Impairment {
                 write!(f, " {}", format_duration(self.jitter))?;
             }
         }
-        for (word, p) in
-            [("loss", self.loss), ("duplicate", self.duplicate), ("corrupt", self.corrupt), ("reorder", self.reorder)]
-        {
+        for (word, p) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("corrupt", self.corrupt),
+            ("reorder", self.reorder),
+        ] {
             if p > 0.0 {
                 write!(f, " {word} {}%", trim_float(p))?;
             }

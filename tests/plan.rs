@@ -273,7 +273,10 @@ fn printed_plans_build_what_up_builds(files: &[String]) {
         assert_eq!(printed, realized, "{file}: the printed plan and lab up built different labs");
         if let Some((changed, step)) = last {
             let printed = shape_of_script(file, &step.lab, &script);
-            assert_eq!(printed, changed, "{file}: the printed steps and lab verify --step made different labs");
+            assert_eq!(
+                printed, changed,
+                "{file}: the printed steps and lab verify --step made different labs"
+            );
         }
     }
 }
@@ -281,10 +284,17 @@ fn printed_plans_build_what_up_builds(files: &[String]) {
 /// Runs a printed plan with `sh -e`, reads what it built, and removes it.
 fn shape_of_script(file: &str, model: &lab::model::Lab, script: &str) -> Vec<String> {
     let ran = Command::new("sh").args(["-e", "-c", script]).output().unwrap();
-    assert!(ran.status.success(), "{file}: the printed plan failed: {}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "{file}: the printed plan failed: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     let printed = shape(model);
     for node in &model.nodes {
-        Command::new("ip").args(["netns", "del", &lab::model::netns_name(&model.name, &node.name)]).status().unwrap();
+        Command::new("ip")
+            .args(["netns", "del", &lab::model::netns_name(&model.name, &node.name)])
+            .status()
+            .unwrap();
     }
     printed
 }

@@ -16,11 +16,14 @@ pub fn index_of(base: &Lab, name: &str) -> Result<usize, Error> {
     if let Some(at) = base.steps.iter().position(|s| s.name == name) {
         return Ok(at + 1);
     }
-    let names: Vec<String> =
-        std::iter::once(INITIAL.to_string()).chain(base.steps.iter().map(|s| format!("`{}`", s.name))).collect();
+    let names: Vec<String> = std::iter::once(INITIAL.to_string())
+        .chain(base.steps.iter().map(|s| format!("`{}`", s.name)))
+        .collect();
     Err(match base.steps.is_empty() {
         true => format!("lab `{}` has no steps: its topology has no [[step]]", base.name).into(),
-        false => format!("lab `{}` has no step `{name}`; its steps are: {}", base.name, names.join(", ")).into(),
+        false => {
+            format!("lab `{}` has no step `{name}`; its steps are: {}", base.name, names.join(", ")).into()
+        }
     })
 }
 

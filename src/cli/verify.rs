@@ -82,7 +82,12 @@ pub fn state_label(state: &State) -> String {
 }
 
 /// Verifies one state of a lab.
-pub fn check(lab: &Lab, state: &State, step: Option<String>, timeout: Option<Duration>) -> Result<Checked, Error> {
+pub fn check(
+    lab: &Lab,
+    state: &State,
+    step: Option<String>,
+    timeout: Option<Duration>,
+) -> Result<Checked, Error> {
     Ok(Checked { step, verification: probe::verify(lab, state, timeout)? })
 }
 

@@ -5,6 +5,7 @@
 
 use crate::impair::Impairment;
 
+const TCA_NETEM_CORR: u16 = 1;
 const TCA_NETEM_REORDER: u16 = 3;
 const TCA_NETEM_CORRUPT: u16 = 4;
 const TCA_NETEM_RATE: u16 = 6;
@@ -52,20 +53,16 @@ pub fn options(impairment: &Impairment) -> Vec<u8> {
     let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX).to_ne_bytes();
     attribute(&mut out, TCA_NETEM_LATENCY64, &nanos(impairment.delay));
     attribute(&mut out, TCA_NETEM_JITTER64, &nanos(impairment.jitter));
-    if impairment.reorder > 0.0 {
-        attribute(&mut out, TCA_NETEM_REORDER, &words(&[probability(impairment.reorder), 0]));
-    }
-    if impairment.corrupt > 0.0 {
-        attribute(&mut out, TCA_NETEM_CORRUPT, &words(&[probability(impairment.corrupt), 0]));
-    }
-    if let Some(bits) = impairment.rate {
-        let bytes = (bits / 8).max(1);
-        let small = u32::try_from(bytes).unwrap_or(u32::MAX);
-        // struct tc_netem_rate: rate, packet_overhead, cell_size, cell_overhead.
-        attribute(&mut out, TCA_NETEM_RATE, &words(&[small, 0, 0, 0]));
-        if small == u32::MAX {
-            attribute(&mut out, TCA_NETEM_RATE64, &bytes.to_ne_bytes());
-        }
+    // netem keeps what a change leaves out: every setting is sent, zero when unset.
+    attribute(&mut out, TCA_NETEM_CORR, &words(&[0, 0, 0]));
+    attribute(&mut out, TCA_NETEM_REORDER, &words(&[probability(impairment.reorder), 0]));
+    attribute(&mut out, TCA_NETEM_CORRUPT, &words(&[probability(impairment.corrupt), 0]));
+    let bytes = impairment.rate.map_or(0, |bits| (bits / 8).max(1));
+    let small = u32::try_from(bytes).unwrap_or(u32::MAX);
+    // struct tc_netem_rate: rate, packet_overhead, cell_size, cell_overhead.
+    attribute(&mut out, TCA_NETEM_RATE, &words(&[small, 0, 0, 0]));
+    if small == u32::MAX {
+        attribute(&mut out, TCA_NETEM_RATE64, &bytes.to_ne_bytes());
     }
     out
 }
@@ -92,9 +89,11 @@ mod tests {
         assert_eq!(u16::from_ne_bytes([bytes[24], bytes[25]]), 12);
         assert_eq!(u16::from_ne_bytes([bytes[26], bytes[27]]), TCA_NETEM_LATENCY64);
         assert_eq!(i64::from_ne_bytes(bytes[28..36].try_into().unwrap()), 50_000_000);
-        // JITTER64, then RATE with 125000 bytes a second.
-        assert_eq!(u16::from_ne_bytes([bytes[50], bytes[51]]), TCA_NETEM_RATE);
-        assert_eq!(word(52), 125_000);
+        // JITTER64, CORR, REORDER and CORRUPT (zeros), then RATE with 125000 bytes a second.
+        assert_eq!(u16::from_ne_bytes([bytes[50], bytes[51]]), TCA_NETEM_CORR);
+        assert_eq!(word(68), 0, "no reordering");
+        assert_eq!(u16::from_ne_bytes([bytes[90], bytes[91]]), TCA_NETEM_RATE);
+        assert_eq!(word(92), 125_000);
         assert_eq!(bytes.len() % 4, 0);
     }
 }

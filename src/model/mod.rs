@@ -7,7 +7,8 @@ pub use crate::kind::{
     Cable, IfaceKind, IpvlanFlag, IpvlanMode, KernelFeature, MacvlanMode, PortVlans, VlanProtocol,
 };
 pub use expect::{
-    Bounds, Check, EncapOn, Expectation, MacOf, Proto, QualityBounds, RttBounds, Stat, TaggedOn, Target, Verify, Want,
+    Bounds, Check, EncapOn, Expectation, MacOf, Proto, QualityBounds, RttBounds, Stat, TaggedOn, Target,
+    Verify, Want,
 };
 
 use ipnet::IpNet;

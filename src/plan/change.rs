@@ -100,7 +100,11 @@ impl Diff<'_> {
             let kept = &self.after.iface(a).addresses;
             for address in self.before.iface(b).addresses.iter().filter(|x| !kept.contains(x)) {
                 let doing = format!("taking {address} off {}", self.before.iface_label(b));
-                let op = Op::DelAddress { ns: self.before.netns_name(b.node), dev: name(self.before, b), address: *address };
+                let op = Op::DelAddress {
+                    ns: self.before.netns_name(b.node),
+                    dev: name(self.before, b),
+                    address: *address,
+                };
                 steps.push(Step::one(doing, op));
             }
         }
@@ -137,7 +141,11 @@ impl Diff<'_> {
             if changed {
                 let link = crate::kind::link_type(self.after, a);
                 let op = Op::SetMode { ns: self.after.netns_name(a.node), dev: name(self.after, a), link };
-                let doing = format!("changing the mode of {} to {}", self.after.iface_label(a), after.summary_label().unwrap_or_default());
+                let doing = format!(
+                    "changing the mode of {} to {}",
+                    self.after.iface_label(a),
+                    after.summary_label().unwrap_or_default()
+                );
                 steps.push(Step::one(doing, op));
             }
         }
@@ -164,8 +172,9 @@ impl Diff<'_> {
         let lab = self.after;
         let ports = lab.iface_ids().filter(|id| self.is_new(*id)).filter_map(|id| super::port_step(lab, id));
         let sysctls = node_ids(lab).into_iter().filter_map(|node| {
-            let old = &self.before.node(node).sysctls;
-            let changed: Vec<_> = lab.node(node).sysctls.iter().filter(|s| !old.contains(s)).cloned().collect();
+            let old = effective(&self.before.node(node).sysctls);
+            let new = effective(&lab.node(node).sysctls);
+            let changed: Vec<_> = new.into_iter().filter(|s| !old.contains(s)).collect();
             (!changed.is_empty()).then(|| {
                 let n = &lab.node(node).name;
                 let op = Op::WriteSysctls { ns: lab.netns_name(node), node: n.clone(), sysctls: changed };
@@ -182,10 +191,14 @@ impl Diff<'_> {
         for (b, a) in self.kept().filter(|(b, a)| !self.before.iface(*b).up && self.after.iface(*a).up) {
             let lab = self.after;
             let (ns, dev) = (lab.netns_name(a.node), name(lab, a));
-            let mut requests = vec![Request { doing: format!("bringing up {}", lab.iface_label(a)), op: Op::SetUp { ns: ns.clone(), dev: dev.clone() } }];
+            let mut requests = vec![Request {
+                doing: format!("bringing up {}", lab.iface_label(a)),
+                op: Op::SetUp { ns: ns.clone(), dev: dev.clone() },
+            }];
             for address in &lab.iface(a).addresses {
                 let op = Op::ReplaceAddress { ns: ns.clone(), dev: dev.clone(), address: *address };
-                requests.push(Request { doing: format!("putting {address} back on {}", lab.iface_label(a)), op });
+                requests
+                    .push(Request { doing: format!("putting {address} back on {}", lab.iface_label(a)), op });
             }
             let old = routes(self.before, b.node);
             for (to, via, dev) in routes(lab, a.node).into_iter().filter(|r| old.contains(r)) {
@@ -203,7 +216,11 @@ impl Diff<'_> {
             let old = self.in_before(id).map(|b| self.before.iface(b).addresses.clone()).unwrap_or_default();
             for address in self.after.iface(id).addresses.iter().filter(|a| !old.contains(a)) {
                 let doing = format!("adding address {address} to {}", self.after.iface_label(id));
-                let op = Op::AddAddress { ns: self.after.netns_name(id.node), dev: name(self.after, id), address: *address };
+                let op = Op::AddAddress {
+                    ns: self.after.netns_name(id.node),
+                    dev: name(self.after, id),
+                    address: *address,
+                };
                 steps.push(Step::one(doing, op));
             }
         }
@@ -237,7 +254,21 @@ impl Diff<'_> {
                 let before = self.in_before(*id).and_then(|b| self.before.iface(b).impair);
                 before != self.after.iface(*id).impair
             })
-            .map(|id| impair_step(self.after, id))
+            .map(|id| {
+                let mut step = impair_step(self.after, id);
+                let before = self.in_before(id).and_then(|b| self.before.iface(b).impair);
+                if before.is_some() && self.after.iface(id).impair.is_some() {
+                    // `tc qdisc replace` keeps netem settings it is not given: start afresh.
+                    let clear = Op::Impair {
+                        ns: self.after.netns_name(id.node),
+                        dev: name(self.after, id),
+                        impairment: None,
+                    };
+                    let doing = format!("clearing the impairment of {}", self.after.iface_label(id));
+                    step.requests.insert(0, Request { doing, op: clear });
+                }
+                step
+            })
             .collect()
     }
 
@@ -275,4 +306,16 @@ fn node_ids(lab: &Lab) -> Vec<NodeId> {
 fn routes(lab: &Lab, node: NodeId) -> Vec<NamedRoute> {
     let n = lab.node(node);
     n.routes.iter().map(|r: &Route| (r.to, r.via, r.dev.map(|d| n.ifaces[d].name.clone()))).collect()
+}
+
+/// What a node's sysctls leave: each key's last value, in the order keys first appear.
+fn effective(sysctls: &[crate::model::Sysctl]) -> Vec<crate::model::Sysctl> {
+    let mut out: Vec<crate::model::Sysctl> = Vec::new();
+    for sysctl in sysctls {
+        match out.iter_mut().find(|s| s.key == sysctl.key) {
+            Some(kept) => kept.value = sysctl.value.clone(),
+            None => out.push(sysctl.clone()),
+        }
+    }
+    out
 }

@@ -277,7 +277,9 @@ impl fmt::Display for Op {
             Op::Impair { dev, impairment: Some(impairment), .. } => {
                 write!(f, "tc -n {ns} qdisc replace dev {} root netem {impairment}", quote(dev))
             }
-            Op::Impair { dev, impairment: None, .. } => write!(f, "tc -n {ns} qdisc del dev {} root", quote(dev)),
+            Op::Impair { dev, impairment: None, .. } => {
+                write!(f, "tc -n {ns} qdisc del dev {} root", quote(dev))
+            }
             Op::SetDown { dev, .. } => write!(f, "ip -n {ns} link set dev {} down", quote(dev)),
             Op::DelLink { dev, .. } => write!(f, "ip -n {ns} link del dev {}", quote(dev)),
             Op::SetMode { dev, link, .. } => {

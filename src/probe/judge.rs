@@ -123,7 +123,12 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
             let (expected, observed, passed, sure) =
                 super::quality::judge_series(*probes, bounds, seen.series.get(&index));
             decided = sure;
-            (format!("{} → {} ({probes} echoes)", lab.node(*from).name, target(to)), expected, observed, passed)
+            (
+                format!("{} → {} ({probes} echoes)", lab.node(*from).name, target(to)),
+                expected,
+                observed,
+                passed,
+            )
         }
         Check::Throughput { from, to, rate, .. } => {
             let (expected, observed, passed) = super::quality::judge_stream(rate, seen.streams.get(&index));
@@ -218,16 +223,7 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
             )
         }
     };
-    Outcome {
-        number: e.number,
-        line: e.line,
-        check,
-        expected,
-        observed,
-        passed,
-        decided,
-        why: e.why.clone(),
-    }
+    Outcome { number: e.number, line: e.line, check, expected, observed, passed, decided, why: e.why.clone() }
 }
 
 /// "172.16.10.5", or "namespace1 (172.16.10.5)" when written by name.

@@ -8,6 +8,9 @@ use crate::model::{Bounds, Check, Expectation, Lab, QualityBounds, Stat};
 use std::fs::File;
 use std::time::Duration;
 
+/// How long a stream's connection may take at least.
+const STREAM_CONNECT: Duration = Duration::from_secs(10);
+
 /// Whether an expectation is measured here rather than in the waves.
 pub fn is_measured(expectation: &Expectation) -> bool {
     matches!(expectation.check, Check::Quality { .. } | Check::Throughput { .. })
@@ -26,8 +29,10 @@ pub(super) fn measure(lab: &Lab, files: &[File], timeout: Duration, observed: &m
                 };
                 let cookie = super::workers::random();
                 let id = u16::from_be_bytes([cookie[0], cookie[1]]);
-                let measured = netns::run_in(&files[from.0], || series::run(&plan, id, cookie))
-                    .unwrap_or_else(|e| series::Measured { failed: Some(e.to_string()), ..Default::default() });
+                let measured =
+                    netns::run_in(&files[from.0], || series::run(&plan, id, cookie)).unwrap_or_else(|e| {
+                        series::Measured { failed: Some(e.to_string()), ..Default::default() }
+                    });
                 observed.series.insert(index, measured);
             }
             Check::Throughput { from, to, duration, .. } => {
@@ -35,7 +40,8 @@ pub(super) fn measure(lab: &Lab, files: &[File], timeout: Duration, observed: &m
                 let plan = stream::Stream {
                     target: to.addr,
                     duration: *duration,
-                    timeout: expectation.timeout.unwrap_or(timeout).max(Duration::from_secs(1)),
+                    // A shaped queue may still hold the last stream: the handshake waits behind it.
+                    timeout: expectation.timeout.unwrap_or(timeout).max(STREAM_CONNECT),
                 };
                 observed.streams.insert(index, stream::run(&plan, &files[from.0], &files[receiver.0]));
             }
@@ -91,7 +97,9 @@ fn expected_series(bounds: &QualityBounds) -> String {
         parts.push(format!("{} RTT {}", rtt.stat.as_str(), within(&rtt.within, ms)));
     }
     let percent = |p: f64| format!("{p}%");
-    for (word, bound) in [("loss", bounds.loss), ("duplicates", bounds.duplicate), ("reordering", bounds.reorder)] {
+    for (word, bound) in
+        [("loss", bounds.loss), ("duplicates", bounds.duplicate), ("reordering", bounds.reorder)]
+    {
         if let Some(bound) = bound {
             parts.push(format!("{word} {}", within(&bound, percent)));
         }

@@ -87,7 +87,11 @@ pub fn run(series: &Series, id: u16, cookie: [u8; 8]) -> io::Result<Measured> {
                 measured.undecided = Some("the series' own socket dropped replies".into());
             }
             let packet = &buffer[..received.len];
-            let heard = if series.target.is_ipv6() { icmp::hear_v6(packet, &received) } else { icmp::hear_v4(packet) };
+            let heard = if series.target.is_ipv6() {
+                icmp::hear_v6(packet, &received)
+            } else {
+                icmp::hear_v4(packet)
+            };
             let Some(Heard::Reply { id: got, sequence, data, .. }) = heard else { continue };
             let seq = usize::from(sequence);
             let ours = got == id && data.len() >= 8 && data[..8] == cookie && seq < n;

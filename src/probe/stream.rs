@@ -62,6 +62,8 @@ fn send(to: SocketAddr, stream: &Stream) -> io::Result<()> {
         match socket.write(&chunk) {
             Ok(_) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            // The receiver has counted what it needs and closed: the stream is over.
+            Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => break,
             Err(e) => return Err(e),
         }
     }

@@ -28,7 +28,8 @@ pub async fn change(
     progress: &Progress,
 ) -> Result<State, Error> {
     signals::watch().map_err(|e| Error::io("catching signals", e))?;
-    let lock = Lock::acquire(&after.name).map_err(|e| Error::io(format!("locking lab `{}`", after.name), e))?;
+    let lock =
+        Lock::acquire(&after.name).map_err(|e| Error::io(format!("locking lab `{}`", after.name), e))?;
     let mut realizer = Realizer::new(after);
     realizer.open_namespaces()?;
     let outcome = realizer.run(&plan.plan(&after.name), progress).await;

@@ -8,9 +8,9 @@ mod progress;
 mod ready;
 mod up;
 
+pub use change::{Position, change};
 pub use down::{DownReport, down, marked_namespaces};
 pub use progress::Progress;
-pub use change::{Position, change};
 pub use up::up;
 
 use crate::kernel::{OsError, lowercase_first, netlink};

@@ -57,7 +57,9 @@ fn users_of(lab: &Lab, feature: KernelFeature) -> String {
         labs.extend(lab.steps.iter().map(|s| &s.lab));
         let mut users: Vec<String> = labs
             .iter()
-            .flat_map(|l| l.iface_ids().filter(|id| l.iface(*id).impair.is_some()).map(|id| l.iface_label(id)))
+            .flat_map(|l| {
+                l.iface_ids().filter(|id| l.iface(*id).impair.is_some()).map(|id| l.iface_label(id))
+            })
             .collect();
         users.sort();
         users.dedup();

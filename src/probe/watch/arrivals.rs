@@ -54,6 +54,9 @@ pub struct Map {
     /// The addresses each interface answers ARP/ND for: its node's and its children's nodes'.
     answers: HashMap<IfaceId, HashSet<IpAddr>>,
     proxies: HashSet<NodeId>,
+    /// Interfaces that are down: nothing arrives at them, nor at a port whose far end is one
+    /// (it has no carrier).
+    down: HashSet<IfaceId>,
 }
 
 impl Map {
@@ -72,6 +75,7 @@ impl Map {
             first_stop: HashMap::new(),
             answers: HashMap::new(),
             proxies: HashSet::new(),
+            down: live.iter().filter(|(_, (up, _))| !*up).map(|(id, _)| *id).collect(),
         };
         for id in lab.iface_ids() {
             match &lab.iface(id).kind {
@@ -261,6 +265,9 @@ impl Map {
         let parsed = parse(frame)?;
         let destination: [u8; 6] = frame.get(..6)?.try_into().ok()?;
         let port = self.ports.get(&to);
+        if self.down.contains(&to) || port.is_some_and(|p| self.down.contains(&p.far)) {
+            return None;
+        }
         let for_it = port.is_some()
             || self.macs.get(&to).is_some_and(|m| *m == Mac(destination))
             || self.child_macs.get(&to).is_some_and(|macs| macs.contains(&Mac(destination)));

@@ -22,7 +22,8 @@ impl Realizer<'_> {
                 };
                 self.netlink(ns)?.change_link(message).await.map_err(|e| {
                     Error::kernel(doing, e, |errno| {
-                        (errno == libc::EINVAL).then(|| "the kernel refuses to set or leave passthru on a live child".into())
+                        (errno == libc::EINVAL)
+                            .then(|| "the kernel refuses to set or leave passthru on a live child".into())
                     })
                 })
             }
@@ -89,9 +90,18 @@ impl Realizer<'_> {
 
 /// A removal whose object the kernel already took: a route or address that left with its
 /// link, a child deleted with its parent.
-fn gone_is_done(result: Result<(), crate::kernel::netlink::Error>) -> Result<(), crate::kernel::netlink::Error> {
+fn gone_is_done(
+    result: Result<(), crate::kernel::netlink::Error>,
+) -> Result<(), crate::kernel::netlink::Error> {
     match &result {
-        Err(e) if matches!(crate::kernel::netlink::errno(e), Some(libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENODEV | libc::ENOENT)) => Ok(()),
+        Err(e)
+            if matches!(
+                crate::kernel::netlink::errno(e),
+                Some(libc::ESRCH | libc::EADDRNOTAVAIL | libc::ENODEV | libc::ENOENT)
+            ) =>
+        {
+            Ok(())
+        }
         _ => result,
     }
 }

@@ -202,8 +202,12 @@ fn expectation(d: &Draft<'_>, number: usize, doc: &ExpectDoc) -> Option<Expectat
         Kind::Route => route(d, doc)?,
         Kind::Connect => connect(d, doc)?,
         Kind::Listening => listening(d, doc)?,
-        Kind::Quality => super::quality::series(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?,
-        Kind::Throughput => super::quality::stream(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?,
+        Kind::Quality => {
+            super::quality::series(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?
+        }
+        Kind::Throughput => {
+            super::quality::stream(d, doc, source_node(d, doc.from.as_ref()?), target(d, doc.to.as_ref()?))?
+        }
     };
     Some(Expectation {
         number,

@@ -14,7 +14,11 @@ pub fn check(d: &mut Draft<'_>) {
         let mut usable = true;
         for (key, value) in &doc.entries {
             if let Err(problem) = impairment.set(key.get_ref(), value.get_ref()) {
-                let span = if crate::impair::KEYS.contains(&key.get_ref().as_str()) { value.span() } else { key.span() };
+                let span = if crate::impair::KEYS.contains(&key.get_ref().as_str()) {
+                    value.span()
+                } else {
+                    key.span()
+                };
                 d.error(Diagnostic::error(span, problem).label("not a usable impairment"));
                 usable = false;
             }

@@ -103,7 +103,16 @@ fn add_bridges(d: &mut Draft<'_>) -> Vec<Option<IfaceId>> {
 fn add_iface(d: &mut Draft<'_>, node: NodeId, name: String, kind: IfaceKind) -> IfaceId {
     d.add_iface(
         node,
-        Iface { name, kind, addresses: Vec::new(), mac: None, mtu: None, up: true, impair: None, declared: false },
+        Iface {
+            name,
+            kind,
+            addresses: Vec::new(),
+            mac: None,
+            mtu: None,
+            up: true,
+            impair: None,
+            declared: false,
+        },
     )
 }
 

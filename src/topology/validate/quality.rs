@@ -39,9 +39,12 @@ pub fn series(d: &Draft<'_>, doc: &ExpectDoc, from: Option<NodeId>, to: Option<T
                 Ok(n) if (1..=MAX_PROBES).contains(&n) => n,
                 _ => {
                     d.error(
-                        Diagnostic::error(written.span(), format!("{} probes cannot be sent", written.get_ref()))
-                            .label(format!("from 1 to {MAX_PROBES}"))
-                            .help("a series sends from 1 to 10000 echoes, one every 10 ms"),
+                        Diagnostic::error(
+                            written.span(),
+                            format!("{} probes cannot be sent", written.get_ref()),
+                        )
+                        .label(format!("from 1 to {MAX_PROBES}"))
+                        .help("a series sends from 1 to 10000 echoes, one every 10 ms"),
                     );
                     return None;
                 }
@@ -105,8 +108,7 @@ fn probes_for(bounds: Bounds<f64>) -> u32 {
 
 fn rtt(d: &Draft<'_>, written: &BoundsDoc) -> Option<RttBounds> {
     let within = bounds(d, written, |text| {
-        humantime::parse_duration(text)
-            .map_err(|e| format!("{e}: write a duration, like \"50ms\""))
+        humantime::parse_duration(text).map_err(|e| format!("{e}: write a duration, like \"50ms\""))
     })?;
     let stat = match &written.stat {
         None => Stat::Median,
@@ -114,9 +116,12 @@ fn rtt(d: &Draft<'_>, written: &BoundsDoc) -> Option<RttBounds> {
             Some((_, s)) => *s,
             None => {
                 d.error(
-                    Diagnostic::error(stat.span(), format!("`{}` is not a statistic of round-trip times", stat.get_ref()))
-                        .label("unknown")
-                        .help("write \"min\", \"median\", \"mean\" or \"max\""),
+                    Diagnostic::error(
+                        stat.span(),
+                        format!("`{}` is not a statistic of round-trip times", stat.get_ref()),
+                    )
+                    .label("unknown")
+                    .help("write \"min\", \"median\", \"mean\" or \"max\""),
                 );
                 return None;
             }
@@ -162,9 +167,12 @@ fn bounds<T: PartialOrd + Copy>(
     if let (Some(a), Some(b)) = (above, below) {
         if a >= b {
             d.error(
-                Diagnostic::error(written.span.clone(), "`above` is not below `below`: nothing can be in between")
-                    .label("empty bounds")
-                    .help("swap them, or widen the bounds"),
+                Diagnostic::error(
+                    written.span.clone(),
+                    "`above` is not below `below`: nothing can be in between",
+                )
+                .label("empty bounds")
+                .help("swap them, or widen the bounds"),
             );
             return None;
         }

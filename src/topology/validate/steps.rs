@@ -19,7 +19,8 @@ pub const MAX_ACTIONS: usize = 1000;
 pub const INITIAL: &str = "initial";
 
 /// The verbs of the action language, for help lines.
-pub const VERBS: &[&str] = &["link", "unplug", "plug", "address", "route", "sysctl", "mode", "impair", "add", "remove"];
+pub const VERBS: &[&str] =
+    &["link", "unplug", "plug", "address", "route", "sysctl", "mode", "impair", "add", "remove"];
 
 /// An action as written, and where its text starts in the source when it is there character
 /// for character (no escapes), so that a word of it can be pointed at.
@@ -96,7 +97,8 @@ pub fn check(doc: &Document, source: &Source, sink: &Sink, initial: Option<&Lab>
     for (step, actions) in doc.steps.iter().zip(parsed) {
         let lab = replay.step(&actions?, &step.expects, source, sink)?;
         let name = step.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default();
-        let written = step.actions.iter().map(|a| crate::report::printable(a.get_ref()).into_owned()).collect();
+        let written =
+            step.actions.iter().map(|a| crate::report::printable(a.get_ref()).into_owned()).collect();
         steps.push(Step { name, line: source.line_col(step.span.start).0, actions: written, lab });
     }
     Some(steps)
@@ -147,7 +149,8 @@ fn parse_steps(doc: &Document, source: &Source, sink: &Sink) -> Vec<Option<Vec<A
                 );
                 return None;
             }
-            let written: Vec<Written> = step.actions.iter().map(|a| Written::in_file(a, &source.text)).collect();
+            let written: Vec<Written> =
+                step.actions.iter().map(|a| Written::in_file(a, &source.text)).collect();
             parse_actions(&written, sink)
         })
         .collect()
@@ -165,7 +168,9 @@ fn step_names(doc: &Document, sink: &Sink) {
             None
         };
         if let Some(problem) = problem {
-            sink.push(Diagnostic::error(name.span(), "this step name cannot be used").label("here").help(problem));
+            sink.push(
+                Diagnostic::error(name.span(), "this step name cannot be used").label("here").help(problem),
+            );
         } else if let Some(first) = seen.get(text) {
             sink.push(
                 Diagnostic::error(name.span(), format!("two steps are named `{text}`"))
@@ -253,7 +258,9 @@ fn parse(written: &Written, sink: &Sink) -> Option<Action> {
             let impairment = impairment(settings, sink)?;
             Some(Action::Impair { iface: iface.clone(), impairment: Some(impairment) })
         }
-        ("impair", _) => wrong("impair NODE:IFACE KEY=VALUE... (delay, jitter, loss, ...) or impair NODE:IFACE clear"),
+        ("impair", _) => {
+            wrong("impair NODE:IFACE KEY=VALUE... (delay, jitter, loss, ...) or impair NODE:IFACE clear")
+        }
         ("add", [node, table]) if table.get_ref().starts_with('{') => {
             let iface = added_iface(written, table, sink)?;
             Some(Action::Add { node: node.clone(), iface: Box::new(iface) })
@@ -262,7 +269,8 @@ fn parse(written: &Written, sink: &Sink) -> Option<Action> {
         ("remove", [iface]) => Some(Action::Remove { iface: iface.clone() }),
         ("remove", _) => wrong("remove NODE:IFACE"),
         (other, _) => {
-            let mut d = Diagnostic::error(verb.span(), format!("unknown action `{other}`")).label("not an action");
+            let mut d =
+                Diagnostic::error(verb.span(), format!("unknown action `{other}`")).label("not an action");
             d = match closest(other, VERBS.iter().copied()) {
                 Some(best) => d.help(format!("did you mean `{best}`?")),
                 None => d.help(format!("the actions are: {}", VERBS.join(", "))),
@@ -392,7 +400,13 @@ impl Replay {
     }
 
     /// Applies one step's actions and checks the lab they leave, with `expects`.
-    fn step(&mut self, actions: &[Action], expects: &[ExpectDoc], source: &Source, sink: &Sink) -> Option<Lab> {
+    fn step(
+        &mut self,
+        actions: &[Action],
+        expects: &[ExpectDoc],
+        source: &Source,
+        sink: &Sink,
+    ) -> Option<Lab> {
         let before = sink.count_errors();
         for action in actions {
             self.edit(action, sink);
@@ -424,17 +438,26 @@ impl Replay {
                 match (add, at) {
                     (true, None) => addresses.push(address.clone()),
                     (true, Some(_)) => sink.push(
-                        Diagnostic::error(address.span(), format!("{} already has {}", iface.get_ref(), address.get_ref()))
-                            .label("already there")
-                            .help("an address is added once"),
+                        Diagnostic::error(
+                            address.span(),
+                            format!("{} already has {}", iface.get_ref(), address.get_ref()),
+                        )
+                        .label("already there")
+                        .help("an address is added once"),
                     ),
                     (false, Some(at)) => {
                         addresses.remove(at);
                     }
                     (false, None) => sink.push(
-                        Diagnostic::error(address.span(), format!("{} has no address {}", iface.get_ref(), address.get_ref()))
-                            .label("not one of its addresses")
-                            .help(format!("its addresses are: {}", list(addresses.iter().map(|a| a.get_ref().to_string())))),
+                        Diagnostic::error(
+                            address.span(),
+                            format!("{} has no address {}", iface.get_ref(), address.get_ref()),
+                        )
+                        .label("not one of its addresses")
+                        .help(format!(
+                            "its addresses are: {}",
+                            list(addresses.iter().map(|a| a.get_ref().to_string()))
+                        )),
                     ),
                 }
             }
@@ -475,13 +498,18 @@ impl Replay {
             IfaceKind::Ipvlan { parent, .. } => self
                 .lab
                 .iface_ids()
-                .filter(|c| matches!(self.lab.iface(*c).kind, IfaceKind::Ipvlan { parent: p, .. } if p == parent))
+                .filter(
+                    |c| matches!(self.lab.iface(*c).kind, IfaceKind::Ipvlan { parent: p, .. } if p == parent),
+                )
                 .collect(),
             _ => {
                 sink.push(
-                    Diagnostic::error(iface.span(), format!("{} is not a macvlan or ipvlan child", iface.get_ref()))
-                        .label("has no mode")
-                        .help("`mode` changes a macvlan child's mode, or an ipvlan parent's (through any child)"),
+                    Diagnostic::error(
+                        iface.span(),
+                        format!("{} is not a macvlan or ipvlan child", iface.get_ref()),
+                    )
+                    .label("has no mode")
+                    .help("`mode` changes a macvlan child's mode, or an ipvlan parent's (through any child)"),
                 );
                 return;
             }
@@ -533,9 +561,16 @@ impl Replay {
                 if now == unplug {
                     let state = if unplug { "already unplugged" } else { "plugged in" };
                     sink.push(
-                        Diagnostic::error(iface.span(), format!("the cable of {} is {state}", iface.get_ref()))
-                            .label("nothing to change")
-                            .help(if unplug { "plug it in first" } else { "unplug it first" }),
+                        Diagnostic::error(
+                            iface.span(),
+                            format!("the cable of {} is {state}", iface.get_ref()),
+                        )
+                        .label("nothing to change")
+                        .help(if unplug {
+                            "plug it in first"
+                        } else {
+                            "unplug it first"
+                        }),
                     );
                     return;
                 }
@@ -549,9 +584,12 @@ impl Replay {
             Action::Link { up, .. } => {
                 if self.links.0.get(&key(id)).is_some_and(|s| s.unplugged) {
                     sink.push(
-                        Diagnostic::error(iface.span(), format!("the cable of {} is unplugged", iface.get_ref()))
-                            .label("no carrier to bring up or down")
-                            .help("plug it in first: `plug NODE:IFACE`"),
+                        Diagnostic::error(
+                            iface.span(),
+                            format!("the cable of {} is unplugged", iface.get_ref()),
+                        )
+                        .label("no carrier to bring up or down")
+                        .help("plug it in first: `plug NODE:IFACE`"),
                     );
                     return;
                 }
@@ -562,7 +600,8 @@ impl Replay {
     }
 
     fn node_doc(&mut self, node: &S<String>, sink: &Sink) -> Option<&mut NodeDoc> {
-        let at = self.doc.nodes.iter().position(|n| n.name.as_ref().map(|x| x.get_ref()) == Some(node.get_ref()));
+        let at =
+            self.doc.nodes.iter().position(|n| n.name.as_ref().map(|x| x.get_ref()) == Some(node.get_ref()));
         if at.is_none() {
             let names = self.doc.nodes.iter().filter_map(|n| n.name.as_ref()).map(|n| n.get_ref().as_str());
             sink.push(unknown(node, "node", names));
@@ -571,7 +610,11 @@ impl Replay {
     }
 
     fn doc_iface(&mut self, node: &str, name: &str) -> Option<&mut IfaceDoc> {
-        let n = self.doc.nodes.iter_mut().find(|n| n.name.as_ref().map(|x| x.get_ref().as_str()) == Some(node))?;
+        let n = self
+            .doc
+            .nodes
+            .iter_mut()
+            .find(|n| n.name.as_ref().map(|x| x.get_ref().as_str()) == Some(node))?;
         n.ifaces.iter_mut().find(|i| i.name.as_ref().map(|x| x.get_ref().as_str()) == Some(name))
     }
 
@@ -581,12 +624,24 @@ impl Replay {
         let node = self.lab.node(id.node).name.clone();
         let name = self.lab.iface(id).name.clone();
         if !self.lab.iface(id).declared {
-            let made_by = self.lab.cables.iter().find(|c| c.a == id || c.b == id).map(|c| if c.a == id { c.b } else { c.a });
+            let made_by = self
+                .lab
+                .cables
+                .iter()
+                .find(|c| c.a == id || c.b == id)
+                .map(|c| if c.a == id { c.b } else { c.a });
             let help = match made_by {
-                Some(other) => format!("lab made it for the cable of {}: change that interface instead", self.lab.iface_label(other)),
+                Some(other) => format!(
+                    "lab made it for the cable of {}: change that interface instead",
+                    self.lab.iface_label(other)
+                ),
                 None => "lab made it: change the interface it was made for".into(),
             };
-            sink.push(Diagnostic::error(iface.span(), format!("{} is not declared in the file", iface.get_ref())).label("made by lab").help(help));
+            sink.push(
+                Diagnostic::error(iface.span(), format!("{} is not declared in the file", iface.get_ref()))
+                    .label("made by lab")
+                    .help(help),
+            );
             return None;
         }
         let at = self.doc.nodes.iter().position(|n| n.name.as_ref().map(|x| x.get_ref()) == Some(&node))?;
@@ -625,7 +680,8 @@ fn delete_route(node: &mut NodeDoc, route: &RouteDoc, sink: &Sink) {
     }
     if to == "default" {
         let named = |i: &IfaceDoc| dev.is_none_or(|d| i.name.as_ref().is_some_and(|n| n.get_ref() == d));
-        let gateway = |i: &IfaceDoc| i.gateway.as_ref().is_some_and(|g| via.is_none_or(|v| *g.get_ref() == v));
+        let gateway =
+            |i: &IfaceDoc| i.gateway.as_ref().is_some_and(|g| via.is_none_or(|v| *g.get_ref() == v));
         if let Some(iface) = node.ifaces.iter_mut().find(|i| named(i) && gateway(i)) {
             iface.gateway = None;
             return;
@@ -637,7 +693,8 @@ fn delete_route(node: &mut NodeDoc, route: &RouteDoc, sink: &Sink) {
         }
     }
     let name = node.name.as_ref().map(|n| n.get_ref().as_str()).unwrap_or("the node");
-    let routes: Vec<String> = node.routes.iter().filter_map(|r| r.to.as_ref()).map(|t| t.get_ref().clone()).collect();
+    let routes: Vec<String> =
+        node.routes.iter().filter_map(|r| r.to.as_ref()).map(|t| t.get_ref().clone()).collect();
     sink.push(
         Diagnostic::error(route.span.clone(), format!("{name} has no such route to {to}"))
             .label("not one of its routes")
@@ -656,7 +713,11 @@ fn find_iface(lab: &Lab, iface: &S<String>, sink: &Sink) -> Option<IfaceId> {
         return None;
     };
     let Some(node_id) = lab.node_id(node) else {
-        sink.push(unknown(&S::new(iface.span(), node.to_string()), "node", lab.nodes.iter().map(|n| n.name.as_str())));
+        sink.push(unknown(
+            &S::new(iface.span(), node.to_string()),
+            "node",
+            lab.nodes.iter().map(|n| n.name.as_str()),
+        ));
         return None;
     };
     let home = lab.home(node_id);
@@ -669,7 +730,8 @@ fn find_iface(lab: &Lab, iface: &S<String>, sink: &Sink) -> Option<IfaceId> {
 }
 
 fn unknown<'n>(word: &S<String>, what: &str, names: impl Iterator<Item = &'n str> + Clone) -> Diagnostic {
-    let d = Diagnostic::error(word.span(), format!("no {what} is named `{}`", word.get_ref())).label("unknown name");
+    let d = Diagnostic::error(word.span(), format!("no {what} is named `{}`", word.get_ref()))
+        .label("unknown name");
     match closest(word.get_ref(), names.clone()) {
         Some(best) => d.help(format!("did you mean `{best}`?")),
         None => d.help(format!("the names are: {}", list(names.map(str::to_string)))),
