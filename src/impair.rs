@@ -94,8 +94,7 @@ impl Impairment {
 
 fn delay(value: &str) -> Result<Duration, String> {
     let d: Duration = humantime::parse_duration(value)
-        .map_err(|e| format!("{e}: write a duration, like \"50ms\" or \"1s\""))?
-        .into();
+        .map_err(|e| format!("{e}: write a duration, like \"50ms\" or \"1s\""))?;
     if d > MAX_DELAY {
         return Err(format!(
             "{value} is longer than the {} lab sets at most",

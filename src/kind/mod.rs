@@ -552,6 +552,19 @@ impl LinkType {
     }
 }
 
+/// An RTM_NEWLINK for an existing link that changes its kind's settings (changelink).
+fn change_message(
+    index: u32,
+    kind: rtnetlink::packet_route::link::InfoKind,
+    data: rtnetlink::packet_route::link::InfoData,
+) -> LinkMessage {
+    use rtnetlink::packet_route::link::{LinkAttribute, LinkInfo};
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    message.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)]));
+    message
+}
+
 #[cfg(test)]
 mod tests {
     //! The tables derived from the kinds, and each kind's own rules, checked on small files.
@@ -673,17 +686,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// An RTM_NEWLINK for an existing link that changes its kind's settings (changelink).
-fn change_message(
-    index: u32,
-    kind: rtnetlink::packet_route::link::InfoKind,
-    data: rtnetlink::packet_route::link::InfoData,
-) -> LinkMessage {
-    use rtnetlink::packet_route::link::{LinkAttribute, LinkInfo};
-    let mut message = LinkMessage::default();
-    message.header.index = index;
-    message.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), LinkInfo::Data(data)]));
-    message
 }

@@ -141,7 +141,7 @@ fn rtt_summary(rtts: &[Duration]) -> String {
 
 /// (expected, observed, passed) of a stream.
 pub(super) fn judge_stream(rate: &Bounds<u64>, seen: Option<&stream::Measured>) -> (String, String, bool) {
-    let expected = format!("a TCP stream {}", within(rate, |r| crate::impair::format_rate(r)));
+    let expected = format!("a TCP stream {}", within(rate, crate::impair::format_rate));
     let Some(seen) = seen else { return (expected, "not measured".into(), false) };
     if let Some(failed) = &seen.failed {
         return (expected, format!("could not measure: {failed}"), false);

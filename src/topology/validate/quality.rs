@@ -66,7 +66,7 @@ pub fn series(d: &Draft<'_>, doc: &ExpectDoc, from: Option<NodeId>, to: Option<T
 
 pub fn stream(d: &Draft<'_>, doc: &ExpectDoc, from: Option<NodeId>, to: Option<Target>) -> Option<Check> {
     let written = doc.throughput.as_ref()?;
-    let rate = bounds(d, written, |text| crate::impair::rate(text))?;
+    let rate = bounds(d, written, crate::impair::rate)?;
     let duration = match &written.duration {
         Some(duration) if duration.get_ref().is_zero() || *duration.get_ref() > MAX_STREAM => {
             d.error(

@@ -359,11 +359,12 @@ fn impairment(settings: &[S<String>], sink: &Sink) -> Option<Impairment> {
 /// in the source (the text is padded to where it stands).
 fn added_iface(written: &Written, table: &S<String>, sink: &Sink) -> Option<IfaceDoc> {
     const KEY: &str = "iface = ";
-    let at = table.span().start;
-    let text = match written.base {
-        Some(_) if at >= KEY.len() => format!("{}{KEY}{}", " ".repeat(at - KEY.len()), table.get_ref()),
-        _ => format!("{KEY}{}", table.get_ref()),
+    // Where the table stands; in a string with escapes, about there (escapes shift it).
+    let at = match written.base {
+        Some(_) => table.span().start,
+        None => written.text.span().start + 1 + written.text.get_ref().find('{').unwrap_or_default(),
     };
+    let text = format!("{}{KEY}{}", " ".repeat(at.saturating_sub(KEY.len())), table.get_ref());
     let (root, errors) = toml::de::DeTable::parse_recoverable(&text);
     if let Some(error) = errors.first() {
         let message = error.message().trim_end().to_string();
@@ -380,8 +381,7 @@ fn added_iface(written: &Written, table: &S<String>, sink: &Sink) -> Option<Ifac
         sink.push(Diagnostic::error(table.span(), "the interface must be a table").label("not { ... }"));
         return None;
     };
-    let span = if written.base.is_some() { value.span() } else { table.span() };
-    Some(super::super::document::read_iface(iface, span, "an added interface", sink))
+    Some(super::super::document::read_iface(iface, value.span(), "an added interface", sink))
 }
 
 /// The labs of a scenario, one step after another: the document as the actions left it,
