@@ -22,13 +22,17 @@ fn every_expectation_of_the_topologies_has_a_why() {
     for file in common::topology_files() {
         let lab = lab::topology::load(&file).unwrap().lab.unwrap();
         assert!(!lab.expectations.is_empty(), "{} has no expectation", file.display());
-        for e in &lab.expectations {
-            assert!(
-                e.why.as_ref().is_some_and(|w| w.len() >= 60),
-                "{}: expectation {} needs a why that explains the mechanism",
-                file.display(),
-                e.number
-            );
+        let states =
+            std::iter::once(("initial", &lab)).chain(lab.steps.iter().map(|s| (s.name.as_str(), &s.lab)));
+        for (step, state) in states {
+            for e in &state.expectations {
+                assert!(
+                    e.why.as_ref().is_some_and(|w| w.len() >= 60),
+                    "{}: expectation {} of step `{step}` needs a why that explains the mechanism",
+                    file.display(),
+                    e.number
+                );
+            }
         }
     }
 }

@@ -18,6 +18,16 @@ pub struct Summary {
     /// "macvlan bridge", "ipvlan l2 bridge", "vlan 802.1Q", "dummy": how many of each.
     pub children: BTreeMap<String, usize>,
     pub expectations: BTreeMap<&'static str, usize>,
+    /// The scenario's steps, by name, with how many actions and expectations each has.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSummary>,
+}
+
+#[derive(Serialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub actions: usize,
+    pub expectations: usize,
 }
 
 impl Summary {
@@ -47,6 +57,15 @@ impl Summary {
                 *s.children.entry(child).or_default() += 1;
             }
         }
+        s.steps = lab
+            .steps
+            .iter()
+            .map(|step| StepSummary {
+                name: crate::report::printable(&step.name).into_owned(),
+                actions: step.actions.len(),
+                expectations: step.lab.expectations.len(),
+            })
+            .collect();
         s.vlans.sort_unstable();
         s.vlans.dedup();
         for e in &lab.expectations {
@@ -99,6 +118,21 @@ impl Summary {
         let _ = writeln!(out, "  sub-ifaces    {children}{}", parenthesized(tally(&self.children)));
         let expectations: usize = self.expectations.values().sum();
         let _ = writeln!(out, "  expectations  {expectations}{}", parenthesized(tally(&self.expectations)));
+        if !self.steps.is_empty() {
+            let steps: Vec<String> = self
+                .steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "`{}` ({}, {})",
+                        s.name,
+                        plural(s.actions, "action"),
+                        plural(s.expectations, "expectation")
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  steps         {}: {}", self.steps.len(), steps.join(", "));
+        }
         out
     }
 }
