@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 #[test]
 fn every_topology_validates() {
     let files = common::topology_files();
-    assert!(files.len() >= 25, "E1-E9, D1-D9 and the 004 models, with before/after pairs");
+    assert!(files.len() >= 25, "E1-E9, D1-D9 and the 004 models, with staged files");
     for file in files {
         let checked = lab::topology::load(&file).unwrap();
         let errors: Vec<_> =
