@@ -325,3 +325,65 @@ fn quality_bounds_are_checked() {
     let lab = lab::topology::check(lab::topology::Source::new("t.toml", text.as_str())).lab.unwrap();
     assert!(matches!(lab.expectations[0].check, lab::model::Check::Quality { probes: 324..=325, .. }));
 }
+
+/// A cable written on both ends, removed by one; a plain switch that gets its first VLAN port.
+const CABLE_AND_VLAN: &str = r#"name = "t-both"
+[[switch]]
+name = "sw1"
+[[host]]
+name = "h1"
+  [[host.iface]]
+  name = "eth0"
+  link = "h2:eth0"
+  addresses = ["10.0.0.1/24"]
+  [[host.iface]]
+  name = "eth1"
+  link = "sw1"
+  addresses = ["10.0.1.1/24"]
+[[host]]
+name = "h2"
+  [[host.iface]]
+  name = "eth0"
+  link = "h1:eth0"
+  addresses = ["10.0.0.2/24"]
+[[host]]
+name = "h3"
+[[expect]]
+from = "h1"
+to = "h2"
+reach = true
+why = "a cable between h1 and h2, written on both ends, on one subnet, for this test"
+[[step]]
+name = "cut"
+do = ["remove h2:eth0"]
+[[step.expect]]
+from = "h1"
+to = "10.0.0.2"
+reach = false
+why = "the cable is gone, both of its ends with it, so nothing answers for h2's address"
+[[step]]
+name = "vlan"
+do = ['add h3 { name = "eth0", link = "sw1", access = 10, addresses = ["10.0.1.3/24"] }']
+[[step.expect]]
+from = "h1"
+to = "10.0.1.3"
+reach = false
+why = "h3's port is in VLAN 10, h1's untagged one is in VLAN 1: the switch keeps them apart"
+"#;
+
+#[test]
+fn a_removed_cable_goes_whole_and_a_first_vlan_port_turns_filtering_on() {
+    let checked = lab::topology::check(lab::topology::Source::new("t.toml", CABLE_AND_VLAN));
+    let model = checked.lab.expect("valid");
+    let plan = lab::plan::Plan::new(&lab::graph::LabGraph::new(&model)).to_string();
+    let (_, steps) = plan.split_once("# step 1: cut\n").unwrap();
+    let (cut, vlan) = steps.split_once("# step 2: vlan\n").unwrap();
+    assert_eq!(
+        cut, "# stage 1: removing interfaces\nip -n t-both-h1 link del dev eth0\n",
+        "one cable, one deletion"
+    );
+    assert!(model.steps[0].lab.node(model.steps[0].lab.node_id("h2").unwrap()).ifaces.is_empty());
+    let filtering = vlan.find("ip -n t-both-sw1 link set dev br0 type bridge vlan_filtering 1").expect(vlan);
+    let port = vlan.find("bridge -n t-both-sw1 vlan add dev h3-eth0 vid 10 pvid untagged").expect(vlan);
+    assert!(filtering < port, "filtering before the port's VLANs: {vlan}");
+}

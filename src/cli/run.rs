@@ -49,11 +49,11 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         signals::arrival().await;
         stderrln!("interrupted: the lab is torn down as soon as the probes end");
     });
-    let checked = walk(&rt, &lab, state, options.quiet, options.output.timeout);
-    let verdict = checked.and_then(|checked| {
-        verify::print(&checked, &options.output)?;
-        Ok(verify::verdict(&checked))
-    });
+    let mut checked = Vec::new();
+    let walked = walk(&rt, &lab, state, options.quiet, options.output.timeout, &mut checked);
+    // What was checked before a failure is reported all the same.
+    let printed = if checked.is_empty() { Ok(()) } else { verify::print(&checked, &options.output) };
+    let verdict = walked.and(printed).map(|()| verify::verdict(&checked));
     let down = realize::down(&lab.name, &Progress::hidden());
     match &down {
         Ok(report) => announce_down(&lab.name, report),
@@ -67,17 +67,19 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     Ok(verdict)
 }
 
-/// Verifies the initial state, then brings the lab to each step in turn and verifies it.
+/// Verifies the initial state, then brings the lab to each step in turn and verifies it,
+/// into `checked`.
 fn walk(
     rt: &tokio::runtime::Runtime,
     lab: &crate::model::Lab,
     mut state: crate::state::State,
     quiet: bool,
     timeout: Option<std::time::Duration>,
-) -> Result<Vec<Checked>, Error> {
+    checked: &mut Vec<Checked>,
+) -> Result<(), Error> {
     let named = |name: &str| (!lab.steps.is_empty()).then(|| name.to_string());
     let initial = crate::topology::validate::steps::INITIAL;
-    let mut checked = vec![verify::check(lab, &state, named(initial), timeout)?];
+    checked.push(verify::check(lab, &state, named(initial), timeout)?);
     let mut before = lab;
     for step in &lab.steps {
         if signals::arrived() {
@@ -88,7 +90,7 @@ fn walk(
         checked.push(verify::check(&step.lab, &state, named(&step.name), timeout)?);
         before = &step.lab;
     }
-    Ok(checked)
+    Ok(())
 }
 
 /// Runs this very command again inside the sandbox kernel, passing its output through.

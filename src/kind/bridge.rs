@@ -40,4 +40,11 @@ impl Link {
         }
         settings.apply(builder).build()
     }
+
+    /// The changelink that turns VLAN filtering on or off on a live bridge.
+    pub fn filtering_message(&self, index: u32) -> LinkMessage {
+        use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoKind};
+        let data = InfoData::Bridge(vec![InfoBridge::VlanFiltering(self.vlan_filtering)]);
+        super::change_message(index, InfoKind::Bridge, data)
+    }
 }

@@ -528,11 +528,21 @@ impl LinkType {
         }
     }
 
-    /// The changelink that sets a live child's mode, for the kinds whose mode can change.
+    /// The words after `type` in `ip link set` for what `mode_message` changes.
+    pub fn mode_words(&self) -> String {
+        match self {
+            LinkType::Bridge(link) => format!("bridge vlan_filtering {}", u8::from(link.vlan_filtering)),
+            other => other.ip_type(),
+        }
+    }
+
+    /// The changelink that sets a live child's mode (or a bridge's VLAN filtering), for the
+    /// kinds whose mode can change.
     pub fn mode_message(&self, index: u32) -> Option<LinkMessage> {
         match self {
             LinkType::Macvlan(link) => Some(link.mode_message(index)),
             LinkType::Ipvlan(link) => Some(link.mode_message(index)),
+            LinkType::Bridge(link) => Some(link.filtering_message(index)),
             _ => None,
         }
     }

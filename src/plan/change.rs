@@ -136,16 +136,13 @@ impl Diff<'_> {
                 (IfaceKind::Ipvlan { mode: m, .. }, IfaceKind::Ipvlan { mode: n, parent, .. }) => {
                     m != n && parents.insert(*parent)
                 }
+                (IfaceKind::Bridge { vlan_filtering: m }, IfaceKind::Bridge { vlan_filtering: n }) => m != n,
                 _ => false,
             };
             if changed {
                 let link = crate::kind::link_type(self.after, a);
+                let doing = format!("changing {} to {}", self.after.iface_label(a), link.mode_words());
                 let op = Op::SetMode { ns: self.after.netns_name(a.node), dev: name(self.after, a), link };
-                let doing = format!(
-                    "changing the mode of {} to {}",
-                    self.after.iface_label(a),
-                    after.summary_label().unwrap_or_default()
-                );
                 steps.push(Step::one(doing, op));
             }
         }

@@ -98,7 +98,8 @@ pub enum Op {
         ns: String,
         dev: String,
     },
-    /// A live child's mode (changelink): a macvlan's own, an ipvlan parent's.
+    /// A live child's mode (changelink): a macvlan's own, an ipvlan parent's; or a live
+    /// bridge's VLAN filtering.
     SetMode {
         ns: String,
         dev: String,
@@ -283,7 +284,7 @@ impl fmt::Display for Op {
             Op::SetDown { dev, .. } => write!(f, "ip -n {ns} link set dev {} down", quote(dev)),
             Op::DelLink { dev, .. } => write!(f, "ip -n {ns} link del dev {}", quote(dev)),
             Op::SetMode { dev, link, .. } => {
-                write!(f, "ip -n {ns} link set dev {} type {}", quote(dev), link.ip_type())
+                write!(f, "ip -n {ns} link set dev {} type {}", quote(dev), link.mode_words())
             }
             Op::DelRoute { to, via, dev, .. } => route_command(f, &ns, "del", to, via, dev),
             Op::ReplaceRoute { to, via, dev, .. } => route_command(f, &ns, "replace", to, via, dev),

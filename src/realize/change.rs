@@ -49,9 +49,12 @@ pub async fn change(
         }
         Err(error) => {
             change_back(after, before).await;
-            Err(error.hint_if_none(
-                "lab changed it back to how it was before; `lab verify LAB` checks it as it is",
-            ))
+            let back = "lab changed the lab back to how it was before";
+            let hint = match &error.hint {
+                Some(hint) => format!("{hint} ({back})"),
+                None => format!("{back}; `lab verify LAB` checks it as it is"),
+            };
+            Err(error.hint(hint))
         }
     }
 }

@@ -47,11 +47,6 @@ impl Error {
         Error { doing: doing.into(), cause: Cause::Lab(cause.to_string()), hint: None }
     }
 
-    /// The hint, unless the error has one already.
-    pub fn hint_if_none(self, hint: impl Into<String>) -> Error {
-        if self.hint.is_some() { self } else { self.hint(hint) }
-    }
-
     pub fn hint(mut self, hint: impl Into<String>) -> Error {
         self.hint = Some(hint.into());
         self

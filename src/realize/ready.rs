@@ -71,14 +71,18 @@ fn users_of(lab: &Lab, feature: KernelFeature) -> String {
             lab.nodes.iter().filter(|n| n.nat.is_some()).map(|n| n.name.as_str()).collect();
         return nodes.join(", ");
     }
-    let users: Vec<String> = lab
-        .iface_ids()
-        .filter(|id| lab.iface(*id).kind.feature() == feature)
-        .map(|id| match lab.iface(id).kind {
-            IfaceKind::Bridge { .. } => lab.node(id.node).name.clone(),
-            _ => lab.iface_label(id),
+    let states = std::iter::once(lab).chain(lab.steps.iter().map(|s| &s.lab));
+    let mut users: Vec<String> = states
+        .flat_map(|l| {
+            l.iface_ids().filter(|id| l.iface(*id).kind.feature() == feature).map(|id| {
+                match l.iface(id).kind {
+                    IfaceKind::Bridge { .. } => l.node(id.node).name.clone(),
+                    _ => l.iface_label(id),
+                }
+            })
         })
         .collect();
+    users.dedup();
     match users.len() {
         0..=3 => users.join(", "),
         n => format!("{} and {} more", users[..3].join(", "), n - 3),

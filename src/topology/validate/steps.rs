@@ -485,6 +485,23 @@ impl Replay {
             Action::Remove { iface } => {
                 let Some((node, name)) = self.declared_at(iface, sink) else { return };
                 self.doc.nodes[node].ifaces.retain(|i| i.name.as_ref().map(|n| n.get_ref()) != Some(&name));
+                // A cable is one thing: its far end goes too, when the file declares it.
+                let far = self.in_lab(iface, sink).and_then(|id| match self.lab.iface(id).kind {
+                    IfaceKind::Veth { peer, .. } if self.lab.iface(peer).declared => Some(peer),
+                    _ => None,
+                });
+                if let Some(peer) = far {
+                    let (node, name) =
+                        (self.lab.node(peer.node).name.clone(), self.lab.iface(peer).name.clone());
+                    if let Some(n) = self
+                        .doc
+                        .nodes
+                        .iter_mut()
+                        .find(|n| n.name.as_ref().map(|x| x.get_ref()) == Some(&node))
+                    {
+                        n.ifaces.retain(|i| i.name.as_ref().map(|x| x.get_ref()) != Some(&name));
+                    }
+                }
             }
             Action::Link { .. } | Action::Unplug { .. } | Action::Plug { .. } | Action::Impair { .. } => {}
         }
