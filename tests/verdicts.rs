@@ -56,7 +56,7 @@ fn delay_replies(up: &UpLab, delay: &str) {
     assert!(status.success(), "tc adds netem");
 }
 
-kernel_test!(a_reply_later_than_the_timeout_fails_reach_false, &[Veth, Bridge], netem, {
+kernel_test!(a_reply_later_than_the_timeout_fails_reach_false, &[Veth, Bridge, Netem], {
     let up = UpLab::up(&pair(
         "t-late-no",
         "[[expect]]\nfrom = \"fast\"\nto = \"slow\"\nreach = false\nwhy = \"wrong on purpose: slow answers, late\"\n",
@@ -70,7 +70,7 @@ kernel_test!(a_reply_later_than_the_timeout_fails_reach_false, &[Veth, Bridge], 
     assert!(ms >= 700.0, "it came after the 300 ms timeout, as netem made it: {observed}");
 });
 
-kernel_test!(a_reply_later_than_the_deadline_passes_reach_true, &[Veth, Bridge], netem, {
+kernel_test!(a_reply_later_than_the_deadline_passes_reach_true, &[Veth, Bridge, Netem], {
     let up = UpLab::up(&pair("t-late-yes", "[[expect]]\nfrom = \"fast\"\nto = \"slow\"\nreach = true\n"));
     delay_replies(&up, "1500ms");
     let (code, outcomes) = verify_json(&up.name);

@@ -8,7 +8,6 @@
 mod change;
 mod request;
 
-pub use change::impair_step;
 pub use request::{NewLink, NewNamespace, Op, Request, quote};
 
 use crate::graph::{LabGraph, Object};

@@ -66,5 +66,5 @@ async fn change_back(now: &Lab, then: &Lab) {
     if realizer.open_namespaces().is_err() {
         return;
     }
-    let _ = realizer.run_all(&back.plan(&then.name)).await;
+    realizer.run_all(&back.plan(&then.name)).await;
 }

@@ -119,7 +119,7 @@ pub fn live(name: &str, text: &str, upto: usize, actions: &[String]) -> Checked 
         combined.push_str(&action);
         combined.push('\n');
         let text = toml::Spanned::new(start..start + action.len(), action);
-        written.push(validate::steps::Written { text, base: Some(start) });
+        written.push(validate::steps::ActionText { text, base: Some(start) });
     }
     let source = Source::new(name, combined);
     let (root, syntax_errors) = DeTable::parse_recoverable(text);

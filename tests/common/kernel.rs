@@ -31,34 +31,10 @@ fn runs_natively(needs: &[KernelFeature]) -> bool {
     root && needs.iter().all(|n| native_features().iter().any(|(f, have)| f == n && *have))
 }
 
-/// Whether this kernel has netem (which lab does not make yet): asked of `tc`, the
-/// independent tool, in a namespace of its own.
-fn native_netem() -> bool {
-    static NETEM: OnceLock<bool> = OnceLock::new();
-    *NETEM.get_or_init(|| {
-        let ns = format!("lab-netem-check-{}", std::process::id());
-        let made = Command::new("ip").args(["netns", "add", &ns]).status().is_ok_and(|s| s.success());
-        let netem = made
-            && Command::new("ip")
-                .args([
-                    "netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
-                ])
-                .status()
-                .is_ok_and(|s| s.success());
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        netem
-    })
-}
-
 /// Runs `body` on a kernel with `needs`; `name` is the test's own name (for the re-run).
 pub fn on_kernel(name: &str, needs: impl AsRef<[KernelFeature]>, body: impl FnOnce()) {
-    on_kernel_with(name, needs, false, body)
-}
-
-/// `on_kernel`, also needing netem when `netem` is set.
-pub fn on_kernel_with(name: &str, needs: impl AsRef<[KernelFeature]>, netem: bool, body: impl FnOnce()) {
     let needs = needs.as_ref();
-    if runs_natively(needs) && (!netem || lab::sandbox::inside() || native_netem()) {
+    if runs_natively(needs) {
         body();
         return;
     }
@@ -82,20 +58,13 @@ pub fn on_kernel_with(name: &str, needs: impl AsRef<[KernelFeature]>, netem: boo
     );
 }
 
-/// `kernel_test!(name, needs, { body })`: a #[test] that runs its body on a fitting kernel;
-/// `kernel_test!(name, needs, netem, { body })` also needs netem.
+/// `kernel_test!(name, needs, { body })`: a #[test] that runs its body on a fitting kernel.
 #[macro_export]
 macro_rules! kernel_test {
     ($name:ident, $needs:expr, $body:block) => {
         #[test]
         fn $name() {
             $crate::common::kernel::on_kernel(stringify!($name), $needs, || $body);
-        }
-    };
-    ($name:ident, $needs:expr, netem, $body:block) => {
-        #[test]
-        fn $name() {
-            $crate::common::kernel::on_kernel_with(stringify!($name), $needs, true, || $body);
         }
     };
 }

@@ -23,7 +23,9 @@ pub fn series(d: &Draft<'_>, doc: &ExpectDoc, from: Option<NodeId>, to: Option<T
     let loss = doc.loss.as_ref().map(|b| share(d, b));
     let duplicate = doc.duplicate.as_ref().map(|b| share(d, b));
     let reorder = doc.reorder.as_ref().map(|b| share(d, b));
-    let (rtt, loss, duplicate, reorder) = (flip(rtt)?, flip(loss)?, flip(duplicate)?, flip(reorder)?);
+    // Written but invalid: reported, and no check.
+    let (rtt, loss, duplicate, reorder) =
+        (written(rtt)?, written(loss)?, written(duplicate)?, written(reorder)?);
     if rtt.is_none() && loss.is_none() && duplicate.is_none() && reorder.is_none() {
         d.error(
             Diagnostic::error(doc.span.clone(), "`probes` alone says nothing to check")
@@ -181,10 +183,6 @@ fn bounds<T: PartialOrd + Copy>(
 }
 
 /// `Some(None)` when nothing was written, `None` when what was written is invalid.
-fn flip<T>(value: Option<Option<T>>) -> Option<Option<T>> {
-    match value {
-        None => Some(None),
-        Some(None) => None,
-        Some(Some(v)) => Some(Some(v)),
-    }
+fn written<T>(value: Option<Option<T>>) -> Option<Option<T>> {
+    value.map_or(Some(None), |v| v.map(Some))
 }

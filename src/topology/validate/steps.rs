@@ -25,18 +25,18 @@ pub const VERBS: &[&str] =
 /// An action as written, and where its text starts in the source when it is there character
 /// for character (no escapes), so that a word of it can be pointed at.
 #[derive(Clone)]
-pub struct Written {
+pub struct ActionText {
     pub text: S<String>,
     pub base: Option<usize>,
 }
 
-impl Written {
+impl ActionText {
     /// An action string of the file: its span covers the quotes.
-    pub fn in_file(text: &S<String>, source: &str) -> Written {
+    pub fn in_file(text: &S<String>, source: &str) -> ActionText {
         let span = text.span();
         let inner = span.start + 1..span.end.saturating_sub(1);
         let base = (source.get(inner.clone()) == Some(text.get_ref().as_str())).then_some(inner.start);
-        Written { text: text.clone(), base }
+        ActionText { text: text.clone(), base }
     }
 
     /// The words of the action with their spans; `{ ... }` after `add NODE` is one word.
@@ -112,7 +112,7 @@ pub fn live(
     sink: &Sink,
     initial: &Lab,
     upto: usize,
-    extra: &[Written],
+    extra: &[ActionText],
 ) -> Option<Lab> {
     let parsed = parse_steps(doc, source, sink);
     let mut replay = Replay::new(doc, initial);
@@ -149,8 +149,8 @@ fn parse_steps(doc: &Document, source: &Source, sink: &Sink) -> Vec<Option<Vec<A
                 );
                 return None;
             }
-            let written: Vec<Written> =
-                step.actions.iter().map(|a| Written::in_file(a, &source.text)).collect();
+            let written: Vec<ActionText> =
+                step.actions.iter().map(|a| ActionText::in_file(a, &source.text)).collect();
             parse_actions(&written, sink)
         })
         .collect()
@@ -185,13 +185,13 @@ fn step_names(doc: &Document, sink: &Sink) {
 }
 
 /// Parses actions; every problem is reported, and `None` returned if there was one.
-fn parse_actions(written: &[Written], sink: &Sink) -> Option<Vec<Action>> {
+fn parse_actions(written: &[ActionText], sink: &Sink) -> Option<Vec<Action>> {
     let before = sink.count_errors();
     let actions: Vec<Action> = written.iter().filter_map(|w| parse(w, sink)).collect();
     (sink.count_errors() == before).then_some(actions)
 }
 
-fn parse(written: &Written, sink: &Sink) -> Option<Action> {
+fn parse(written: &ActionText, sink: &Sink) -> Option<Action> {
     let words = written.words();
     let Some(verb) = words.first() else {
         sink.push(
@@ -300,7 +300,7 @@ fn parsed<T: std::str::FromStr>(word: &S<String>, sink: &Sink, expected: &str) -
 }
 
 /// `DESTINATION [via GATEWAY] [dev IFACE]`, as a route of the file.
-fn route(written: &Written, to: &S<String>, rest: &[S<String>], sink: &Sink) -> Option<RouteDoc> {
+fn route(written: &ActionText, to: &S<String>, rest: &[S<String>], sink: &Sink) -> Option<RouteDoc> {
     let mut doc = RouteDoc { span: written.text.span(), to: Some(to.clone()), via: None, dev: None };
     let mut words = rest.iter();
     while let Some(word) = words.next() {
@@ -357,7 +357,7 @@ fn impairment(settings: &[S<String>], sink: &Sink) -> Option<Impairment> {
 
 /// `{ name = ..., kind = ..., ... }`: an interface entry, read as the file's are, its spans
 /// in the source (the text is padded to where it stands).
-fn added_iface(written: &Written, table: &S<String>, sink: &Sink) -> Option<IfaceDoc> {
+fn added_iface(written: &ActionText, table: &S<String>, sink: &Sink) -> Option<IfaceDoc> {
     const KEY: &str = "iface = ";
     // Where the table stands; in a string with escapes, about there (escapes shift it).
     let at = match written.base {
