@@ -6,7 +6,9 @@
 //! Only `kernel` (used by `realize` and `probe`) and `sandbox` touch the kernel; `state`
 //! is what a lab that is up leaves for later commands.
 
+pub mod capture;
 pub mod cli;
+pub mod explain;
 pub mod graph;
 pub mod impair;
 pub mod kernel;

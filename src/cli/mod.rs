@@ -32,6 +32,7 @@ macro_rules! stderrln {
 }
 
 mod act;
+mod capture;
 mod down;
 mod exec;
 mod graph;
@@ -70,6 +71,8 @@ enum Command {
     Exec(exec::Options),
     /// Check every expectation of a lab that is up (--step NAME: first bring it to a step).
     Verify(verify::Options),
+    /// Capture the frames of a lab's interfaces, as pcapng (-w FILE, - for a pipe) or lines.
+    Capture(capture::Options),
     /// Change a lab that is up, as a scenario step would: `lab do LAB 'link r1:eth0 down'`.
     Do(act::Options),
     /// Up, verify and down in one command (always tears down); --sandbox for the full kernel.
@@ -171,6 +174,7 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
         Command::Exec(options) => exec::run(options),
         Command::Verify(options) => verify::run(options),
         Command::Do(options) => act::run(options),
+        Command::Capture(options) => capture::run(options),
         Command::Run(options) => run::run(options),
     }
 }

@@ -50,7 +50,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         stderrln!("interrupted: the lab is torn down as soon as the probes end");
     });
     let mut checked = Vec::new();
-    let walked = walk(&rt, &lab, state, options.quiet, options.output.timeout, &mut checked);
+    let walked = walk(&rt, &lab, state, options.quiet, &options.output, &mut checked);
     // What was checked before a failure is reported all the same.
     let printed = if checked.is_empty() { Ok(()) } else { verify::print(&checked, &options.output) };
     let verdict = walked.and(printed).map(|()| verify::verdict(&checked));
@@ -74,12 +74,12 @@ fn walk(
     lab: &crate::model::Lab,
     mut state: crate::state::State,
     quiet: bool,
-    timeout: Option<std::time::Duration>,
+    output: &Output,
     checked: &mut Vec<Checked>,
 ) -> Result<(), Error> {
     let named = |name: &str| (!lab.steps.is_empty()).then(|| name.to_string());
     let initial = crate::topology::validate::steps::INITIAL;
-    checked.push(verify::check(lab, &state, named(initial), timeout)?);
+    checked.push(verify::check(lab, &state, named(initial), output)?);
     let mut before = lab;
     for step in &lab.steps {
         if signals::arrived() {
@@ -87,7 +87,7 @@ fn walk(
         }
         let position = realize::Position { step: Some(step.name.clone()), live: Vec::new() };
         state = steps::change(rt, before, &step.lab, &state, position, quiet)?;
-        checked.push(verify::check(&step.lab, &state, named(&step.name), timeout)?);
+        checked.push(verify::check(&step.lab, &state, named(&step.name), output)?);
         before = &step.lab;
     }
     Ok(())

@@ -27,6 +27,8 @@ pub struct Options {
 /// One state's verification, named by its step when the lab has steps.
 pub struct Checked {
     pub step: Option<String>,
+    /// The lab as it stood when checked (a step's lab differs from the initial one).
+    pub lab: Lab,
     pub verification: Verification,
 }
 
@@ -42,6 +44,13 @@ pub struct Output {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Keep the frames of every failed expectation in this directory, one pcapng file each
+    /// (its probes sent again while every interface of the lab is captured).
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
+    /// Also write the results drawn on the topology, as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -70,7 +79,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         lab = target;
     }
     let step = (!base.steps.is_empty()).then(|| state_label(&state));
-    let checked = vec![check(&lab, &state, step, options.output.timeout)?];
+    let checked = vec![check(&lab, &state, step, &options.output)?];
     print(&checked, &options.output)?;
     Ok(verdict(&checked))
 }
@@ -81,14 +90,52 @@ pub fn state_label(state: &State) -> String {
     if state.live.is_empty() { step } else { format!("{step} + lab do") }
 }
 
-/// Verifies one state of a lab.
-pub fn check(
+/// Verifies one state of a lab; with `--pcap`, keeps the frames of each failure.
+pub fn check(lab: &Lab, state: &State, step: Option<String>, output: &Output) -> Result<Checked, Error> {
+    let verification = probe::verify(lab, state, output.timeout)?;
+    if let Some(dir) = &output.pcap {
+        keep_frames(lab, state, step.as_deref(), &verification, dir, output.timeout)?;
+    }
+    Ok(Checked { step, lab: lab.clone(), verification })
+}
+
+/// Asks each failed expectation again, alone, while capturing every interface of the lab,
+/// into `DIR/[STEP-]N.pcapng`.
+fn keep_frames(
     lab: &Lab,
     state: &State,
-    step: Option<String>,
+    step: Option<&str>,
+    verification: &Verification,
+    dir: &Path,
     timeout: Option<Duration>,
-) -> Result<Checked, Error> {
-    Ok(Checked { step, verification: probe::verify(lab, state, timeout)? })
+) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    for outcome in verification.outcomes.iter().filter(|o| !o.passed) {
+        let Some(expectation) = lab.expectations.iter().find(|e| e.number == outcome.number) else {
+            continue;
+        };
+        let alone = Lab { expectations: vec![expectation.clone()], ..lab.clone() };
+        let name = match step {
+            Some(step) => format!("{}-{}.pcapng", file_safe(step), outcome.number),
+            None => format!("{}.pcapng", outcome.number),
+        };
+        let path = dir.join(name);
+        let (asked, kept) =
+            super::capture::around(lab, state, &path, || probe::verify(&alone, state, timeout))?;
+        asked?;
+        stderrln!(
+            "frames of expectation {} ({}): {kept} in {}",
+            outcome.number,
+            outcome.check,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// A step's name as part of a file name: letters, digits, `-` and `_` kept, the rest `_`.
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// Pass when every expectation of every state passed; invalid when one could not be decided.
@@ -116,6 +163,18 @@ pub fn print(checked: &[Checked], output: &Output) -> Result<(), Error> {
     }
     if let Some(path) = &output.junit {
         std::fs::write(path, report::junit::render(&checked_views(checked))?)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &output.html {
+        let states: Vec<report::html::State> = checked
+            .iter()
+            .map(|c| report::html::State {
+                step: c.step.as_deref(),
+                lab: &c.lab,
+                verification: &c.verification,
+            })
+            .collect();
+        std::fs::write(path, report::html::page(&states))
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())

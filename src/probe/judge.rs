@@ -26,6 +26,10 @@ pub struct Outcome {
     /// pass nor a failure of the network, and `passed` is false.
     pub decided: bool,
     pub why: Option<String>,
+    /// The path walked for this expectation (`explain`), when it was asked for: every
+    /// failure's, and every expectation's for a drawing of the results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub walk: Option<crate::explain::Walk>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -223,7 +227,17 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
             )
         }
     };
-    Outcome { number: e.number, line: e.line, check, expected, observed, passed, decided, why: e.why.clone() }
+    Outcome {
+        number: e.number,
+        line: e.line,
+        check,
+        expected,
+        observed,
+        passed,
+        decided,
+        why: e.why.clone(),
+        walk: None,
+    }
 }
 
 /// "172.16.10.5", or "namespace1 (172.16.10.5)" when written by name.

@@ -18,7 +18,7 @@ mod queues;
 mod series;
 mod service;
 mod settle;
-mod socket;
+pub(crate) mod socket;
 mod stream;
 mod trail;
 mod transport;

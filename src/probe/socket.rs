@@ -46,6 +46,8 @@ pub struct Received {
     pub hop_limit: Option<u8>,
     /// A tag the kernel took off the frame: (VLAN id, TPID).
     pub vlan: Option<(u16, u16)>,
+    /// That tag's whole TCI (priority and drop eligibility with the VLAN id).
+    pub tci: u16,
     /// A frame this host sent (AF_PACKET sees both directions).
     pub outgoing: bool,
     /// The interface a packet socket bound to every interface saw the frame on.
@@ -158,6 +160,14 @@ impl Socket {
         if auxdata {
             socket.set_option(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         }
+        Ok(socket)
+    }
+
+    /// Every frame of one interface, both directions, with the stripped VLAN tags, each
+    /// stamped with when the kernel saw it: what `lab capture` reads.
+    pub fn capture(ifindex: u32) -> io::Result<Socket> {
+        let socket = Socket::packet(ifindex, true)?.roomy()?;
+        socket.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         Ok(socket)
     }
 
@@ -332,6 +342,7 @@ unsafe fn read_control(cmsg: &libc::cmsghdr, received: &mut Received) {
                 let tpid =
                     if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 { aux.tp_vlan_tpid } else { 0x8100 };
                 received.vlan = Some((aux.tp_vlan_tci & 0x0fff, tpid));
+                received.tci = aux.tp_vlan_tci;
             }
         }
         _ => {}

@@ -1,6 +1,7 @@
 //! Reporting: what lab prints about a lab or a verification, for people (tables,
 //! summaries) and machines (JSON, JUnit). Formats results; decides nothing.
 
+pub mod html;
 pub mod junit;
 pub mod steps;
 pub mod summary;
