@@ -43,7 +43,7 @@ fn every_command_and_option_of_the_help_is_documented_and_no_other() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();
-    assert_eq!(commands, ["validate", "graph", "up", "down", "ls", "exec", "verify", "do", "run"]);
+    assert_eq!(commands, ["validate", "graph", "up", "down", "ls", "exec", "verify", "capture", "do", "run"]);
     for command in commands {
         let heading = format!("## lab {command}\n");
         let start = docs.find(&heading).unwrap_or_else(|| panic!("docs/cli.md has no section `{heading}`"));

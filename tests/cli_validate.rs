@@ -97,9 +97,12 @@ fn graph_prints_dot_by_default_and_other_formats_on_request() {
     assert_eq!(code, 0);
     let graph: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(!graph["order"].as_array().unwrap().is_empty(), "{json}");
-    let (code, _, err) = lab(&["graph", "--format", "svg", "topologies/e4-macvlan-bridge.toml"]);
+    let (code, svg, _) = lab(&["graph", "--format", "svg", "topologies/e4-macvlan-bridge.toml"]);
+    assert_eq!(code, 0);
+    assert!(svg.starts_with("<svg "), "{svg}");
+    let (code, _, err) = lab(&["graph", "--format", "png", "topologies/e4-macvlan-bridge.toml"]);
     assert_eq!(code, 2);
-    assert!(err.contains("possible values: dot, mermaid, json"), "{err}");
+    assert!(err.contains("possible values: dot, mermaid, json, svg"), "{err}");
 }
 
 #[test]

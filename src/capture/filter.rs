@@ -1,7 +1,7 @@
 //! Capture filters: a small language in tcpdump's words, checked against what a frame
 //! carries (`frame::Contents`). `icmp`, `icmp6`, `arp`, `ip`, `ip6`, `tcp`, `udp`, `vlan
 //! [ID]`, `host ADDR`, `src ADDR`, `dst ADDR`, `port N`, `ether host MAC`, `broadcast`,
-//! joined with `and`, `or`, `not` (or `&&`, `||`, `!`) and parentheses. Unlike tcpdump's,
+//! joined with `and` (or side by side), `or`, `not` (or `&&`, `||`, `!`) and parentheses. Unlike tcpdump's,
 //! `vlan` matches a tag anywhere on the frame, and the words after it still look inside.
 //! Pure: parses text, reads frames.
 
@@ -64,10 +64,9 @@ impl Filter {
         let expr = parser.or()?;
         match parser.tokens.get(parser.next) {
             None => Ok(Filter(Some(expr))),
-            Some((at, token)) => Err(FilterError {
-                at: *at,
-                message: format!("`{token}` does not follow; join words with `and` or `or`"),
-            }),
+            Some((at, token)) => {
+                Err(FilterError { at: *at, message: format!("`{token}` has no `(` to close") })
+            }
         }
     }
 
@@ -167,8 +166,11 @@ impl Parser {
 
     fn and(&mut self) -> Result<Expr, FilterError> {
         let mut expr = self.not()?;
-        while matches!(self.peek(), Some("and" | "&&")) {
-            self.take();
+        // Words side by side are joined by `and`, as in tcpdump's `tcp port 80`.
+        while self.peek().is_some_and(|t| !matches!(t, "or" | "||" | ")")) {
+            if matches!(self.peek(), Some("and" | "&&")) {
+                self.take();
+            }
             expr = Expr::And(Box::new(expr), Box::new(self.not()?));
         }
         Ok(expr)
@@ -320,7 +322,8 @@ mod tests {
         assert_eq!(Filter::parse("(icmp").unwrap_err().message, "a `(` is not closed; add `)`");
         assert!(Filter::parse("vlan 5000").unwrap_err().message.contains("0 to 4094"));
         assert!(Filter::parse("host nowhere").unwrap_err().message.contains("not an IP address"));
-        assert!(Filter::parse("icmp arp").unwrap_err().message.contains("join words"));
+        assert!(Filter::parse("icmp)").unwrap_err().message.contains("no `(` to close"));
+        assert!(!takes("icmp arp", &frame(&[], 1, "10.0.0.1", None)), "side by side is `and`");
         assert!(Filter::parse("icmp and").unwrap_err().message.contains("a word is missing"));
         assert!(Filter::parse("ether 1").unwrap_err().message.contains("`host` is missing"));
     }

@@ -159,8 +159,7 @@ impl Reader {
     }
 
     fn open(&self, namespace: &std::fs::File) -> io::Result<Vec<Socket>> {
-        use std::os::fd::AsFd;
-        nix::sched::setns(namespace.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)?;
+        netns::enter_thread(namespace)?;
         self.points
             .iter()
             .map(|(_, point)| {

@@ -59,7 +59,7 @@ pub struct Args {
 enum Command {
     /// Check topology files and print a summary of each, or every error with its place.
     Validate(validate::Options),
-    /// Draw a topology: Graphviz DOT (default), Mermaid or JSON.
+    /// Draw a topology as DOT (default), Mermaid, JSON or SVG; --results colours its checks.
     Graph(graph::Options),
     /// Bring a lab up: namespaces, cables, switches, VLANs, children, addresses, routes.
     Up(up::Options),

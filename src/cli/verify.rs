@@ -92,7 +92,10 @@ pub fn state_label(state: &State) -> String {
 
 /// Verifies one state of a lab; with `--pcap`, keeps the frames of each failure.
 pub fn check(lab: &Lab, state: &State, step: Option<String>, output: &Output) -> Result<Checked, Error> {
-    let verification = probe::verify(lab, state, output.timeout)?;
+    let mut verification = probe::verify(lab, state, output.timeout)?;
+    if output.html.is_some() {
+        crate::explain::paths(lab, &mut verification);
+    }
     if let Some(dir) = &output.pcap {
         keep_frames(lab, state, step.as_deref(), &verification, dir, output.timeout)?;
     }

@@ -4,9 +4,29 @@
 //! and source, the link's admin state and carrier, the neighbour entry of the next hop,
 //! the switch port's VLANs and PVID, the macvlan/ipvlan mode rules, and the path watcher's
 //! sightings. The first hop that would not pass the frame on is the explanation. Runs after
-//! the verdicts, only for the expectations asked about; never changes the lab.
+//! the verdicts, only for the expectations asked about; never changes the lab. So far
+//! (`path`): the path each expectation's frames are meant to take, for drawings of results;
+//! asking the hops is still to come.
 
+mod path;
+
+use crate::graph::LabGraph;
+use crate::model::Lab;
+use crate::probe::Verification;
 use serde::Serialize;
+
+/// Gives every outcome whose expectation sends something (from a node to a target in the
+/// lab) the path its frames are meant to take, there and back: what a drawing of the results
+/// highlights.
+pub fn paths(lab: &Lab, verification: &mut Verification) {
+    let graph = LabGraph::new(lab);
+    for outcome in &mut verification.outcomes {
+        let expectation = lab.expectations.iter().find(|e| e.number == outcome.number);
+        if let Some((from, to)) = expectation.and_then(path::ends) {
+            outcome.walk = Some(path::predicted(&graph, from, to));
+        }
+    }
+}
 
 /// Which way a hop's frames travel: the request towards the target, or the reply back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -25,10 +45,6 @@ pub struct Hop {
     pub iface: String,
     /// Whether the frame enters the node here (else it leaves by it).
     pub arriving: bool,
-    /// What this hop was asked and answered: "route to 10.0.2.2: dev eth1 via 10.0.1.1".
-    pub asked: Vec<String>,
-    /// Whether the path watcher saw the probe's frame here, when it watched.
-    pub seen: Option<bool>,
 }
 
 impl Hop {

@@ -1,11 +1,14 @@
 //! The lab as a petgraph graph: nodes and interfaces are vertices; membership, cables,
 //! stacking (parent -> child, underlay -> vxlan), bridge ports and VXLAN tunnels are edges.
-//! From it comes the realization order; `render` draws it. Reads the model only; never
-//! touches the kernel.
+//! From it comes the realization order; `render` draws it, and `svg` lays it out and draws
+//! it as SVG, with a verification's paths coloured. Reads the model only; never touches the
+//! kernel.
 
 mod render;
+mod svg;
 
 pub use render::{Format, render};
+pub use svg::{Path, PathNames, Verdict, Wiring, svg, xml_escape};
 
 use crate::model::{IfaceId, Lab, NodeId};
 use petgraph::algo::toposort;

@@ -1,4 +1,5 @@
-//! Drawings of a lab graph: Graphviz DOT (one cluster per node), Mermaid, and JSON.
+//! Drawings of a lab graph: Graphviz DOT (one cluster per node), Mermaid, each with a legend
+//! of its line styles, JSON, and the SVG `svg` lays out.
 
 use super::{Edge, LabGraph, Object, Vertex};
 use crate::kind::Kind;
@@ -13,6 +14,7 @@ pub enum Format {
     Dot,
     Mermaid,
     Json,
+    Svg,
 }
 
 pub fn render(graph: &LabGraph<'_>, format: Format) -> String {
@@ -20,6 +22,7 @@ pub fn render(graph: &LabGraph<'_>, format: Format) -> String {
         Format::Dot => dot(graph),
         Format::Mermaid => mermaid(graph),
         Format::Json => json(graph),
+        Format::Svg => super::svg(graph, None),
     }
 }
 
@@ -35,7 +38,7 @@ fn iface_lines(lab: &Lab, id: IfaceId) -> Vec<String> {
     lines
 }
 
-fn port_text(port: &PortVlans) -> String {
+pub(super) fn port_text(port: &PortVlans) -> String {
     let mut parts = Vec::new();
     if !port.trunk.is_empty() {
         let ids: Vec<String> = port.trunk.iter().map(u16::to_string).collect();
@@ -54,7 +57,7 @@ fn port_text(port: &PortVlans) -> String {
 }
 
 /// The label of a cable: the VLAN options of whichever end is a switch port.
-fn cable_text(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
+pub(super) fn cable_text(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
     [a, b]
         .iter()
         .filter_map(|end| lab.iface(*end).kind.port())
@@ -64,7 +67,7 @@ fn cable_text(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
 }
 
 /// The label of a tunnel: "vxlan 42".
-fn tunnel_text(lab: &Lab, end: IfaceId) -> String {
+pub(super) fn tunnel_text(lab: &Lab, end: IfaceId) -> String {
     match &lab.iface(end).kind {
         IfaceKind::Vxlan(tunnel) => format!("vxlan {}", tunnel.vni),
         _ => String::new(),
@@ -101,7 +104,7 @@ fn dot(graph: &LabGraph<'_>) -> String {
     for (n, home) in joined(lab) {
         let _ = writeln!(
             out,
-            "  \"node{n}\" -> \"{}\" [style=dashed, dir=none, label=\"same namespace\"];",
+            "  \"node{n}\" -> \"{}\" [{DOT_NAMESPACE}, label=\"same namespace\"];",
             home_vertex(lab, home)
         );
     }
@@ -111,19 +114,61 @@ fn dot(graph: &LabGraph<'_>) -> String {
             continue;
         };
         let attrs = match edge.weight() {
-            Edge::Cable => format!("dir=none, penwidth=2, label=\"{}\"", dot_escape(&cable_text(lab, a, b))),
-            Edge::Stacked => "style=dashed, label=\"parent\"".to_string(),
-            Edge::Port => "dir=none, style=dotted".to_string(),
-            Edge::Underlay => "style=dashed, label=\"underlay\"".to_string(),
-            Edge::Tunnel => {
-                format!("dir=none, style=dashed, color=blue, label=\"{}\"", dot_escape(&tunnel_text(lab, a)))
+            Edge::Cable => {
+                format!("{}, label=\"{}\"", dot_cable(lab, a, b), dot_escape(&cable_text(lab, a, b)))
             }
+            Edge::Stacked => format!("{DOT_CHILD}, label=\"parent\""),
+            Edge::Port => DOT_PORT.to_string(),
+            Edge::Underlay => format!("{DOT_UNDERLAY}, label=\"underlay\""),
+            Edge::Tunnel => format!("{DOT_TUNNEL}, label=\"{}\"", dot_escape(&tunnel_text(lab, a))),
             Edge::Has => continue,
         };
         let _ = writeln!(out, "  \"{}\" -> \"{}\" [{attrs}];", vertex_id(a), vertex_id(b));
     }
+    dot_legend(&mut out);
     out.push_str("}\n");
     out
+}
+
+/// The line styles of DOT drawings, each named in the legend.
+const DOT_CABLE: &str = "dir=none, penwidth=2";
+const DOT_TRUNK: &str = "dir=none, penwidth=4";
+const DOT_HAIRPIN: &str = "color=\"#b35c00\"";
+const DOT_CHILD: &str = "style=dashed";
+const DOT_PORT: &str = "dir=none, style=dotted";
+const DOT_UNDERLAY: &str = "style=dashed";
+const DOT_TUNNEL: &str = "dir=none, style=dashed, color=blue";
+const DOT_NAMESPACE: &str = "style=dashed, dir=none";
+
+/// A cable's style: thicker when it carries tagged VLANs, coloured into a hairpin port.
+fn dot_cable(lab: &Lab, a: IfaceId, b: IfaceId) -> String {
+    let ports: Vec<&PortVlans> = [a, b].iter().filter_map(|end| lab.iface(*end).kind.port()).collect();
+    let style = if ports.iter().any(|p| !p.trunk.is_empty()) { DOT_TRUNK } else { DOT_CABLE };
+    match ports.iter().any(|p| p.hairpin) {
+        true => format!("{style}, {DOT_HAIRPIN}"),
+        false => style.to_string(),
+    }
+}
+
+/// Each line style once, between two points, with what it means.
+fn dot_legend(out: &mut String) {
+    let hairpin = format!("{DOT_CABLE}, {DOT_HAIRPIN}");
+    let samples = [
+        (DOT_CABLE, "cable"),
+        (DOT_TRUNK, "trunk (tagged VLANs)"),
+        (hairpin.as_str(), "cable into a hairpin port"),
+        (DOT_CHILD, "parent -> child"),
+        (DOT_PORT, "bridge - port"),
+        (DOT_UNDERLAY, "underlay -> vxlan"),
+        (DOT_TUNNEL, "vxlan tunnel"),
+        (DOT_NAMESPACE, "same namespace"),
+    ];
+    out.push_str("  subgraph \"cluster_legend\" {\n    label=\"legend\";\n    style=dashed;\n");
+    out.push_str("    node [shape=point, width=0.05, label=\"\"];\n");
+    for (n, (style, meaning)) in samples.iter().enumerate() {
+        let _ = writeln!(out, "    \"legend{n}a\" -> \"legend{n}b\" [{style}, label=\"{meaning}\"];");
+    }
+    out.push_str("  }\n");
 }
 
 /// Bridges and tunnels look unlike cable ends: a bridge inside a host is a switch in it.
@@ -209,7 +254,27 @@ fn mermaid(graph: &LabGraph<'_>) -> String {
             Edge::Has => continue,
         };
     }
+    mermaid_legend(&mut out);
     out
+}
+
+/// Each line style once, between two small boxes named for its ends.
+fn mermaid_legend(out: &mut String) {
+    let samples = [
+        ("cable end", "===", "cable end"),
+        ("cable end", "===|\"trunk 10,20\"|", "switch port"),
+        ("cable end", "===|\"hairpin\"|", "switch port"),
+        ("parent", "-.->|parent|", "child"),
+        ("bridge", "---", "port"),
+        ("underlay", "-.->|underlay|", "vxlan"),
+        ("vxlan", "-.-|\"vxlan N\"|", "vxlan"),
+        ("joined node", "-.-|same namespace|", "its home"),
+    ];
+    out.push_str("  subgraph legend[\"legend\"]\n");
+    for (n, (a, line, b)) in samples.iter().enumerate() {
+        let _ = writeln!(out, "    legend{n}a[\"{a}\"] {line} legend{n}b[\"{b}\"]");
+    }
+    out.push_str("  end\n");
 }
 
 #[derive(Serialize)]

@@ -262,6 +262,13 @@ pub fn spawn_in<'scope, T: Send + 'scope>(
     })
 }
 
+/// Moves the calling thread into a namespace, for a thread that lives on there (a
+/// capture's reader); the thread must not go back to other work.
+pub fn enter_thread(namespace: &File) -> io::Result<()> {
+    setns(namespace.as_fd(), CloneFlags::CLONE_NEWNET)?;
+    Ok(())
+}
+
 /// Moves the calling process into a namespace for `lab exec`, the way `ip netns exec` does:
 /// its own mount namespace with /sys remounted, so that /sys/class/net shows the node.
 /// Call only from a single-threaded process, just before exec.
