@@ -10,9 +10,8 @@ mod common;
 use common::kernel::{UpLab, lab, write_topology};
 use lab::model::KernelFeature::*;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// h1 reaches h2 and c1 (a macvlan child of h2's eth0) across sw1; h3 is in another subnet,
 /// so h1 has no route to it.
@@ -367,14 +366,8 @@ kernel_test!(the_report_highlights_the_path_of_the_expectation_selected, [Veth, 
 /// Asserts that the text parses as XML (Python's minidom, an independent parser).
 #[track_caller]
 fn assert_well_formed(text: &str) {
-    let mut child = Command::new("python3")
-        .args(["-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.stdin)"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let parse = "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.stdin)";
+    let out = common::piped_through("python3", &["-c", parse], text, "apt-get install python3");
     assert!(out.status.success(), "not well-formed XML: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -409,15 +402,7 @@ fn the_dot_and_mermaid_drawings_have_a_legend() {
         assert!(dot.contains(&format!("label=\"{meaning}\"")), "{meaning} in the legend: {dot}");
     }
     assert!(dot.contains("[dir=none, penwidth=4, label=\"trunk 19,20\"]"), "trunks drawn as the legend says");
-    let mut graphviz = Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("Graphviz `dot` is installed (apt-get install graphviz)");
-    graphviz.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
-    let out = graphviz.wait_with_output().unwrap();
+    let out = common::piped_through("dot", &["-Tsvg"], &dot, "apt-get install graphviz");
     assert!(out.status.success(), "dot refused it: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(">legend</text>"), "Graphviz draws the legend");
     let (_, mermaid, _) = lab(&["graph", e9().to_str().unwrap(), "--format", "mermaid"]);

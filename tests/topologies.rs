@@ -2,8 +2,6 @@
 
 mod common;
 use lab::graph::{Format, LabGraph, Object, render};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 #[test]
 fn every_topology_validates() {
@@ -42,15 +40,7 @@ fn graphviz_accepts_the_dot_of_every_topology() {
     for file in common::topology_files() {
         let lab = lab::topology::load(&file).unwrap().lab.unwrap();
         let dot = render(&LabGraph::new(&lab), Format::Dot);
-        let mut child = Command::new("dot")
-            .arg("-Tsvg")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("Graphviz `dot` is installed (apt-get install graphviz)");
-        child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = common::piped_through("dot", &["-Tsvg"], &dot, "apt-get install graphviz");
         assert!(
             out.status.success(),
             "{}: dot refused it: {}",

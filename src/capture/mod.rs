@@ -111,8 +111,9 @@ impl Capture {
         }
     }
 
-    /// Stops reading, and returns the frames read but not yet taken.
-    pub fn finish(mut self) -> (Vec<Packet>, BTreeMap<usize, u32>) {
+    /// Stops reading; returns the frames read but not yet taken, and how many frames the
+    /// kernel dropped, on all the capture's sockets, for want of room.
+    pub fn finish(mut self) -> (Vec<Packet>, u32) {
         self.stop.store(true, Ordering::SeqCst);
         for thread in std::mem::take(&mut self.threads) {
             let _ = thread.join();
@@ -121,7 +122,7 @@ impl Capture {
         while let Some(packet) = self.next(Duration::ZERO) {
             rest.push(packet);
         }
-        (rest, std::mem::take(&mut self.dropped))
+        (rest, self.dropped.values().sum())
     }
 }
 

@@ -140,25 +140,30 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Writes frames until a limit, a signal, or the reader going away; how many per point.
-fn record<W: Write>(mut capture: Capture, mut sink: Sink<W>, limits: &Limits) -> Result<Vec<u64>, Error> {
+/// Writes frames until a limit, a signal, or the reader going away; how many per point, and
+/// how many the kernel dropped.
+fn record<W: Write>(
+    mut capture: Capture,
+    mut sink: Sink<W>,
+    limits: &Limits,
+) -> Result<(Vec<u64>, u32), Error> {
     let mut counted: Vec<u64> = Vec::new();
     let mut total = 0;
     let full = |total: u64| limits.count.is_some_and(|c| total >= c);
     while !full(total) && !signals::arrived() && limits.until.is_none_or(|t| Instant::now() < t) {
         let Some(packet) = capture.next(Duration::from_millis(50)) else { continue };
         if !put(&mut sink, &packet, &mut counted)? {
-            return Ok(counted);
+            return Ok((counted, capture.finish().1));
         }
         total += 1;
     }
-    let (rest, _) = capture.finish();
+    let (rest, dropped) = capture.finish();
     for packet in rest.iter().take(limits.count.map_or(usize::MAX, |c| (c - total.min(c)) as usize)) {
         if !put(&mut sink, packet, &mut counted)? {
             break;
         }
     }
-    Ok(counted)
+    Ok((counted, dropped))
 }
 
 /// Puts one frame; false when the reader has gone away (a closed pipe ends a capture well).
@@ -176,28 +181,33 @@ fn put<W: Write>(sink: &mut Sink<W>, packet: &Packet, counted: &mut Vec<u64>) ->
     }
 }
 
-/// "12 frames: 8 on docker1:eth1, 4 on web1:eth0".
-fn tally(labels: &[String], counted: &[u64]) -> String {
+/// "12 frames: 8 on docker1:eth1, 4 on web1:eth0", and what the kernel dropped.
+fn tally(labels: &[String], (counted, dropped): &(Vec<u64>, u32)) -> String {
     let total: u64 = counted.iter().sum();
     let each: Vec<String> = labels
         .iter()
         .enumerate()
         .map(|(i, label)| format!("{} on {label}", counted.get(i).copied().unwrap_or(0)))
         .collect();
-    format!("{total} frame{}: {}", if total == 1 { "" } else { "s" }, each.join(", "))
+    let lost = match dropped {
+        0 => String::new(),
+        n => format!(" (the kernel dropped {n} more for want of room)"),
+    };
+    format!("{total} frame{}: {}{lost}", if total == 1 { "" } else { "s" }, each.join(", "))
 }
 
 /// The most frames `lab verify --pcap` keeps of one expectation.
 const MOST_KEPT: u64 = 100_000;
 
 /// Captures every interface of `lab` while `work` runs, writing what is seen to `path` as
-/// it comes (up to `MOST_KEPT` frames); returns what `work` returned and the frames kept.
+/// it comes (up to `MOST_KEPT` frames); returns what `work` returned, the frames kept, and
+/// those the kernel dropped.
 pub fn around<T>(
     lab: &Lab,
     state: &State,
     path: &std::path::Path,
     work: impl FnOnce() -> T,
-) -> Result<(T, u64), Error> {
+) -> Result<(T, u64, u32), Error> {
     let points: Vec<Point> = lab.iface_ids().map(|id| Point::of(lab, state, id)).collect();
     let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
     let writing = |e| Error::io(format!("writing {}", path.display()))(e);
@@ -206,7 +216,7 @@ pub fn around<T>(
     let mut capture =
         Capture::start(&points, &Filter::default()).map_err(Error::io("opening the capture"))?;
     let done = std::sync::atomic::AtomicBool::new(false);
-    let (result, kept) = std::thread::scope(|scope| {
+    let (result, written) = std::thread::scope(|scope| {
         let keeper = scope.spawn(|| {
             let mut kept = 0;
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
@@ -214,17 +224,19 @@ pub fn around<T>(
                     kept += keep(&mut writer, &packet, kept)?;
                 }
             }
-            for packet in capture.finish().0 {
+            let (rest, dropped) = capture.finish();
+            for packet in rest {
                 kept += keep(&mut writer, &packet, kept)?;
             }
-            Ok::<u64, std::io::Error>(kept)
+            Ok::<(u64, u32), std::io::Error>((kept, dropped))
         });
         let result = work();
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         (result, keeper.join())
     });
-    let kept = kept.map_err(|_| Error::Usage("the capture's writer panicked".into()))?.map_err(writing)?;
-    Ok((result, kept))
+    let (kept, dropped) =
+        written.map_err(|_| Error::Usage("the capture's writer panicked".into()))?.map_err(writing)?;
+    Ok((result, kept, dropped))
 }
 
 /// Writes a frame unless `MOST_KEPT` were; how many it wrote.

@@ -123,11 +123,12 @@ fn keep_frames(
             None => format!("{}.pcapng", outcome.number),
         };
         let path = dir.join(name);
-        let (asked, kept) =
+        let (asked, kept, dropped) =
             super::capture::around(lab, state, &path, || probe::verify(&alone, state, timeout))?;
         asked?;
+        let lost = if dropped > 0 { format!(" (the kernel dropped {dropped} more)") } else { String::new() };
         stderrln!(
-            "frames of expectation {} ({}): {kept} in {}",
+            "frames of expectation {} ({}): {kept} in {}{lost}",
             outcome.number,
             outcome.check,
             path.display()

@@ -73,4 +73,20 @@ pub fn topology_files() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Runs a witness program with `input` on its stdin; its output. `install` says where the
+/// program comes from, for when it is missing.
+pub fn piped_through(program: &str, args: &[&str], input: &str, install: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs ({install}): {e}"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub mod kernel;
