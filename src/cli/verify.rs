@@ -93,6 +93,7 @@ pub fn state_label(state: &State) -> String {
 /// Verifies one state of a lab; with `--pcap`, keeps the frames of each failure.
 pub fn check(lab: &Lab, state: &State, step: Option<String>, output: &Output) -> Result<Checked, Error> {
     let mut verification = probe::verify(lab, state, output.timeout)?;
+    crate::explain::failures(lab, state, &mut verification);
     if output.html.is_some() {
         crate::explain::paths(lab, &mut verification);
     }

@@ -1,30 +1,98 @@
 //! Explaining: why an expectation failed (or why a `reach = false` was reached after all).
-//! Walks the path a probe's frames should take through the lab, there and back, and asks
-//! each hop what it would do with them: the kernel's route lookup for that input interface
-//! and source, the link's admin state and carrier, the neighbour entry of the next hop,
-//! the switch port's VLANs and PVID, the macvlan/ipvlan mode rules, and the path watcher's
-//! sightings. The first hop that would not pass the frame on is the explanation. Runs after
-//! the verdicts, only for the expectations asked about; never changes the lab. So far
-//! (`path`): the path each expectation's frames are meant to take, for drawings of results;
-//! asking the hops is still to come.
+//! Walks the packet of a failed expectation through the lab, there and back (`walk`): at
+//! each node the kernel is asked what it would do with it (`kernel`: the route lookup for
+//! that input interface and source, forwarding, rp_filter, the output link's state and
+//! carrier, the next hop's neighbour entry), and between nodes the model says where the
+//! frame goes (`layer2`: VLAN tags, switch ports' VLANs and PVID, hairpin, macvlan and
+//! ipvlan modes, tunnels). The first hop that would not pass the packet on is the
+//! explanation, in one line. Runs after the verdicts, only for failures; never changes the
+//! lab. For drawings of results, every other expectation gets its predicted path (`path`).
 
+mod kernel;
+mod layer2;
 mod path;
+mod walk;
 
 use crate::graph::LabGraph;
-use crate::model::Lab;
+use crate::model::{Expectation, Lab, NodeId};
 use crate::probe::Verification;
+use crate::state::State;
 use serde::Serialize;
+use std::fs::File;
 
-/// Gives every outcome whose expectation sends something (from a node to a target in the
-/// lab) the path its frames are meant to take, there and back: what a drawing of the results
-/// highlights.
+/// Walks the path of every failed expectation that sends something, and leaves the walk,
+/// with where the packet stopped, on its outcome.
+pub fn failures(lab: &Lab, state: &State, verification: &mut Verification) {
+    let failed =
+        |number: usize| verification.outcomes.iter().any(|o| o.number == number && !o.passed && o.decided);
+    let wanted: Vec<&Expectation> =
+        lab.expectations.iter().filter(|e| failed(e.number) && path::sent(e).is_some()).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let kernels = Namespaces::open(lab, state);
+    for expectation in wanted {
+        let walked = walk_of(lab, &kernels, expectation);
+        if let Some(outcome) = verification.outcomes.iter_mut().find(|o| o.number == expectation.number) {
+            outcome.walk = walked;
+        }
+    }
+}
+
+/// Gives every outcome not walked yet whose expectation sends something (from a node to a
+/// target in the lab) the path its frames are meant to take, there and back: what a drawing
+/// of the results highlights.
 pub fn paths(lab: &Lab, verification: &mut Verification) {
     let graph = LabGraph::new(lab);
-    for outcome in &mut verification.outcomes {
+    for outcome in verification.outcomes.iter_mut().filter(|o| o.walk.is_none()) {
         let expectation = lab.expectations.iter().find(|e| e.number == outcome.number);
         if let Some((from, to)) = expectation.and_then(path::ends) {
             outcome.walk = Some(path::predicted(&graph, from, to));
         }
+    }
+}
+
+/// The walk of one expectation's packet: there, and when it arrives, the reply back.
+fn walk_of(lab: &Lab, kernels: &Namespaces, expectation: &Expectation) -> Option<Walk> {
+    let (from, to) = path::sent(expectation)?;
+    let there = walk::leg(lab, kernels, Way::There, from, to.addr, None);
+    let mut hops = path::hops_of(lab, &there.path, Way::There);
+    let stop = match there.end {
+        Err(stop) => Some(stop),
+        Ok(walk::Arrived { source: None, .. }) => None,
+        Ok(walk::Arrived { node, source: Some(source) }) => {
+            let back = walk::leg(lab, kernels, Way::Back, node, source, Some(to.addr));
+            hops.extend(path::hops_of(lab, &back.path, Way::Back));
+            back.end.err()
+        }
+    };
+    Some(Walk { hops, stop, asked: true })
+}
+
+/// The lab's namespaces, opened once for a walk.
+struct Namespaces {
+    files: Vec<std::io::Result<File>>,
+}
+
+impl Namespaces {
+    fn open(lab: &Lab, state: &State) -> Namespaces {
+        let files = (0..lab.nodes.len())
+            .map(|n| {
+                let home = lab.node(lab.home(NodeId(n)));
+                let name = state
+                    .node(&home.name)
+                    .map(|s| s.netns.clone())
+                    .unwrap_or_else(|| lab.netns_name(NodeId(n)));
+                crate::kernel::netns::open(&name)
+            })
+            .collect();
+        Namespaces { files }
+    }
+}
+
+impl walk::Kernels for Namespaces {
+    fn namespace(&self, node: NodeId) -> std::io::Result<&File> {
+        self.files[node.0].as_ref().map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
     }
 }
 
@@ -73,11 +141,48 @@ impl std::fmt::Display for Stop {
     }
 }
 
-/// The whole walk of one expectation's path.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// The whole walk of one expectation's path; as JSON with its `explanation` line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Walk {
     /// Every hop, the request's first, then the reply's.
     pub hops: Vec<Hop>,
     /// The first hop that would not pass the frame on; `None` when every hop would.
     pub stop: Option<Stop>,
+    /// Whether the hops were asked (a failure's walk), or only predicted from the graph.
+    pub asked: bool,
+}
+
+impl Walk {
+    /// The explanation in one line: where the packet stopped, or that nothing stops it and
+    /// the way it goes ("h1 → sw1 → h2, and back").
+    pub fn summary(&self) -> String {
+        match (&self.stop, self.asked) {
+            (Some(stop), _) => stop.to_string(),
+            (None, true) => format!("nothing on the path stops it: {}", self.route()),
+            (None, false) => format!("the path it should take: {}", self.route()),
+        }
+    }
+
+    /// The nodes the request passes, each once in a row, and whether the reply was walked.
+    fn route(&self) -> String {
+        let mut nodes: Vec<&str> = Vec::new();
+        for hop in self.hops.iter().filter(|h| h.way == Way::There) {
+            if nodes.last() != Some(&hop.node.as_str()) {
+                nodes.push(&hop.node);
+            }
+        }
+        let back = if self.hops.iter().any(|h| h.way == Way::Back) { ", and back" } else { "" };
+        format!("{}{back}", nodes.join(" → "))
+    }
+}
+
+impl Serialize for Walk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut walk = serializer.serialize_struct("Walk", 3)?;
+        walk.serialize_field("hops", &self.hops)?;
+        walk.serialize_field("stop", &self.stop)?;
+        walk.serialize_field("explanation", &self.summary())?;
+        walk.end()
+    }
 }

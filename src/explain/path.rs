@@ -4,20 +4,25 @@
 
 use super::{Hop, Walk, Way};
 use crate::graph::{LabGraph, Vertex};
-use crate::model::{Check, Expectation, IfaceId, Lab, NodeId};
+use crate::model::{Check, Expectation, IfaceId, Lab, NodeId, Target};
 use petgraph::stable_graph::NodeIndex;
 use std::collections::{HashMap, VecDeque};
 
-/// The source and target node of an expectation that sends something, when it has both.
-pub fn ends(expectation: &Expectation) -> Option<(NodeId, NodeId)> {
-    let (from, to) = match &expectation.check {
+/// The node an expectation sends from and what it sends to, when it sends something.
+pub fn sent(expectation: &Expectation) -> Option<(NodeId, &Target)> {
+    match &expectation.check {
         Check::Reach { from, to, .. }
         | Check::Resolves { from, to, .. }
         | Check::Connect { from, to, .. }
         | Check::Quality { from, to, .. }
-        | Check::Throughput { from, to, .. } => (*from, to),
-        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => return None,
-    };
+        | Check::Throughput { from, to, .. } => Some((*from, to)),
+        Check::State { .. } | Check::Route { .. } | Check::Listening { .. } => None,
+    }
+}
+
+/// The source and target node of an expectation that sends something, when it has both.
+pub fn ends(expectation: &Expectation) -> Option<(NodeId, NodeId)> {
+    let (from, to) = sent(expectation)?;
     Some((from, to.iface?.node))
 }
 
@@ -27,11 +32,11 @@ pub fn predicted(graph: &LabGraph, from: NodeId, to: NodeId) -> Walk {
     let mut hops = hops_of(graph.lab, &there, Way::There);
     let back: Vec<IfaceId> = there.iter().rev().copied().collect();
     hops.extend(hops_of(graph.lab, &back, Way::Back));
-    Walk { hops, stop: None }
+    Walk { hops, stop: None, asked: false }
 }
 
 /// Each interface of the path, marked arriving when the one before is in another node.
-fn hops_of(lab: &Lab, path: &[IfaceId], way: Way) -> Vec<Hop> {
+pub fn hops_of(lab: &Lab, path: &[IfaceId], way: Way) -> Vec<Hop> {
     let mut before: Option<NodeId> = None;
     path.iter()
         .map(|id| {

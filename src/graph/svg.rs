@@ -1047,6 +1047,7 @@ mod tests {
                 hop("gw", "eth0"),
             ],
             stop: None,
+            asked: false,
         };
         let names = Wiring::new(&graph).path(&walk).names(&lab);
         assert_eq!(names.nodes, ["sw1", "gw", "docker1", "web1"]);
@@ -1071,7 +1072,7 @@ mod tests {
     fn two_interfaces_of_one_node_are_joined_inside_it() {
         let lab = lab("e9-vlan-tagging.toml");
         let graph = LabGraph::new(&lab);
-        let walk = Walk { hops: vec![hop("gw", "eth0.19"), hop("gw", "eth0.20")], stop: None };
+        let walk = Walk { hops: vec![hop("gw", "eth0.19"), hop("gw", "eth0.20")], stop: None, asked: false };
         let names = Wiring::new(&graph).path(&walk).names(&lab);
         assert_eq!(names.edges.len(), 2, "both children of eth0, not round by the switch: {:?}", names.edges);
         assert_eq!(names.nodes, ["gw"]);

@@ -131,6 +131,8 @@ pub struct LinkState {
     pub alias: Option<String>,
     /// Administratively up (IFF_UP).
     pub up: bool,
+    /// The link has carrier (IFF_LOWER_UP): for a veth, its far end is up.
+    pub carrier: bool,
 }
 
 impl Netlink {
@@ -410,6 +412,8 @@ pub struct RouteTo {
     pub oif: u32,
     pub source: Option<IpAddr>,
     pub gateway: Option<IpAddr>,
+    /// The address is the node's own (`local` in `ip route get`).
+    pub local: bool,
 }
 
 /// One route of the main table (`ip route show`).
@@ -428,7 +432,20 @@ impl Netlink {
 
     /// `ip route get ADDRESS`
     pub async fn route_to(&self, address: IpAddr) -> Result<RouteTo, Error> {
-        let message = match address {
+        self.route_get(address, None, None).await
+    }
+
+    /// `ip route get DST [from SRC] [iif IIF]`: the kernel's own lookup, for a packet it
+    /// sends (no `iif`) or one that came in by `iif` from `src` (forwarding and the reverse
+    /// path filter included). An error is the kernel's answer: ENETUNREACH, EHOSTUNREACH,
+    /// EINVAL (a martian source) ...
+    pub async fn route_get(
+        &self,
+        dst: IpAddr,
+        src: Option<IpAddr>,
+        iif: Option<u32>,
+    ) -> Result<RouteTo, Error> {
+        let mut message = match dst {
             IpAddr::V4(a) => {
                 RouteMessageBuilder::<std::net::Ipv4Addr>::new().destination_prefix(a, 32).build()
             }
@@ -436,11 +453,22 @@ impl Netlink {
                 RouteMessageBuilder::<std::net::Ipv6Addr>::new().destination_prefix(a, 128).build()
             }
         };
+        if let Some(src) = src {
+            message.header.source_prefix_length = if src.is_ipv4() { 32 } else { 128 };
+            message.attributes.push(RouteAttribute::Source(match src {
+                IpAddr::V4(a) => RouteAddress::Inet(a),
+                IpAddr::V6(a) => RouteAddress::Inet6(a),
+            }));
+        }
+        if let Some(iif) = iif {
+            message.attributes.push(RouteAttribute::Iif(iif));
+        }
         let route = self
             .ask(|| first(self.handle.route().get(message).execute()))
             .await?
             .ok_or(Error::Netlink(rtnetlink::Error::RequestFailed))?;
-        let mut found = RouteTo { oif: 0, source: None, gateway: None };
+        let local = route.header.kind == rtnetlink::packet_route::route::RouteType::Local;
+        let mut found = RouteTo { oif: 0, source: None, gateway: None, local };
         for attribute in &route.attributes {
             match attribute {
                 RouteAttribute::Oif(oif) => found.oif = *oif,
@@ -593,6 +621,7 @@ fn link_state(message: &LinkMessage) -> LinkState {
         promiscuity: 0,
         alias: None,
         up: message.header.flags.contains(rtnetlink::packet_route::link::LinkFlags::Up),
+        carrier: message.header.flags.contains(rtnetlink::packet_route::link::LinkFlags::LowerUp),
     };
     for attribute in &message.attributes {
         match attribute {

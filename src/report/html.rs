@@ -228,12 +228,7 @@ fn expectation_item(out: &mut String, outcome: &Outcome, path: &PathNames) {
 
 /// Where the walk stopped, and its hops.
 fn walk_text(out: &mut String, walk: &Walk) {
-    match &walk.stop {
-        Some(stop) => {
-            let _ = writeln!(out, "<p class=\"stop\">{}</p>", xml_escape(&stop.to_string()));
-        }
-        None => out.push_str("<p class=\"stop\">every hop passes the frame on</p>\n"),
-    }
+    let _ = writeln!(out, "<p class=\"stop\">{}</p>", xml_escape(&walk.summary()));
     if walk.hops.is_empty() {
         return;
     }

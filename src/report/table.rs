@@ -35,6 +35,9 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
         if let Some(why) = &o.why {
             let _ = writeln!(out, "  why:      {why}");
         }
+        if let Some(walk) = o.walk.as_ref().filter(|_| o.decided) {
+            let _ = writeln!(out, "  explain:  {}", walk.summary());
+        }
     }
     let failed = verification.failed();
     let total = verification.outcomes.len();

@@ -1,0 +1,449 @@
+//! The lab's layer 2 as its model says: where a frame that leaves one interface goes on its
+//! way to the interface that owns its next hop. A VLAN sub-interface pushes its tag and a
+//! parent hands a tagged frame to the sub-interface of that VLAN; a cable carries the frame
+//! to its far end; a switch port takes it into its VLAN (the PVID for an untagged frame)
+//! and the switch lets it out only by a port of that VLAN, tagged or not, and back out of
+//! the port it came in by only with hairpin; macvlan and ipvlan children reach siblings and
+//! their parent by their mode's rules; a VXLAN carries it to its remote ends. Pure: reads
+//! the model (the kernel's view of each node is asked in `kernel`).
+
+use crate::kind::{IfaceKind, IpvlanFlag, MacvlanMode, PortVlans};
+use crate::model::{IfaceId, Lab};
+use std::collections::{HashSet, VecDeque};
+
+/// Where a frame could go no further, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// "sw1 port h2-eth0", "host1:macvlan1".
+    pub at: String,
+    pub reason: String,
+    /// The interfaces the frame crossed before it stopped.
+    pub path: Vec<IfaceId>,
+}
+
+/// A frame's way from `from` (an interface it leaves by) to `to` (the interface that owns
+/// its destination): every interface it crosses, `from` first and `to` last.
+pub fn carry(lab: &Lab, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
+    let carrier = Carrier { lab, to, tunnels: crate::kind::vxlan::tunnels(lab) };
+    if !carrier.joined(from, to, None) {
+        return Err(Blocked {
+            at: place(lab, from),
+            reason: format!(
+                "{} is on no link of {}: no cable, switch or tunnel joins them",
+                lab.iface_label(to),
+                lab.iface(from).name
+            ),
+            path: vec![from],
+        });
+    }
+    let mut path = Vec::new();
+    carrier.leave(from, Vec::new(), &mut path, 0).map(|()| path)
+}
+
+/// How a report names where an interface is: "sw1 port h2-eth0" for a switch port,
+/// "h1:eth0" for any other.
+pub fn place(lab: &Lab, iface: IfaceId) -> String {
+    match bridge_port(lab, iface) {
+        Some(_) => format!("{} port {}", lab.node(iface.node).name, lab.iface(iface).name),
+        None => lab.iface_label(iface),
+    }
+}
+
+/// A port's VLANs in words: "access 20", "trunk 10, 20", "access 1, trunk 10, 20".
+pub fn vlans_text(port: &PortVlans) -> String {
+    let trunk = port.trunk.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    match (port.access, trunk.is_empty()) {
+        (Some(access), true) => format!("access {access}"),
+        (Some(access), false) => format!("access {access}, trunk {trunk}"),
+        (None, false) => format!("trunk {trunk}"),
+        (None, true) => "no VLAN".into(),
+    }
+}
+
+/// The bridge an interface is a port of, and the port's VLANs.
+fn bridge_port(lab: &Lab, iface: IfaceId) -> Option<(IfaceId, &PortVlans)> {
+    let port = lab.iface(iface).kind.port()?;
+    Some((port.master?, port))
+}
+
+/// Frames cross at most this many interfaces: a bound for loops the model might hold.
+const MOST_CROSSED: usize = 256;
+
+struct Carrier<'l> {
+    lab: &'l Lab,
+    to: IfaceId,
+    tunnels: Vec<(IfaceId, IfaceId)>,
+}
+
+type Carried = Result<(), Blocked>;
+
+impl Carrier<'_> {
+    fn blocked(&self, at: IfaceId, reason: String, path: &[IfaceId]) -> Blocked {
+        Blocked { at: place(self.lab, at), reason, path: path.to_vec() }
+    }
+
+    /// The frame leaves by `iface`, carrying `tags` (outermost first).
+    fn leave(&self, iface: IfaceId, mut tags: Vec<u16>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
+        path.push(iface);
+        if depth > MOST_CROSSED {
+            return Err(self.blocked(iface, "the frame goes round in a loop".into(), path));
+        }
+        let lab = self.lab;
+        let here = lab.iface(iface);
+        if !here.up {
+            return Err(self.blocked(iface, format!("{} is down (up = false)", here.name), path));
+        }
+        match &here.kind {
+            IfaceKind::Vlan { parent, id, .. } => {
+                tags.insert(0, *id);
+                self.leave(*parent, tags, path, depth + 1)
+            }
+            IfaceKind::Macvlan { parent, mode, .. } => {
+                self.leave_macvlan(iface, *parent, *mode, tags, path, depth)
+            }
+            IfaceKind::Ipvlan { parent, flag, .. } => {
+                self.leave_ipvlan(iface, *parent, *flag, tags, path, depth)
+            }
+            IfaceKind::Veth { peer, .. } => self.arrive(*peer, tags, path, depth + 1),
+            IfaceKind::Bridge { .. } => self.through_bridge(iface, None, tags, path, depth),
+            IfaceKind::Vxlan(_) => self.through_tunnel(iface, tags, path, depth),
+            IfaceKind::Dummy => {
+                Err(self.blocked(iface, format!("{} is a dummy: it sends nothing anywhere", here.name), path))
+            }
+        }
+    }
+
+    fn leave_macvlan(
+        &self,
+        iface: IfaceId,
+        parent: IfaceId,
+        mode: MacvlanMode,
+        tags: Vec<u16>,
+        path: &mut Vec<IfaceId>,
+        depth: usize,
+    ) -> Carried {
+        let lab = self.lab;
+        if self.to == parent && mode == MacvlanMode::Private {
+            let reason = format!(
+                "macvlan private mode lets no broadcast from {} back in to its parent {}, not even an ARP request",
+                lab.iface(iface).name,
+                lab.iface_label(parent)
+            );
+            return Err(self.blocked(iface, reason, path));
+        }
+        if let IfaceKind::Macvlan { parent: theirs, mode: their_mode, .. } = lab.iface(self.to).kind
+            && theirs == parent
+        {
+            if mode == MacvlanMode::Private {
+                let reason = format!(
+                    "macvlan private mode passes no frame between siblings on {}, not even an ARP request",
+                    lab.iface_label(parent)
+                );
+                return Err(self.blocked(iface, reason, path));
+            }
+            if mode == MacvlanMode::Bridge && their_mode == MacvlanMode::Bridge {
+                path.push(self.to);
+                return Ok(());
+            }
+        }
+        self.leave(parent, tags, path, depth + 1)
+    }
+
+    fn leave_ipvlan(
+        &self,
+        iface: IfaceId,
+        parent: IfaceId,
+        flag: IpvlanFlag,
+        tags: Vec<u16>,
+        path: &mut Vec<IfaceId>,
+        depth: usize,
+    ) -> Carried {
+        let lab = self.lab;
+        if self.to == parent {
+            let reason = format!(
+                "an ipvlan child and its parent exchange no frames: {}'s frames go out of {} to the wire",
+                lab.iface(iface).name,
+                lab.iface_label(parent)
+            );
+            return Err(self.blocked(iface, reason, path));
+        }
+        let sibling =
+            matches!(lab.iface(self.to).kind, IfaceKind::Ipvlan { parent: theirs, .. } if theirs == parent);
+        match (sibling, flag) {
+            (true, IpvlanFlag::Private) => {
+                let reason = format!(
+                    "ipvlan's private flag passes no frame between siblings on {}",
+                    lab.iface_label(parent)
+                );
+                Err(self.blocked(iface, reason, path))
+            }
+            (true, IpvlanFlag::Bridge) => {
+                path.push(self.to);
+                Ok(())
+            }
+            _ => self.leave(parent, tags, path, depth + 1),
+        }
+    }
+
+    /// The frame comes in by `iface` (a cable's far end, a tunnel's remote end).
+    fn arrive(&self, iface: IfaceId, mut tags: Vec<u16>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
+        path.push(iface);
+        let lab = self.lab;
+        let here = lab.iface(iface);
+        if !here.up {
+            return Err(self.blocked(iface, format!("{} is down (up = false)", here.name), path));
+        }
+        if let Some((bridge, _)) = bridge_port(lab, iface) {
+            return self.through_bridge(bridge, Some(iface), tags, path, depth);
+        }
+        if let Some(&outer) = tags.first() {
+            let Some(sub) = self.children(iface).find(|c| vlan_of(lab, *c) == Some(outer)) else {
+                let reason =
+                    format!("no sub-interface of {} takes VLAN {outer}{}", here.name, self.sub_vlans(iface));
+                return Err(self.blocked(iface, reason, path));
+            };
+            tags.remove(0);
+            return self.arrive(sub, tags, path, depth + 1);
+        }
+        if iface == self.to {
+            return Ok(());
+        }
+        if let Some(child) = self.children(iface).find(|c| self.holds(*c)) {
+            return match lab.iface(child).kind {
+                IfaceKind::Vlan { id, .. } => {
+                    let reason = format!(
+                        "the frame comes in untagged, and {} takes only VLAN {id}",
+                        lab.iface(child).name
+                    );
+                    Err(self.blocked(iface, reason, path))
+                }
+                _ => self.arrive(child, tags, path, depth + 1),
+            };
+        }
+        let reason = format!("the frame is for {}, which is not on this link", lab.iface_label(self.to));
+        Err(self.blocked(iface, reason, path))
+    }
+
+    /// Through a bridge: in by `port` (`None`: from the bridge's own device), out by the
+    /// port that leads to the target, by the VLAN rules when the bridge filters VLANs.
+    fn through_bridge(
+        &self,
+        bridge: IfaceId,
+        port: Option<IfaceId>,
+        mut tags: Vec<u16>,
+        path: &mut Vec<IfaceId>,
+        depth: usize,
+    ) -> Carried {
+        let lab = self.lab;
+        let filtering = matches!(lab.iface(bridge).kind, IfaceKind::Bridge { vlan_filtering: true });
+        let vlan = match (filtering, port) {
+            (false, _) => None,
+            (true, Some(port)) => Some(self.ingress_vlan(port, &mut tags, path)?),
+            (true, None) => Some(if tags.is_empty() { 1 } else { tags.remove(0) }),
+        };
+        if self.to == bridge || self.stacked_on(self.to, bridge) {
+            path.push(bridge);
+            if let Some(vlan) = vlan.filter(|v| *v != 1) {
+                tags.insert(0, vlan);
+            }
+            return self.arrive_on_device(bridge, tags, path, depth + 1);
+        }
+        let out = self.egress_port(bridge, port, path)?;
+        if let (Some(vlan), Some((_, vlans))) = (vlan, bridge_port(lab, out))
+            && vlans.access != Some(vlan)
+        {
+            if !vlans.trunk.contains(&vlan) {
+                path.push(out);
+                let reason = format!("VLAN {vlan} is not on this port ({})", vlans_text(vlans));
+                return Err(self.blocked(out, reason, path));
+            }
+            tags.insert(0, vlan);
+        }
+        self.leave(out, tags, path, depth + 1)
+    }
+
+    /// The VLAN a frame coming in by a VLAN-filtering port is in; its tag taken off.
+    fn ingress_vlan(&self, port: IfaceId, tags: &mut Vec<u16>, path: &[IfaceId]) -> Result<u16, Blocked> {
+        let Some((_, vlans)) = bridge_port(self.lab, port) else { return Ok(1) };
+        match tags.first().copied() {
+            None => vlans.access.ok_or_else(|| {
+                let reason = format!(
+                    "untagged frames are not taken on this port ({}: no access VLAN)",
+                    vlans_text(vlans)
+                );
+                self.blocked(port, reason, path)
+            }),
+            Some(tag) if vlans.access == Some(tag) || vlans.trunk.contains(&tag) => {
+                tags.remove(0);
+                Ok(tag)
+            }
+            Some(tag) => {
+                let reason = format!("VLAN {tag} is not on this port ({})", vlans_text(vlans));
+                Err(self.blocked(port, reason, path))
+            }
+        }
+    }
+
+    /// The port of `bridge` that leads to the target; the port the frame came in by only
+    /// with hairpin.
+    fn egress_port(
+        &self,
+        bridge: IfaceId,
+        came_in: Option<IfaceId>,
+        path: &[IfaceId],
+    ) -> Result<IfaceId, Blocked> {
+        let ports: Vec<IfaceId> = self.ports(bridge).collect();
+        if let Some(out) =
+            ports.iter().copied().find(|p| Some(*p) != came_in && self.joined(*p, self.to, Some(bridge)))
+        {
+            return Ok(out);
+        }
+        match came_in {
+            Some(port) if self.joined(port, self.to, Some(bridge)) => {
+                let hairpin = bridge_port(self.lab, port).is_some_and(|(_, v)| v.hairpin);
+                if hairpin {
+                    return Ok(port);
+                }
+                let end = match self.lab.iface(port).kind {
+                    IfaceKind::Veth { peer, .. } => {
+                        format!(" (hairpin = true on {})", self.lab.iface_label(peer))
+                    }
+                    _ => String::new(),
+                };
+                let reason = format!(
+                    "the frame would have to go back out of the port it came in by, and this port has no hairpin{end}"
+                );
+                Err(self.blocked(port, reason, path))
+            }
+            _ => {
+                let reason = format!("no port of this switch leads to {}", self.lab.iface_label(self.to));
+                Err(Blocked { at: self.lab.node(bridge.node).name.clone(), reason, path: path.to_vec() })
+            }
+        }
+    }
+
+    /// A frame a bridge hands to its own device (a switch that routes, `docker0`'s host).
+    fn arrive_on_device(
+        &self,
+        bridge: IfaceId,
+        mut tags: Vec<u16>,
+        path: &mut Vec<IfaceId>,
+        depth: usize,
+    ) -> Carried {
+        if let Some(&outer) = tags.first() {
+            let Some(sub) = self.children(bridge).find(|c| vlan_of(self.lab, *c) == Some(outer)) else {
+                let reason =
+                    format!("no sub-interface of {} takes VLAN {outer}", self.lab.iface(bridge).name);
+                return Err(self.blocked(bridge, reason, path));
+            };
+            tags.remove(0);
+            return self.arrive(sub, tags, path, depth + 1);
+        }
+        if bridge == self.to {
+            return Ok(());
+        }
+        match self.children(bridge).find(|c| self.holds(*c)) {
+            Some(child) => self.arrive(child, tags, path, depth + 1),
+            None => Err(self.blocked(
+                bridge,
+                format!("{} is not on this bridge", self.lab.iface_label(self.to)),
+                path,
+            )),
+        }
+    }
+
+    /// Out of a VXLAN to the remote end that leads to the target.
+    fn through_tunnel(
+        &self,
+        vxlan: IfaceId,
+        tags: Vec<u16>,
+        path: &mut Vec<IfaceId>,
+        depth: usize,
+    ) -> Carried {
+        let remote = self.remotes(vxlan).find(|r| self.joined(*r, self.to, Some(vxlan)));
+        match remote {
+            Some(remote) => self.arrive(remote, tags, path, depth + 1),
+            None => {
+                let reason =
+                    format!("no remote end of this tunnel leads to {}", self.lab.iface_label(self.to));
+                Err(self.blocked(vxlan, reason, path))
+            }
+        }
+    }
+
+    /// Whether `iface` is the target or the target is stacked on it.
+    fn holds(&self, iface: IfaceId) -> bool {
+        iface == self.to || self.stacked_on(self.to, iface)
+    }
+
+    fn stacked_on(&self, child: IfaceId, ancestor: IfaceId) -> bool {
+        let mut at = self.lab.iface(child).kind.parent();
+        for _ in 0..MOST_CROSSED {
+            match at {
+                Some(parent) if parent == ancestor => return true,
+                Some(parent) => at = self.lab.iface(parent).kind.parent(),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    fn children(&self, parent: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
+        self.lab.iface_ids().filter(move |c| self.lab.iface(*c).kind.parent() == Some(parent))
+    }
+
+    fn ports(&self, bridge: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
+        self.lab.iface_ids().filter(move |p| bridge_port(self.lab, *p).is_some_and(|(b, _)| b == bridge))
+    }
+
+    fn remotes(&self, vxlan: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
+        self.tunnels.iter().filter(move |(a, _)| *a == vxlan).map(|(_, b)| *b)
+    }
+
+    /// " (it has 10, 20)", the VLANs of an interface's sub-interfaces.
+    fn sub_vlans(&self, iface: IfaceId) -> String {
+        let vlans: Vec<String> =
+            self.children(iface).filter_map(|c| vlan_of(self.lab, c)).map(|v| v.to_string()).collect();
+        if vlans.is_empty() { String::new() } else { format!(" (it has {})", vlans.join(", ")) }
+    }
+
+    /// Whether any links join `from` to `to` at layer 2, not through `avoiding` (a bridge,
+    /// or a tunnel end, being walked through).
+    fn joined(&self, from: IfaceId, to: IfaceId, avoiding: Option<IfaceId>) -> bool {
+        let mut seen: HashSet<IfaceId> = HashSet::from([from]);
+        let mut queue = VecDeque::from([from]);
+        while let Some(at) = queue.pop_front() {
+            if at == to {
+                return true;
+            }
+            for next in self.neighbours(at) {
+                if Some(next) != avoiding && seen.insert(next) {
+                    queue.push_back(next);
+                }
+            }
+        }
+        false
+    }
+
+    /// The interfaces one link away from `iface`: a cable's far end, its parent and
+    /// children, its bridge or ports, its tunnel's remote ends.
+    fn neighbours(&self, iface: IfaceId) -> Vec<IfaceId> {
+        let lab = self.lab;
+        let kind = &lab.iface(iface).kind;
+        let mut next: Vec<IfaceId> =
+            self.children(iface).chain(self.ports(iface)).chain(self.remotes(iface)).collect();
+        next.extend(kind.parent());
+        next.extend(bridge_port(lab, iface).map(|(b, _)| b));
+        if let IfaceKind::Veth { peer, .. } = kind {
+            next.push(*peer);
+        }
+        next
+    }
+}
+
+fn vlan_of(lab: &Lab, iface: IfaceId) -> Option<u16> {
+    match lab.iface(iface).kind {
+        IfaceKind::Vlan { id, .. } => Some(id),
+        _ => None,
+    }
+}
