@@ -2,8 +2,10 @@
 //! hosts on one switch (N × (N-1) probes); a lab with 200 expectations of which half are of
 //! silence (they wait for the network to go quiet, all at once); and 1,000 hosts with 10,000
 //! expectations, every one true, verified 10 times: each failure there is a false verdict;
-//! and connect probes: a full mesh of TCP and UDP connections to lab's own services.
-//! Prints figures; asserts nothing. Run with `cargo bench --bench verify`.
+//! and connect probes: a full mesh of TCP and UDP connections to lab's own services; and
+//! the explanation of failures: 100 failed expectations walked (each node's kernel asked),
+//! against the verification that found them. Prints figures; asserts nothing. Run with
+//! `cargo bench --bench verify`.
 
 use lab::graph::LabGraph;
 use lab::plan::Plan;
@@ -17,7 +19,8 @@ fn main() {
         std::process::exit(1);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("{:<58} {:>8} {:>6} {:>10}", "lab", "probes", "waves", "verify (s)");
+    explain(&rt, 20, 100);
+    println!("\n{:<58} {:>8} {:>6} {:>10}", "lab", "probes", "waves", "verify (s)");
     for hosts in [10, 50] {
         measure(&rt, &format!("full mesh, {hosts} hosts"), &mesh(hosts, hosts * (hosts - 1), 0));
     }
@@ -62,6 +65,49 @@ fn trust(rt: &tokio::runtime::Runtime, hosts: usize, reachable: usize, unreachab
         }
     }
     println!("false verdicts in {runs} runs: {total_false}");
+}
+
+/// Verifies a lab whose `failures` expectations all fail (half its hosts on a switch no
+/// cable joins to the other's), then explains them; prints both times.
+fn explain(rt: &tokio::runtime::Runtime, hosts: usize, failures: usize) {
+    let mut text = String::from("name = \"bench-explain\"\n[verify]\ntimeout = \"300ms\"\n");
+    text += "[[switch]]\nname = \"sw1\"\n[[switch]]\nname = \"sw2\"\n";
+    for i in 0..hosts {
+        let switch = if i % 2 == 0 { "sw1" } else { "sw2" };
+        text += &format!(
+            "[[host]]\nname = \"h{i}\"\n  [[host.iface]]\n  name = \"eth0\"\n  link = \"{switch}\"\n  addresses = [\"10.0.0.{}/24\"]\n",
+            i + 1
+        );
+    }
+    for n in 0..failures {
+        let a = 2 * (n % (hosts / 2));
+        let b = (a + 1 + 2 * (n / (hosts / 2))) % hosts;
+        text += &format!("[[expect]]\nfrom = \"h{a}\"\nto = \"h{b}\"\nreach = true\n");
+    }
+    let lab = topology::check(Source::new("bench", text.clone())).lab.expect("valid");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lab-bench-explain.toml");
+    std::fs::write(&path, &text).unwrap();
+    let state = rt
+        .block_on(realize::up(&lab, &Plan::new(&LabGraph::new(&lab)), &path, &text, &Progress::hidden()))
+        .expect("up");
+    let _down = Down(lab.name.clone());
+    let t = Instant::now();
+    let mut verification = lab::probe::verify(&lab, &state, None).expect("verify");
+    let verified = t.elapsed();
+    let t = Instant::now();
+    lab::explain::failures(&lab, &state, &mut verification);
+    let explained = t.elapsed();
+    let walked =
+        verification.outcomes.iter().filter(|o| o.walk.as_ref().is_some_and(|w| w.stop.is_some())).count();
+    println!(
+        "\n{} failures: verify {:.2} s; explained {walked} of them in {:.3} s ({:.2} ms each)",
+        verification.failed(),
+        verified.as_secs_f64(),
+        explained.as_secs_f64(),
+        explained.as_secs_f64() * 1000.0 / walked.max(1) as f64
+    );
+    drop(_down);
+    std::thread::sleep(Duration::from_secs(2));
 }
 
 /// N hosts on one switch, `reachable` pairs drawn at random (a fixed seed), and

@@ -124,3 +124,89 @@ kernel_test!(an_expectation_that_passes_gets_no_walk, HOST_KINDS, {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(report["outcomes"][0].get("walk").is_none(), "{out}");
 });
+
+/// The docs page's walkthroughs and its table of reasons say what the catalogue checks: each
+/// `explain:` line under a `lab run tests/broken/FILE` is that file's, and each row's line
+/// starts the explanation of every file the row names.
+#[test]
+fn the_docs_page_shows_the_explanations_the_catalogue_checks() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/when-a-check-fails.md"))
+            .unwrap();
+    let catalogue = catalogue();
+    let explanation_of = |file: &str| -> String {
+        let broken = catalogue.iter().find(|b| b.path.ends_with(file)).unwrap_or_else(|| panic!("no {file}"));
+        broken.explained[0].1.clone()
+    };
+    let mut walked = 0;
+    let mut file = None;
+    for line in page.lines() {
+        if let Some(command) = line.strip_prefix("$ lab run ") {
+            file =
+                command.split_whitespace().last().map(|f| f.trim_start_matches("tests/broken/").to_string());
+        }
+        if let (Some(shown), Some(f)) = (line.strip_prefix("  explain:  "), &file) {
+            assert_eq!(shown, explanation_of(f), "the page's walkthrough of {f}");
+            walked += 1;
+        }
+    }
+    assert_eq!(walked, 3, "three walkthroughs");
+    let mut rows = 0;
+    for row in page.lines().filter(|l| l.starts_with("| `") && l.contains(".toml`")) {
+        let said = row.split('`').nth(1).unwrap().split("...").next().unwrap().trim_end();
+        let files = row.rsplit('|').nth(1).unwrap();
+        for f in files.split('`').filter(|f| f.ends_with(".toml")) {
+            let explained = explanation_of(f);
+            assert!(
+                explained.starts_with(said),
+                "the row `{said}` for {f}, which is explained as `{explained}`"
+            );
+        }
+        rows += 1;
+    }
+    assert!(rows >= 12, "{rows} rows");
+}
+
+/// A broken topology of the catalogue with one change, run: the fixes the docs page gives.
+fn fixed(file: &str, name: &str, from: &str, to: &str) -> (i32, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken").join(file);
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{file} has `{from}`");
+    let text = text.replacen(from, to, 1).replacen("name = \"x-", &format!("name = \"{name}-"), 1);
+    let written = common::kernel::write_topology(name, &text);
+    let (code, out, err) = lab(&["run", "-q", written.to_str().unwrap()]);
+    (code, format!("{out}{err}"))
+}
+
+kernel_test!(the_fixes_the_docs_page_gives_make_the_checks_pass, HOST_KINDS, {
+    let (code, out) = fixed(
+        "vepa-no-hairpin.toml",
+        "fix-hairpin",
+        "link = \"sw1\"\n",
+        "link = \"sw1\"\n  hairpin = true\n",
+    );
+    assert_eq!(code, 0, "hairpin = true on net1:eth0 lets VEPA siblings meet:\n{out}");
+    let (code, out) = fixed("rp-filter.toml", "fix-rp", "via = \"10.0.2.2\"", "via = \"10.0.5.1\"");
+    assert_eq!(code, 0, "the route back through r0:\n{out}");
+});
+
+kernel_test!(the_trunk_fix_of_the_docs_page_makes_the_check_pass, ALL, {
+    let (code, out) =
+        fixed("vlan-not-on-trunk.toml", "fix-trunk", "trunk = [10, 20]", "trunk = [10, 20, 30]");
+    assert_eq!(code, 0, "VLAN 30 on the trunk:\n{out}");
+});
+
+kernel_test!(the_kernel_answers_as_the_rp_filter_walkthrough_says, HOST_KINDS, {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken/rp-filter.toml");
+    let up = common::kernel::UpLab::up(
+        &std::fs::read_to_string(path).unwrap().replace("x-rp-filter", "x-rp-witness"),
+    );
+    let ns = up.netns("r1");
+    let get = |args: &[&str]| {
+        let out =
+            std::process::Command::new("ip").args(["-n", &ns, "route", "get"]).args(args).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    assert!(get(&["10.0.2.2", "from", "10.0.1.2", "iif", "eth0"]).contains("Invalid argument"));
+    assert!(get(&["10.0.1.2"]).contains("via 10.0.2.2 dev eth1"));
+});

@@ -447,3 +447,93 @@ fn vlan_of(lab: &Lab, iface: IfaceId) -> Option<u16> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{Source, check};
+
+    fn lab(text: &str) -> Lab {
+        check(Source::new("t.toml", text.to_string())).lab.expect("a valid lab")
+    }
+
+    fn iface(lab: &Lab, label: &str) -> IfaceId {
+        let (node, name) = label.split_once(':').unwrap();
+        lab.iface_id(lab.node_id(node).unwrap(), name).unwrap()
+    }
+
+    fn labels(lab: &Lab, path: &[IfaceId]) -> Vec<String> {
+        path.iter().map(|i| lab.iface_label(*i)).collect()
+    }
+
+    const TRUNK: &str = r#"
+name = "t"
+[[switch]]
+name = "sw1"
+[[router]]
+name = "r1"
+  [[router.iface]]
+  name = "eth0"
+  link = "sw1"
+  trunk = [10, 20]
+  [[router.iface]]
+  kind = "vlan"
+  parent = "eth0"
+  id = 20
+  addresses = ["10.0.20.1/24"]
+[[host]]
+name = "h1"
+  [[host.iface]]
+  name = "eth0"
+  link = "sw1"
+  access = 20
+  addresses = ["10.0.20.2/24"]
+"#;
+
+    #[test]
+    fn a_frame_crosses_an_access_port_and_a_trunk_into_its_sub_interface() {
+        let lab = lab(TRUNK);
+        let path = carry(&lab, iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap();
+        assert_eq!(labels(&lab, &path), ["h1:eth0", "sw1:h1-eth0", "sw1:r1-eth0", "r1:eth0", "r1:eth0.20"]);
+        let back = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap();
+        assert_eq!(labels(&lab, &back), ["r1:eth0.20", "r1:eth0", "sw1:r1-eth0", "sw1:h1-eth0", "h1:eth0"]);
+    }
+
+    #[test]
+    fn a_vlan_missing_on_the_way_out_is_named_with_the_ports_vlans() {
+        let lab = lab(&TRUNK.replace("access = 20", "access = 30"));
+        let blocked = carry(&lab, iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap_err();
+        assert_eq!(blocked.at, "sw1 port r1-eth0");
+        assert_eq!(blocked.reason, "VLAN 30 is not on this port (trunk 10, 20)");
+    }
+
+    #[test]
+    fn a_tag_missing_on_the_way_in_is_named_at_the_port_it_enters() {
+        let lab = lab(&TRUNK.replace("trunk = [10, 20]", "trunk = [10]"));
+        let blocked = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
+        assert_eq!(blocked.at, "sw1 port r1-eth0");
+        assert_eq!(blocked.reason, "VLAN 20 is not on this port (trunk 10)");
+    }
+
+    #[test]
+    fn a_bridge_without_vlan_filtering_carries_the_tag_to_the_far_end() {
+        let lab = lab(&TRUNK.replace("  trunk = [10, 20]\n", "").replace("  access = 20\n", ""));
+        let blocked = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
+        assert_eq!(blocked.at, "h1:eth0");
+        assert_eq!(blocked.reason, "no sub-interface of eth0 takes VLAN 20");
+        assert_eq!(
+            labels(&lab, &blocked.path),
+            ["r1:eth0.20", "r1:eth0", "sw1:r1-eth0", "sw1:h1-eth0", "h1:eth0"]
+        );
+    }
+
+    #[test]
+    fn ports_vlans_are_written_as_bridge_vlan_would_group_them() {
+        let port =
+            |access, trunk: &[u16]| PortVlans { access, trunk: trunk.to_vec(), ..PortVlans::default() };
+        assert_eq!(vlans_text(&port(Some(20), &[])), "access 20");
+        assert_eq!(vlans_text(&port(None, &[10, 20])), "trunk 10, 20");
+        assert_eq!(vlans_text(&port(Some(1), &[10])), "access 1, trunk 10");
+        assert_eq!(vlans_text(&port(None, &[])), "no VLAN");
+    }
+}
