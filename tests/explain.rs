@@ -17,6 +17,8 @@ struct Broken {
     path: PathBuf,
     /// (expectation number, the explanation it must get).
     explained: Vec<(usize, String)>,
+    /// (expectation number, what the path watcher's sightings along the walk must say).
+    seen: Vec<(usize, String)>,
     needs: Vec<KernelFeature>,
 }
 
@@ -32,20 +34,22 @@ fn catalogue() -> Vec<Broken> {
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).unwrap();
-            let explained = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("# explain "))
-                .map(|l| {
-                    let (n, line) = l.split_once(": ").expect("# explain N: LINE");
-                    (n.parse().expect("an expectation number"), line.to_string())
-                })
-                .collect();
+            let numbered = |prefix: &str| -> Vec<(usize, String)> {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(prefix))
+                    .map(|l| {
+                        let (n, line) = l.split_once(": ").expect("# WORD N: LINE");
+                        (n.parse().expect("an expectation number"), line.to_string())
+                    })
+                    .collect()
+            };
+            let (explained, seen) = (numbered("# explain "), numbered("# seen "));
             let needs = lab::topology::load(&path)
                 .unwrap()
                 .lab
                 .expect("a broken topology still validates")
                 .kernel_needs();
-            Broken { path, explained, needs }
+            Broken { path, explained, seen, needs }
         })
         .collect()
 }
@@ -75,6 +79,12 @@ fn explains(pick: impl Fn(&Broken) -> bool) -> usize {
                 wrong.push(format!("{name} #{number}:\n  expected: {expected}\n  got:      {explanation}"));
             } else if !expected.starts_with("nothing") && outcome["walk"]["stop"]["at"].as_str().is_none() {
                 wrong.push(format!("{name} #{number}: the JSON walk names no stop: {}", outcome["walk"]));
+            }
+        }
+        for (number, expected) in &broken.seen {
+            let seen = report["outcomes"][number - 1]["walk"]["seen"].as_str().unwrap_or("(none)");
+            if seen != expected {
+                wrong.push(format!("{name} #{number} seen:\n  expected: {expected}\n  got:      {seen}"));
             }
         }
     }
@@ -148,6 +158,14 @@ fn the_docs_page_shows_the_explanations_the_catalogue_checks() {
         if let (Some(shown), Some(f)) = (line.strip_prefix("  explain:  "), &file) {
             assert_eq!(shown, explanation_of(f), "the page's walkthrough of {f}");
             walked += 1;
+        }
+        if let (Some(shown), Some(f)) = (line.strip_prefix("  seen:     "), &file) {
+            let broken = catalogue.iter().find(|b| b.path.ends_with(f)).unwrap();
+            assert_eq!(
+                Some(shown),
+                broken.seen.first().map(|(_, s)| s.as_str()),
+                "the page's sightings of {f}"
+            );
         }
     }
     assert_eq!(walked, 3, "three walkthroughs");

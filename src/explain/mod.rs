@@ -32,10 +32,27 @@ pub fn failures(lab: &Lab, state: &State, verification: &mut Verification) {
     }
     let kernels = Namespaces::open(lab, state);
     for expectation in wanted {
-        let walked = walk_of(lab, &kernels, expectation);
+        let mut walked = walk_of(lab, &kernels, expectation);
         if let Some(outcome) = verification.outcomes.iter_mut().find(|o| o.number == expectation.number) {
+            if let (Some(walk), Some(sighted)) = (&mut walked, &outcome.sighted) {
+                mark_seen(lab, walk, sighted);
+            }
             outcome.walk = walked;
         }
+    }
+}
+
+/// Marks each hop of a walk with whether the path watcher saw the frame there (the request
+/// on the way there, the reply on the way back).
+fn mark_seen(lab: &Lab, walk: &mut Walk, sighted: &[crate::probe::Sighted]) {
+    for hop in &mut walk.hops {
+        let seen = sighted.iter().any(|s| {
+            s.reply == (hop.way == Way::Back)
+                && s.leaving != hop.arriving
+                && lab.node(s.at.node).name == hop.node
+                && lab.iface(s.at).name == hop.iface
+        });
+        hop.seen = Some(seen);
     }
 }
 
@@ -113,9 +130,18 @@ pub struct Hop {
     pub iface: String,
     /// Whether the frame enters the node here (else it leaves by it).
     pub arriving: bool,
+    /// Whether the path watcher saw the frame here, when it watched the probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen: Option<bool>,
 }
 
 impl Hop {
+    /// "arriving at r1:eth0" or "leaving by r1:eth1".
+    fn place(&self) -> String {
+        let way = if self.arriving { "arriving at" } else { "leaving by" };
+        format!("{way} {}", self.label())
+    }
+
     /// "node:iface", as the lab's graph and reports name an interface.
     pub fn label(&self) -> String {
         format!("{}:{}", self.node, self.iface)
@@ -163,6 +189,23 @@ impl Walk {
         }
     }
 
+    /// What the path watcher saw along the walk, when it watched and saw the probe
+    /// somewhere: "the request was last seen arriving at r1:eth0, and not leaving by r1:eth1".
+    pub fn sightings(&self) -> Option<String> {
+        let marked: Vec<(&Hop, bool)> = self.hops.iter().filter_map(|h| h.seen.map(|s| (h, s))).collect();
+        if marked.is_empty() {
+            return None;
+        }
+        let last = marked.iter().rposition(|(_, seen)| *seen)?;
+        let (hop, _) = marked[last];
+        let frame = if hop.way == Way::Back { "the reply" } else { "the request" };
+        let text = format!("{frame} was last seen {}", hop.place());
+        Some(match marked.get(last + 1) {
+            Some((missed, _)) => format!("{text}, and not {}", missed.place()),
+            None => format!("{text}, where the walk ends too"),
+        })
+    }
+
     /// The nodes the request passes, each once in a row, and whether the reply was walked.
     fn route(&self) -> String {
         let mut nodes: Vec<&str> = Vec::new();
@@ -179,10 +222,11 @@ impl Walk {
 impl Serialize for Walk {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut walk = serializer.serialize_struct("Walk", 3)?;
+        let mut walk = serializer.serialize_struct("Walk", 4)?;
         walk.serialize_field("hops", &self.hops)?;
         walk.serialize_field("stop", &self.stop)?;
         walk.serialize_field("explanation", &self.summary())?;
+        walk.serialize_field("seen", &self.sightings())?;
         walk.end()
     }
 }

@@ -42,7 +42,13 @@ pub fn hops_of(lab: &Lab, path: &[IfaceId], way: Way) -> Vec<Hop> {
         .map(|id| {
             let arriving = before.is_some_and(|b| b != id.node);
             before = Some(id.node);
-            Hop { way, node: lab.node(id.node).name.clone(), iface: lab.iface(*id).name.clone(), arriving }
+            Hop {
+                way,
+                node: lab.node(id.node).name.clone(),
+                iface: lab.iface(*id).name.clone(),
+                arriving,
+                seen: None,
+            }
         })
         .collect()
 }

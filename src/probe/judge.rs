@@ -30,6 +30,18 @@ pub struct Outcome {
     /// failure's, and every expectation's for a drawing of the results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub walk: Option<crate::explain::Walk>,
+    /// Where the path watcher saw the probe's request and reply, when it watched this
+    /// expectation: the evidence the walk's hops are marked with.
+    #[serde(skip)]
+    pub sighted: Option<Vec<Sighted>>,
+}
+
+/// The request (or the reply) of a probe, seen arriving at an interface or leaving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighted {
+    pub at: IfaceId,
+    pub leaving: bool,
+    pub reply: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -237,7 +249,23 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
         decided,
         why: e.why.clone(),
         walk: None,
+        sighted: sighted(e, index, seen),
     }
+}
+
+/// What the path watcher saw of an echo's request and reply, when it watched it.
+fn sighted(e: &Expectation, index: usize, seen: &Observed) -> Option<Vec<Sighted>> {
+    if !matches!(e.check, Check::Reach { proto: Proto::Icmp, .. }) || !seen.watched.contains(&index) {
+        return None;
+    }
+    let (echo, _) = seen.echo.get(&index)?;
+    let sightings = seen.trails.echoes.get(&echo.id).map_or(&[][..], Vec::as_slice);
+    let frames = sightings.iter().filter(|s| s.frame != super::watch::Frame::Error);
+    Some(
+        frames
+            .map(|s| Sighted { at: s.at, leaving: s.leaving, reply: s.frame == super::watch::Frame::Reply })
+            .collect(),
+    )
 }
 
 /// "172.16.10.5", or "namespace1 (172.16.10.5)" when written by name.

@@ -26,7 +26,7 @@ mod watch;
 mod waves;
 mod workers;
 
-pub use judge::{Outcome, Verification};
+pub use judge::{Outcome, Sighted, Verification};
 use workers::{Plan, Settings};
 
 use crate::kernel::OsError;

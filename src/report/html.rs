@@ -229,6 +229,9 @@ fn expectation_item(out: &mut String, outcome: &Outcome, path: &PathNames) {
 /// Where the walk stopped, and its hops.
 fn walk_text(out: &mut String, walk: &Walk) {
     let _ = writeln!(out, "<p class=\"stop\">{}</p>", xml_escape(&walk.summary()));
+    if let Some(seen) = walk.sightings() {
+        let _ = writeln!(out, "<p class=\"seen\">{}</p>", xml_escape(&seen));
+    }
     if walk.hops.is_empty() {
         return;
     }
@@ -246,7 +249,12 @@ fn hop_text(hop: &Hop) -> String {
         Way::Back => "back",
     };
     let moving = if hop.arriving { "arrives at" } else { "leaves by" };
-    format!("{way}: {moving} {}", xml_escape(&hop.label()))
+    let seen = match hop.seen {
+        Some(true) => " (seen)",
+        Some(false) => " (not seen)",
+        None => "",
+    };
+    format!("{way}: {moving} {}{seen}", xml_escape(&hop.label()))
 }
 
 #[cfg(test)]
@@ -264,6 +272,7 @@ mod tests {
             decided: true,
             why: Some(why.into()),
             walk: None,
+            sighted: None,
         }
     }
 

@@ -37,6 +37,9 @@ pub fn render(verification: &Verification, width: Option<u16>) -> String {
         }
         if let Some(walk) = o.walk.as_ref().filter(|_| o.decided) {
             let _ = writeln!(out, "  explain:  {}", walk.summary());
+            if let Some(seen) = walk.sightings() {
+                let _ = writeln!(out, "  seen:     {seen}");
+            }
         }
     }
     let failed = verification.failed();
