@@ -1011,7 +1011,7 @@ mod tests {
     }
 
     fn hop(node: &str, iface: &str) -> Hop {
-        Hop { way: Way::There, node: node.into(), iface: iface.into(), arriving: false }
+        Hop { way: Way::There, node: node.into(), iface: iface.into(), arriving: false, seen: None }
     }
 
     #[test]
