@@ -124,15 +124,15 @@ fn the_experiments_carry_their_observations() {
         1
     );
     let e9 = load("e9-vlan-tagging.toml");
-    let tags: Vec<u16> = e9
+    let tags: Vec<Vec<u16>> = e9
         .expectations
         .iter()
         .filter_map(|e| match &e.check {
-            Check::Reach { tagged: Some(t), .. } => Some(t.vlan),
+            Check::Reach { tagged: Some(t), .. } => Some(t.vlans.clone()),
             _ => None,
         })
         .collect();
-    assert_eq!(tags, [19, 20], "frames on the trunk carry tags 19 and 20");
+    assert_eq!(tags, [[19], [20]], "frames on the trunk carry tags 19 and 20");
     assert!(reach(&load("d1-ipvlan-l2.toml"), false) >= 1, "containers cannot ping the parent");
     assert!(reach(&load("d2-ipvlan-dummy-parent.toml"), false) >= 1, "a dummy parent isolates");
     assert!(

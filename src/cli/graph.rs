@@ -54,6 +54,7 @@ fn results(options: &Options) -> Result<Verdict, Error> {
     if options.format.is_some_and(|f| f != Drawing::Svg) {
         return Err("--results draws SVG; leave out --format, or write --format svg".into());
     }
+    super::need_privileges("graph --results")?;
     let arg = options.file.display().to_string();
     let Some((base, state)) = lab_that_is_up(&arg)? else { return Ok(Verdict::Invalid) };
     let lab = steps::current(&base, &state)?;

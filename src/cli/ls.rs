@@ -1,4 +1,5 @@
-//! `lab ls`: the labs on this machine, with their node counts and descriptions.
+//! `lab ls`: the labs on this machine, with their node counts and descriptions; `lab ls
+//! LAB`: one lab's nodes, each with its namespace and interfaces.
 
 use super::{Error, Verdict};
 use crate::realize;
@@ -8,9 +9,27 @@ use comfy_table::{Table, presets::NOTHING};
 
 #[derive(clap::Args)]
 pub struct Options {
+    /// A lab that is up (its name or topology file): list its nodes and interfaces.
+    lab: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// One node of a lab, as `lab ls LAB` lists it.
+#[derive(serde::Serialize)]
+struct NodeRow {
+    node: String,
+    role: &'static str,
+    namespace: String,
+    interfaces: Vec<IfaceRow>,
+}
+
+#[derive(serde::Serialize)]
+struct IfaceRow {
+    name: String,
+    kind: String,
+    addresses: Vec<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -24,6 +43,9 @@ struct Row {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    if let Some(lab) = &options.lab {
+        return nodes(lab, options.json);
+    }
     let marked = realize::marked_namespaces();
     let mut rows = Vec::new();
     for lab in state::labs() {
@@ -58,6 +80,53 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     for r in &rows {
         let row = [&r.lab, &r.nodes.to_string(), r.status, &r.topology, &r.description];
         table.add_row(row.map(|cell| cell.to_string()));
+    }
+    stdoutln!("{table}");
+    Ok(Verdict::Pass)
+}
+
+/// `lab ls LAB`: the nodes of a lab that is up, as it stands (at its step).
+fn nodes(arg: &str, json: bool) -> Result<Verdict, Error> {
+    let Some((base, state)) = super::verify::lab_that_is_up(arg)? else { return Ok(Verdict::Invalid) };
+    let lab = super::steps::current(&base, &state)?;
+    let rows: Vec<NodeRow> = lab
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| NodeRow {
+            node: node.name.clone(),
+            role: node.role.as_str(),
+            namespace: state
+                .node(&node.name)
+                .map_or_else(|| lab.netns_name(crate::model::NodeId(n)), |s| s.netns.clone()),
+            interfaces: node
+                .ifaces
+                .iter()
+                .filter(|i| i.declared)
+                .map(|i| IfaceRow {
+                    name: i.name.clone(),
+                    kind: i.kind.describe(),
+                    addresses: i.addresses.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    if json {
+        stdoutln!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(Verdict::Pass);
+    }
+    let mut table = Table::new();
+    table.load_preset(NOTHING).set_header(["NODE", "ROLE", "NAMESPACE", "INTERFACES"]);
+    for r in &rows {
+        let ifaces: Vec<String> = r
+            .interfaces
+            .iter()
+            .map(|i| match i.addresses.is_empty() {
+                true => format!("{} ({})", i.name, i.kind),
+                false => format!("{} ({}) {}", i.name, i.kind, i.addresses.join(" ")),
+            })
+            .collect();
+        table.add_row([r.node.clone(), r.role.to_string(), r.namespace.clone(), ifaces.join("\n")]);
     }
     stdoutln!("{table}");
     Ok(Verdict::Pass)

@@ -195,6 +195,32 @@ pub fn announce_down(lab: &str, report: &crate::realize::DownReport) {
     }
 }
 
+/// Refuses, with one message for every verb, when this process may not make, enter or
+/// remove namespaces: it needs root, or CAP_NET_ADMIN and CAP_SYS_ADMIN.
+pub fn need_privileges(verb: &str) -> Result<(), Error> {
+    if nix::unistd::geteuid().is_root() || has_net_and_sys_admin() {
+        return Ok(());
+    }
+    Err(format!(
+        "`lab {verb}` needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): it makes, enters and removes \
+         network namespaces; run it as root, or use `lab run --sandbox FILE`, which needs neither"
+    )
+    .into())
+}
+
+/// Whether the effective capabilities (`CapEff` in /proc/self/status) hold CAP_NET_ADMIN
+/// (12) and CAP_SYS_ADMIN (21).
+fn has_net_and_sys_admin() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let wanted = (1u64 << 12) | (1u64 << 21);
+    effective & wanted == wanted
+}
+
 /// The runtime for verbs that talk netlink.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()

@@ -37,6 +37,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         return in_sandbox();
     }
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
+    super::need_privileges("run")?;
     let plan = Plan::new(&LabGraph::new(&lab));
     let progress = Progress::new(plan.steps(), options.quiet);
     let rt = runtime()?;
@@ -62,7 +63,13 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     let verdict = verdict?;
     down?;
     if signals::arrived() {
-        return Err("interrupted".into());
+        let states = 1 + lab.steps.len();
+        return Err(format!(
+            "interrupted: {} of the lab's {states} state{} checked before the signal (the results above are theirs); the lab is down",
+            checked.len(),
+            if states == 1 { " was" } else { "s were" }
+        )
+        .into());
     }
     Ok(verdict)
 }
@@ -99,6 +106,7 @@ fn in_sandbox() -> Result<Verdict, Error> {
     let args: Vec<String> =
         std::iter::once(exe).chain(std::env::args().skip(1).filter(|a| a != "--sandbox")).collect();
     let cwd = std::env::current_dir().map_err(Error::io("reading the working directory"))?;
+    sandbox::available()?;
     stderrln!("booting the full kernel (user-mode Linux)...");
     let out = Sandbox { pass_through: true, ..Sandbox::default() }.run(&args, &cwd)?;
     stderrln!("(in the sandbox kernel, {:.1} s in all)", out.elapsed.as_secs_f64());

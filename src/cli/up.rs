@@ -14,8 +14,9 @@ pub struct Options {
     /// Print the plan as the equivalent `ip` and `bridge` commands; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// With --dry-run: print the plan as JSON, every request as `up` would make it.
-    #[arg(long, requires = "dry_run")]
+    /// Print JSON: the lab that came up (its nodes and namespaces); with --dry-run, the
+    /// plan, every request as `up` would make it.
+    #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(long, short)]
@@ -33,6 +34,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         stdout!("{plan}");
         return Ok(Verdict::Pass);
     }
+    super::need_privileges("up")?;
     let progress = Progress::new(plan.steps(), options.quiet);
     let started = std::time::Instant::now();
     let rt = runtime()?;
@@ -43,6 +45,16 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
     if signals::arrived() {
         let _ = realize::down(&lab.name, &Progress::hidden());
         return Err("interrupted: the lab was brought up, then removed".into());
+    }
+    if options.json {
+        let nodes: Vec<serde_json::Value> =
+            state.nodes.iter().map(|n| serde_json::json!({ "node": n.name, "namespace": n.netns })).collect();
+        let up = serde_json::json!({
+            "lab": state.lab,
+            "nodes": nodes,
+            "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+        stdoutln!("{}", serde_json::to_string_pretty(&up)?);
     }
     announce_up(&state, started);
     Ok(Verdict::Pass)

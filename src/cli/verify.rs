@@ -68,6 +68,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    super::need_privileges("verify")?;
     let Some((base, mut state)) = lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
     let mut lab = steps::current(&base, &state)?;
     if let Some(name) = &options.step {
@@ -228,6 +229,17 @@ fn up_by_name(name: &str) -> Result<Option<(Lab, State)>, Error> {
         stderrln!("error: lab `{name}` is not up (no state in /run/lab/{name}); start it with `lab up FILE`");
         return Ok(None);
     };
+    match std::fs::read_to_string(&state.topology) {
+        Ok(now) if now == state.source => {}
+        Ok(_) => stderrln!(
+            "note: {} has changed since lab `{name}` was brought up; this is the lab as it was brought up (bring it down and up again for the new file)",
+            state.topology.display()
+        ),
+        Err(_) => stderrln!(
+            "note: {} is gone; this is the lab as it was brought up from it",
+            state.topology.display()
+        ),
+    }
     let recorded = crate::topology::Source::new(state.topology.display().to_string(), state.source.clone());
     match crate::topology::check(recorded).lab {
         Some(lab) => Ok(Some((lab, state))),

@@ -49,15 +49,9 @@ pub fn place(lab: &Lab, iface: IfaceId) -> String {
     }
 }
 
-/// A port's VLANs in words: "access 20", "trunk 10, 20", "access 1, trunk 10, 20".
+/// A port's VLANs in words (`PortVlans::describe`).
 pub fn vlans_text(port: &PortVlans) -> String {
-    let trunk = port.trunk.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-    match (port.access, trunk.is_empty()) {
-        (Some(access), true) => format!("access {access}"),
-        (Some(access), false) => format!("access {access}, trunk {trunk}"),
-        (None, false) => format!("trunk {trunk}"),
-        (None, true) => "no VLAN".into(),
-    }
+    port.describe()
 }
 
 /// The bridge an interface is a port of, and the port's VLANs.

@@ -41,6 +41,17 @@ impl PortVlans {
         self.access.is_some() || !self.trunk.is_empty()
     }
 
+    /// The port's VLANs in words: "access 20", "trunk 10, 20", "access 1, trunk 10, 20".
+    pub fn describe(&self) -> String {
+        let trunk = self.trunk.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        match (self.access, trunk.is_empty()) {
+            (Some(access), true) => format!("access {access}"),
+            (Some(access), false) => format!("access {access}, trunk {trunk}"),
+            (None, false) => format!("trunk {trunk}"),
+            (None, true) => "no VLAN".into(),
+        }
+    }
+
     /// Whether the port is in VLAN 1, the bridge's default: otherwise it is taken off.
     pub fn keeps_default_vlan(&self) -> bool {
         self.access == Some(1) || self.trunk.contains(&1)

@@ -95,6 +95,7 @@ pub fn read(t: &Table<'_, '_>) -> Doc {
 
 // Validation: this kind's keys, and the rules among siblings of one lower device.
 
+use super::KindDoc;
 use crate::topology::diagnostic::Diagnostic;
 use crate::topology::document::IfaceDoc;
 use crate::topology::validate::Draft;
@@ -123,6 +124,34 @@ pub(crate) fn validate(d: &Draft<'_>, id: IfaceId, iface: &IfaceDoc, doc: &Doc) 
         }
     };
     Some(IfaceKind::Vlan { parent: parent?, id: vid?, protocol: protocol? })
+}
+
+/// A sub-interface whose parent is a cable end on a VLAN-aware switch port that does not
+/// carry its VLAN: its frames are dropped at the port (warned at its `id`).
+pub(crate) fn check_tag_on_port(d: &Draft<'_>, kid: IfaceId) {
+    let IfaceKind::Vlan { parent, id, .. } = *d.kind(kid) else { return };
+    let IfaceKind::Veth { peer, .. } = d.kind(parent) else { return };
+    let Some(port) = d.kind(*peer).port().filter(|p| p.has_vlans()) else { return };
+    if port.access == Some(id) || port.trunk.contains(&id) {
+        return;
+    }
+    let span = match d.declared.get(&kid).map(|doc| &doc.own) {
+        Some(KindDoc::Vlan(Doc { id: Some(written), .. })) => written.span(),
+        _ => d.iface_span(kid),
+    };
+    let parent_name = &d.lab.iface(parent).name;
+    let mut trunk = port.trunk.clone();
+    trunk.push(id);
+    trunk.sort_unstable();
+    let trunk = trunk.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    d.error(
+        Diagnostic::warning(span, format!("VLAN {id} is not on the switch port of `{parent_name}`"))
+            .label(format!("the port {} carries {}", d.lab.iface_label(*peer), port.describe()))
+            .help(format!(
+                "the switch drops the frames of `{}` there: add {id} to the trunk of `{parent_name}` (`trunk = [{trunk}]`)",
+                d.lab.iface(kid).name
+            )),
+    );
 }
 
 /// A parent carries each VLAN id once per protocol.

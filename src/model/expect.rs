@@ -59,11 +59,46 @@ pub enum Proto {
     Arp,
 }
 
-/// A trunk to watch while a probe runs, and the tag its frames must carry.
-#[derive(Clone, Copy, Debug, Serialize)]
+/// A trunk to watch while a probe runs, and the tags its frames must carry: each frame one
+/// of `vlans` (at any depth), and each of `vlans` on some frame (a routed probe crosses one
+/// trunk in two VLANs).
+#[derive(Clone, Debug, Serialize)]
 pub struct TaggedOn {
     pub on: IfaceId,
-    pub vlan: u16,
+    pub vlans: Vec<u16>,
+}
+
+impl TaggedOn {
+    /// Whether the frames seen on the trunk are as expected.
+    pub fn met_by(&self, frames: &[Vec<u16>]) -> bool {
+        let one_of_them = |tags: &Vec<u16>| self.vlans.iter().any(|v| tags.contains(v));
+        let seen = |vlan: &u16| frames.iter().any(|tags| tags.contains(vlan));
+        !frames.is_empty() && frames.iter().all(one_of_them) && self.vlans.iter().all(seen)
+    }
+
+    /// What is wrong with the frames seen, in words: "VLAN 20 was on no frame".
+    pub fn unmet(&self, frames: &[Vec<u16>]) -> Option<String> {
+        if frames.is_empty() {
+            return Some("no frame of the probe was seen there".into());
+        }
+        if let Some(other) = frames.iter().find(|tags| !self.vlans.iter().any(|v| tags.contains(v))) {
+            let tags = match other.as_slice() {
+                [] => "an untagged frame".to_string(),
+                tags => format!(
+                    "a frame tagged {}",
+                    tags.iter().map(u16::to_string).collect::<Vec<_>>().join("+")
+                ),
+            };
+            return Some(format!("{tags}, in none of the expected VLANs"));
+        }
+        let missing: Vec<String> = self
+            .vlans
+            .iter()
+            .filter(|v| !frames.iter().any(|tags| tags.contains(v)))
+            .map(u16::to_string)
+            .collect();
+        (!missing.is_empty()).then(|| format!("VLAN {} on no frame", missing.join(", ")))
+    }
 }
 
 /// An underlay to watch while a probe runs, and the VXLAN its frames must be carried in:

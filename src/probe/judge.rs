@@ -159,7 +159,7 @@ fn judge_observed(lab: &Lab, state: &State, e: &Expectation, index: usize, seen:
                 to,
                 reach: *reach,
                 ttl: *ttl,
-                tagged: *tagged,
+                tagged: tagged.as_ref(),
                 encap: *encap,
                 redirect: *redirect,
             };
@@ -342,7 +342,7 @@ struct Echo<'a> {
     to: &'a Target,
     reach: bool,
     ttl: Option<u8>,
-    tagged: Option<TaggedOn>,
+    tagged: Option<&'a TaggedOn>,
     encap: Option<EncapOn>,
     redirect: Option<std::net::IpAddr>,
 }
@@ -394,10 +394,16 @@ impl Echo<'_> {
         }
         if let Some(tagged) = self.tagged {
             let on = self.lab.iface_label(tagged.on);
-            expected.push(format!("tag {} on {on}", tagged.vlan));
+            let vlans: Vec<String> = tagged.vlans.iter().map(u16::to_string).collect();
+            expected.push(match vlans.as_slice() {
+                [one] => format!("tag {one} on {on}"),
+                many => format!("tags {} on {on}", many.join(" and ")),
+            });
             let frames = self.frames(tagged.on, echo.id);
-            observed.push(format!("tags seen on {on}: {}", describe_tags(&frames)));
-            passed &= !frames.is_empty() && frames.iter().all(|f| f.tags.contains(&tagged.vlan));
+            let tags: Vec<Vec<u16>> = frames.iter().map(|f| f.tags.clone()).collect();
+            let why = tagged.unmet(&tags).map(|w| format!(": {w}")).unwrap_or_default();
+            observed.push(format!("tags seen on {on}: {}{why}", describe_tags(&frames)));
+            passed &= tagged.met_by(&tags);
         }
         if let Some(encap) = self.encap {
             let on = self.lab.iface_label(encap.on);

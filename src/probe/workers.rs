@@ -81,7 +81,7 @@ impl Plan {
                     wants_redirect: redirect.is_some(),
                 };
                 self.echoes.entry(*from).or_default().push((index, echo));
-                let watched = tagged.map(|t| t.on).into_iter().chain(encap.map(|e| e.on));
+                let watched = tagged.as_ref().map(|t| t.on).into_iter().chain(encap.map(|e| e.on));
                 for on in watched {
                     self.captures.entry(on).or_default().insert(id);
                 }

@@ -232,3 +232,9 @@ impl miette::Diagnostic for MietteView<'_> {
         Some(Box::new(std::iter::once(primary).chain(related)))
     }
 }
+
+/// A word with its indefinite article: "a macvlan", "an ipvlan".
+pub fn a(word: &str) -> String {
+    let vowel = word.chars().next().is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}

@@ -185,7 +185,8 @@ pub struct BoundsDoc {
 pub struct TaggedDoc {
     pub span: Span,
     pub on: Option<S<String>>,
-    pub vlan: Option<S<i64>>,
+    /// One VLAN, or several (`vlan = [10, 20]`).
+    pub vlan: Option<S<Vec<S<i64>>>>,
 }
 
 #[derive(Clone)]
@@ -420,7 +421,7 @@ fn read_expect(table: &DeTable<'_>, span: Span, sink: &Sink) -> ExpectDoc {
             TaggedDoc {
                 span: s,
                 on: t.required_string("on", "add `on = \"NODE:IFACE\"`"),
-                vlan: t.integer("vlan"),
+                vlan: t.integers("vlan"),
             }
         }),
         encap: t.table("encap").map(|(s, encap)| {

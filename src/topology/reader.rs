@@ -185,8 +185,18 @@ impl<'a, 'i> Table<'a, 'i> {
         Some(Spanned::new(span, items))
     }
 
+    /// An array of integers; a single integer is accepted as a one-element array.
     pub fn integers(&self, key: &str) -> Option<S<Vec<S<i64>>>> {
         let value = self.value(key)?;
+        if value.get_ref().as_integer().is_some() {
+            return match integer_of(value) {
+                Some(n) => Some(Spanned::new(value.span(), vec![n])),
+                None => {
+                    self.integer_error(key, value);
+                    None
+                }
+            };
+        }
         let Some(array) = value.get_ref().as_array() else {
             self.type_error(key, value, "an array of integers");
             return None;
@@ -202,9 +212,13 @@ impl<'a, 'i> Table<'a, 'i> {
         Some(Spanned::new(value.span(), items))
     }
 
-    /// An array of tables (`[[host.iface]]`), each with its span.
+    /// An array of tables (`[[host.iface]]`), each with its span; a single table is
+    /// accepted as a one-element array.
     pub fn tables(&self, key: &str) -> Vec<(Span, &'a DeTable<'i>)> {
         let Some(value) = self.value(key) else { return Vec::new() };
+        if let Some(table) = value.get_ref().as_table() {
+            return vec![(value.span(), table)];
+        }
         let Some(array) = value.get_ref().as_array() else {
             self.type_error(key, value, "an array of tables, written [[...]]");
             return Vec::new();

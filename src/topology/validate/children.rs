@@ -9,6 +9,7 @@ use super::super::document::IfaceDoc;
 use super::{Draft, one_of};
 use crate::kind::{Kind, KindDoc, ipvlan, macvlan, vlan, vxlan};
 use crate::model::{IfaceId, IfaceKind, Role};
+use crate::topology::diagnostic::a;
 use std::collections::{BTreeMap, HashMap};
 use toml::Spanned;
 
@@ -42,6 +43,9 @@ pub fn check(d: &mut Draft<'_>) {
     for (parent, kids) in &children {
         check_parent_accepts(d, *parent, kids);
         check_parent_up(d, *parent, kids);
+        for kid in kids {
+            vlan::check_tag_on_port(d, *kid);
+        }
     }
     let mut by_lower: BTreeMap<IfaceId, Vec<IfaceId>> = BTreeMap::new();
     for (child, lower) in &lowers {
@@ -343,13 +347,13 @@ fn check_siblings(d: &Draft<'_>, kids: &[IfaceId]) {
                     d.kind(second).name()
                 ),
             )
-            .label(format!("`{}` is a {}", d.lab.iface_label(later), d.kind(later).name()))
+            .label(format!("`{}` is {}", d.lab.iface_label(later), a(d.kind(later).name())))
             .related(
                 parent_span(d, earlier),
                 format!(
-                    "`{}` is a {} on the same parent",
+                    "`{}` is {} on the same parent",
                     d.lab.iface_label(earlier),
-                    d.kind(earlier).name()
+                    a(d.kind(earlier).name())
                 ),
             )
             .help("the kernel gives a device to one driver only (EBUSY): use one kind per parent"),

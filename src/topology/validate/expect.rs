@@ -691,7 +691,8 @@ fn mac_of(d: &Draft<'_>, text: &Spanned<String>) -> Option<MacOf> {
     Some(MacOf::Iface(d.resolve_iface(text, None)?))
 }
 
-/// `tagged = { on = "NODE:IFACE", vlan = N }`: the interface must carry that VLAN.
+/// `tagged = { on = "NODE:IFACE", vlan = N }` (or `vlan = [N, M]`): the interface must
+/// carry those VLANs.
 fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Option<TaggedOn> {
     let on = d.resolve_iface(tagged.on.as_ref()?, None)?;
     let Some(vlan) = &tagged.vlan else {
@@ -702,7 +703,16 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
         );
         return None;
     };
-    let vlan = vlan_id(d, vlan, "VLAN")?;
+    if vlan.get_ref().is_empty() {
+        d.error(
+            Diagnostic::error(vlan.span(), "`vlan` names no VLAN").label("empty").help(
+                "write `vlan = 19`, or `vlan = [10, 20]` for a probe that crosses the trunk in two VLANs",
+            ),
+        );
+        return None;
+    }
+    let vlans: Vec<(u16, Span)> =
+        vlan.get_ref().iter().map(|v| Some((vlan_id(d, v, "VLAN")?, v.span()))).collect::<Option<_>>()?;
     let carried = vlans_carried(d, on);
     let span = tagged.on.as_ref().map(|o| o.span()).unwrap_or(tagged.span.clone());
     if carried.is_empty() {
@@ -713,16 +723,21 @@ fn tagged_on(d: &Draft<'_>, tagged: &super::super::document::TaggedDoc) -> Optio
         );
         return None;
     }
-    if !carried.contains(&vlan) {
+    let mut ok = true;
+    for (vlan, at) in vlans.iter().filter(|(v, _)| !carried.contains(v)) {
         let list: Vec<String> = carried.iter().map(u16::to_string).collect();
         d.error(
-            Diagnostic::error(span, format!("`{}` does not carry VLAN {vlan}", d.lab.iface_label(on)))
+            Diagnostic::error(at.clone(), format!("`{}` does not carry VLAN {vlan}", d.lab.iface_label(on)))
                 .label(format!("it carries {}", list.join(", ")))
+                .related(span.clone(), "this interface")
                 .help("name the trunk that carries this VLAN, or fix `vlan`"),
         );
-        return None;
+        ok = false;
     }
-    Some(TaggedOn { on, vlan })
+    let mut ids: Vec<u16> = vlans.into_iter().map(|(v, _)| v).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ok.then_some(TaggedOn { on, vlans: ids })
 }
 
 /// `encap = { on = "NODE:IFACE", vni = N }`: the interface must carry that VNI (a vxlan with

@@ -7,6 +7,7 @@ use super::super::reader::closest;
 use super::{Draft, one_of};
 use crate::kind::Kind;
 use crate::model::Role;
+use crate::topology::diagnostic::a;
 use toml::Spanned;
 
 /// The kind an entry declares: `kind`, or veth when it has a `link`.
@@ -35,7 +36,7 @@ pub fn declared_kind(d: &Draft<'_>, doc: &IfaceDoc, role: Role) -> Option<Kind> 
     check_keys(d, doc, kind);
     if role == Role::Switch && !matches!(kind, Kind::Veth | Kind::Vlan) {
         d.error(
-            Diagnostic::error(doc.span.clone(), format!("a switch cannot have a {} interface", kind.name()))
+            Diagnostic::error(doc.span.clone(), format!("a switch cannot have {} interface", a(kind.name())))
                 .label("switch interfaces are ports, or VLAN interfaces of its bridge")
                 .help("a switch's interfaces are cables (`link = ...`) and SVIs (`kind = \"vlan\"`, `parent = \"br0\"`); put other children in a host or router"),
         );
@@ -64,16 +65,19 @@ fn check_keys(d: &Draft<'_>, doc: &IfaceDoc, kind: Kind) {
         let owners: Vec<&str> =
             Kind::ALL.iter().filter(|k| k.keys().contains(&key)).map(|k| k.name()).collect();
         d.error(
-            Diagnostic::error(span.clone(), format!("`{key}` does not apply to a {} interface", kind.name()))
-                .label(format!("only for {}", owners.join(" and ")))
-                .help(match kind.keys() {
-                    [] => format!("remove `{key}`; a {} takes only the common keys", kind.name()),
-                    own => format!(
-                        "remove `{key}`, or change `kind`; a {} takes {}",
-                        kind.name(),
-                        own.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                    ),
-                }),
+            Diagnostic::error(
+                span.clone(),
+                format!("`{key}` does not apply to {} interface", a(kind.name())),
+            )
+            .label(format!("only for {}", owners.join(" and ")))
+            .help(match kind.keys() {
+                [] => format!("remove `{key}`; {} takes only the common keys", a(kind.name())),
+                own => format!(
+                    "remove `{key}`, or change `kind`; {} takes {}",
+                    a(kind.name()),
+                    own.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            }),
         );
     }
 }

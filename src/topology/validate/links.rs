@@ -334,8 +334,10 @@ fn far_end_agrees(d: &Draft<'_>, id: IfaceId, far: IfaceId, link: &Spanned<Strin
         d.error(
             Diagnostic::error(link.span(), format!("`{far_label}` is not a cable end"))
                 .label(format!(
-                    "`{far_label}` is a {}",
-                    far_doc.kind.as_ref().map_or("sub-interface", |k| k.get_ref())
+                    "`{far_label}` is {}",
+                    crate::topology::diagnostic::a(
+                        far_doc.kind.as_ref().map_or("sub-interface", |k| k.get_ref())
+                    )
                 ))
                 .related(far_doc.span.clone(), "defined here")
                 .help("a point-to-point cable joins two veth interfaces"),

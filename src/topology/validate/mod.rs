@@ -306,10 +306,19 @@ impl<'d> Draft<'d> {
 /// A list of `count` names for a help line: the first twelve, then how many more.
 fn shortened<'n>(names: impl Iterator<Item = &'n str>, count: usize) -> String {
     const SHOWN: usize = 12;
-    let shown: Vec<&str> = names.take(SHOWN).collect();
-    match count.checked_sub(SHOWN).filter(|more| *more > 0) {
-        None => shown.join(", "),
-        Some(more) => format!("{}, and {more} more", shown.join(", ")),
+    let (mut once, mut consumed): (Vec<&str>, usize) = (Vec::new(), 0);
+    for name in names {
+        if once.len() == SHOWN {
+            break;
+        }
+        consumed += 1;
+        if !once.contains(&name) {
+            once.push(name);
+        }
+    }
+    match count.saturating_sub(consumed) {
+        0 => once.join(", "),
+        more => format!("{}, and {more} more", once.join(", ")),
     }
 }
 
