@@ -298,3 +298,29 @@ name = "r1"
     assert!(all.contains("add 30 to the trunk of `eth0` (`trunk = [10, 20, 30]`)"), "{all}");
     assert!(diagnostics(&text.replace("trunk = [10, 20]", "trunk = [10, 20, 30]")).is_empty());
 }
+
+kernel_test!(an_interrupted_run_says_what_was_checked_and_leaves_nothing, &[Veth], {
+    use std::io::{BufRead, BufReader};
+    let text = PAIR.replace("t-trial", "t-run-int").replace(
+        "[[expect]]\nfrom = \"h1\"\nto = \"h2\"\nreach = true\n",
+        "[verify]\ndeadline = \"3s\"\n[[expect]]\nfrom = \"h1\"\nto = \"10.0.0.99\"\nreach = true\n",
+    );
+    let path = write_topology("t-run-int", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["run", "-q", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("is up") {}
+    assert!(line.contains("lab `t-run-int` is up"), "{line}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{rest}");
+    assert!(rest.contains("interrupted: 1 of the lab's 1 state was checked before the signal"), "{rest}");
+    assert!(!common::kernel::namespaces().iter().any(|n| n.starts_with("t-run-int-")));
+});
