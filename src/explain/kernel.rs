@@ -30,6 +30,9 @@ pub struct Answer {
     pub rp_filter: u8,
     /// The route, or the errno the kernel's lookup answered with.
     pub route: Result<Route, i32>,
+    /// When the lookup failed: the node's links, and whether each is up (a connected route
+    /// goes with its link).
+    pub links: Vec<(String, bool)>,
 }
 
 /// Where the kernel sends the packet.
@@ -61,7 +64,11 @@ pub fn ask(namespace: &File, question: &Question) -> io::Result<Answer> {
         let (forwarding, forwarding_all, rp_filter) = sysctls(question);
         with_netlink(|netlink| async move {
             let route = route(&netlink, question).await?;
-            Ok(Answer { forwarding, forwarding_all, rp_filter, route })
+            let links = match route {
+                Ok(_) => Vec::new(),
+                Err(_) => netlink.links().await?.into_iter().map(|l| (l.name, l.up)).collect(),
+            };
+            Ok(Answer { forwarding, forwarding_all, rp_filter, route, links })
         })
     })
 }

@@ -7,7 +7,7 @@
 //! their parent by their mode's rules; a VXLAN carries it to its remote ends. Pure: reads
 //! the model (the kernel's view of each node is asked in `kernel`).
 
-use crate::kind::{IfaceKind, IpvlanFlag, MacvlanMode, PortVlans};
+use crate::kind::{Flood, IfaceKind, IpvlanFlag, MacvlanMode, PortVlans, VlanProtocol};
 use crate::model::{IfaceId, Lab};
 use std::collections::{HashSet, VecDeque};
 
@@ -26,18 +26,49 @@ pub struct Blocked {
 pub fn carry(lab: &Lab, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
     let carrier = Carrier { lab, to, tunnels: crate::kind::vxlan::tunnels(lab) };
     if !carrier.joined(from, to, None) {
-        return Err(Blocked {
-            at: place(lab, from),
-            reason: format!(
+        let reason = tunnel_mismatch(lab, from).unwrap_or_else(|| {
+            format!(
                 "{} is on no link of {}: no cable, switch or tunnel joins them",
                 lab.iface_label(to),
                 lab.iface(from).name
-            ),
-            path: vec![from],
+            )
         });
+        return Err(Blocked { at: place(lab, from), reason, path: vec![from] });
     }
     let mut path = Vec::new();
     carrier.leave(from, Vec::new(), &mut path, 0).map(|()| path)
+}
+
+/// Whether two interfaces are joined at layer 2 by any links (cables, switches, parents,
+/// tunnels).
+pub fn joined(lab: &Lab, from: IfaceId, to: IfaceId) -> bool {
+    Carrier { lab, to, tunnels: crate::kind::vxlan::tunnels(lab) }.joined(from, to, None)
+}
+
+/// A VXLAN that sends to a remote whose vxlan has another VNI or port: "vx0 sends VNI 42
+/// (port 4789) to 192.0.2.2, where h2:vx0 takes VNI 4200 (port 4789)".
+pub fn tunnel_mismatch(lab: &Lab, from: IfaceId) -> Option<String> {
+    let IfaceKind::Vxlan(ours) = &lab.iface(from).kind else { return None };
+    let Flood::Remotes(remotes) = &ours.flood else { return None };
+    remotes.iter().find_map(|remote| {
+        let theirs = lab.iface_ids().find(|i| {
+            matches!(&lab.iface(*i).kind, IfaceKind::Vxlan(t)
+                if t.local == Some(*remote)
+                    || lab.node(i.node).ifaces.iter().any(|f| f.addresses.iter().any(|a| a.addr() == *remote)))
+        })?;
+        let IfaceKind::Vxlan(tunnel) = &lab.iface(theirs).kind else { return None };
+        ((tunnel.vni, tunnel.port) != (ours.vni, ours.port)).then(|| {
+            format!(
+                "{} sends VNI {} (port {}) to {remote}, where {} takes VNI {} (port {})",
+                lab.iface(from).name,
+                ours.vni,
+                ours.port,
+                lab.iface_label(theirs),
+                tunnel.vni,
+                tunnel.port
+            )
+        })
+    })
 }
 
 /// How a report names where an interface is: "sw1 port h2-eth0" for a switch port,
@@ -63,6 +94,13 @@ fn bridge_port(lab: &Lab, iface: IfaceId) -> Option<(IfaceId, &PortVlans)> {
 /// Frames cross at most this many interfaces: a bound for loops the model might hold.
 const MOST_CROSSED: usize = 256;
 
+/// A VLAN tag on a frame: its id and its protocol (the TPID).
+type Tag = (u16, VlanProtocol);
+
+/// The tag a VLAN-filtering bridge reads: 802.1Q (a frame whose outer tag is 802.1ad is
+/// untagged to it).
+const BRIDGE_PROTOCOL: VlanProtocol = VlanProtocol::Dot1Q;
+
 struct Carrier<'l> {
     lab: &'l Lab,
     to: IfaceId,
@@ -77,7 +115,7 @@ impl Carrier<'_> {
     }
 
     /// The frame leaves by `iface`, carrying `tags` (outermost first).
-    fn leave(&self, iface: IfaceId, mut tags: Vec<u16>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
+    fn leave(&self, iface: IfaceId, mut tags: Vec<Tag>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
         path.push(iface);
         if depth > MOST_CROSSED {
             return Err(self.blocked(iface, "the frame goes round in a loop".into(), path));
@@ -88,8 +126,8 @@ impl Carrier<'_> {
             return Err(self.blocked(iface, format!("{} is down (up = false)", here.name), path));
         }
         match &here.kind {
-            IfaceKind::Vlan { parent, id, .. } => {
-                tags.insert(0, *id);
+            IfaceKind::Vlan { parent, id, protocol } => {
+                tags.insert(0, (*id, *protocol));
                 self.leave(*parent, tags, path, depth + 1)
             }
             IfaceKind::Macvlan { parent, mode, .. } => {
@@ -112,7 +150,7 @@ impl Carrier<'_> {
         iface: IfaceId,
         parent: IfaceId,
         mode: MacvlanMode,
-        tags: Vec<u16>,
+        tags: Vec<Tag>,
         path: &mut Vec<IfaceId>,
         depth: usize,
     ) -> Carried {
@@ -148,7 +186,7 @@ impl Carrier<'_> {
         iface: IfaceId,
         parent: IfaceId,
         flag: IpvlanFlag,
-        tags: Vec<u16>,
+        tags: Vec<Tag>,
         path: &mut Vec<IfaceId>,
         depth: usize,
     ) -> Carried {
@@ -180,7 +218,7 @@ impl Carrier<'_> {
     }
 
     /// The frame comes in by `iface` (a cable's far end, a tunnel's remote end).
-    fn arrive(&self, iface: IfaceId, mut tags: Vec<u16>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
+    fn arrive(&self, iface: IfaceId, mut tags: Vec<Tag>, path: &mut Vec<IfaceId>, depth: usize) -> Carried {
         path.push(iface);
         let lab = self.lab;
         let here = lab.iface(iface);
@@ -191,10 +229,8 @@ impl Carrier<'_> {
             return self.through_bridge(bridge, Some(iface), tags, path, depth);
         }
         if let Some(&outer) = tags.first() {
-            let Some(sub) = self.children(iface).find(|c| vlan_of(lab, *c) == Some(outer)) else {
-                let reason =
-                    format!("no sub-interface of {} takes VLAN {outer}{}", here.name, self.sub_vlans(iface));
-                return Err(self.blocked(iface, reason, path));
+            let Some(sub) = self.sub_interface(iface, outer) else {
+                return Err(self.blocked(iface, self.untaken(iface, outer), path));
             };
             tags.remove(0);
             return self.arrive(sub, tags, path, depth + 1);
@@ -224,7 +260,7 @@ impl Carrier<'_> {
         &self,
         bridge: IfaceId,
         port: Option<IfaceId>,
-        mut tags: Vec<u16>,
+        mut tags: Vec<Tag>,
         path: &mut Vec<IfaceId>,
         depth: usize,
     ) -> Carried {
@@ -233,12 +269,18 @@ impl Carrier<'_> {
         let vlan = match (filtering, port) {
             (false, _) => None,
             (true, Some(port)) => Some(self.ingress_vlan(port, &mut tags, path)?),
-            (true, None) => Some(if tags.is_empty() { 1 } else { tags.remove(0) }),
+            (true, None) => Some(match tags.first() {
+                Some(&(id, protocol)) if protocol == BRIDGE_PROTOCOL => {
+                    tags.remove(0);
+                    id
+                }
+                _ => 1,
+            }),
         };
         if self.to == bridge || self.stacked_on(self.to, bridge) {
             path.push(bridge);
             if let Some(vlan) = vlan.filter(|v| *v != 1) {
-                tags.insert(0, vlan);
+                tags.insert(0, (vlan, BRIDGE_PROTOCOL));
             }
             return self.arrive_on_device(bridge, tags, path, depth + 1);
         }
@@ -251,15 +293,16 @@ impl Carrier<'_> {
                 let reason = format!("VLAN {vlan} is not on this port ({})", vlans_text(vlans));
                 return Err(self.blocked(out, reason, path));
             }
-            tags.insert(0, vlan);
+            tags.insert(0, (vlan, BRIDGE_PROTOCOL));
         }
         self.leave(out, tags, path, depth + 1)
     }
 
     /// The VLAN a frame coming in by a VLAN-filtering port is in; its tag taken off.
-    fn ingress_vlan(&self, port: IfaceId, tags: &mut Vec<u16>, path: &[IfaceId]) -> Result<u16, Blocked> {
+    fn ingress_vlan(&self, port: IfaceId, tags: &mut Vec<Tag>, path: &[IfaceId]) -> Result<u16, Blocked> {
         let Some((_, vlans)) = bridge_port(self.lab, port) else { return Ok(1) };
-        match tags.first().copied() {
+        let outer = tags.first().filter(|(_, protocol)| *protocol == BRIDGE_PROTOCOL).map(|(id, _)| *id);
+        match outer {
             None => vlans.access.ok_or_else(|| {
                 let reason = format!(
                     "untagged frames are not taken on this port ({}: no access VLAN)",
@@ -320,15 +363,13 @@ impl Carrier<'_> {
     fn arrive_on_device(
         &self,
         bridge: IfaceId,
-        mut tags: Vec<u16>,
+        mut tags: Vec<Tag>,
         path: &mut Vec<IfaceId>,
         depth: usize,
     ) -> Carried {
         if let Some(&outer) = tags.first() {
-            let Some(sub) = self.children(bridge).find(|c| vlan_of(self.lab, *c) == Some(outer)) else {
-                let reason =
-                    format!("no sub-interface of {} takes VLAN {outer}", self.lab.iface(bridge).name);
-                return Err(self.blocked(bridge, reason, path));
+            let Some(sub) = self.sub_interface(bridge, outer) else {
+                return Err(self.blocked(bridge, self.untaken(bridge, outer), path));
             };
             tags.remove(0);
             return self.arrive(sub, tags, path, depth + 1);
@@ -350,7 +391,7 @@ impl Carrier<'_> {
     fn through_tunnel(
         &self,
         vxlan: IfaceId,
-        tags: Vec<u16>,
+        tags: Vec<Tag>,
         path: &mut Vec<IfaceId>,
         depth: usize,
     ) -> Carried {
@@ -394,11 +435,29 @@ impl Carrier<'_> {
         self.tunnels.iter().filter(move |(a, _)| *a == vxlan).map(|(_, b)| *b)
     }
 
-    /// " (it has 10, 20)", the VLANs of an interface's sub-interfaces.
-    fn sub_vlans(&self, iface: IfaceId) -> String {
-        let vlans: Vec<String> =
-            self.children(iface).filter_map(|c| vlan_of(self.lab, c)).map(|v| v.to_string()).collect();
-        if vlans.is_empty() { String::new() } else { format!(" (it has {})", vlans.join(", ")) }
+    /// The sub-interface of `iface` that takes frames with this outer tag.
+    fn sub_interface(&self, iface: IfaceId, tag: Tag) -> Option<IfaceId> {
+        self.children(iface).find(|c| vlan_of(self.lab, *c) == Some(tag))
+    }
+
+    /// Why no sub-interface of `iface` takes a tag: "no sub-interface of eth0 takes VLAN 20
+    /// (it has 10)", or one has its id in the other protocol.
+    fn untaken(&self, iface: IfaceId, (id, protocol): Tag) -> String {
+        let lab = self.lab;
+        let name = &lab.iface(iface).name;
+        let subs: Vec<(IfaceId, Tag)> =
+            self.children(iface).filter_map(|c| Some((c, vlan_of(lab, c)?))).collect();
+        if let Some((other, (_, theirs))) = subs.iter().find(|(_, (i, _))| *i == id) {
+            return format!(
+                "no sub-interface of {name} takes {} VLAN {id} ({} is {})",
+                protocol.as_str(),
+                lab.iface(*other).name,
+                theirs.as_str()
+            );
+        }
+        let ids: Vec<String> = subs.iter().map(|(_, (i, _))| i.to_string()).collect();
+        let has = if ids.is_empty() { String::new() } else { format!(" (it has {})", ids.join(", ")) };
+        format!("no sub-interface of {name} takes VLAN {id}{has}")
     }
 
     /// Whether any links join `from` to `to` at layer 2, not through `avoiding` (a bridge,
@@ -435,9 +494,9 @@ impl Carrier<'_> {
     }
 }
 
-fn vlan_of(lab: &Lab, iface: IfaceId) -> Option<u16> {
+fn vlan_of(lab: &Lab, iface: IfaceId) -> Option<Tag> {
     match lab.iface(iface).kind {
-        IfaceKind::Vlan { id, .. } => Some(id),
+        IfaceKind::Vlan { id, protocol, .. } => Some((id, protocol)),
         _ => None,
     }
 }

@@ -89,7 +89,7 @@ impl Walker<'_> {
                 .namespace(node)
                 .and_then(|ns| kernel::ask(ns, &question))
                 .map_err(|e| self.stop(at.clone(), format!("its kernel could not be asked: {e}")))?;
-            let route = self.routed(&at, &question, answer)?;
+            let route = self.routed(node, &at, &question, answer)?;
             if route.local {
                 return Ok(Arrived { node, source: src });
             }
@@ -114,7 +114,7 @@ impl Walker<'_> {
     }
 
     /// The route, or where the kernel would drop the packet and why.
-    fn routed(&self, at: &str, question: &Question, answer: Answer) -> Result<Route, Stop> {
+    fn routed(&self, node: NodeId, at: &str, question: &Question, answer: Answer) -> Result<Route, Stop> {
         let dst = question.dst;
         if let Some(iif) = question.iif.as_deref().filter(|_| !answer.forwarding) {
             let key = match (dst.is_ipv4(), answer.forwarding_all) {
@@ -125,7 +125,32 @@ impl Walker<'_> {
             return Err(self.stop(at.into(), format!("forwarding is off ({key}), so {dst} is not routed on")));
         }
         let rp_filter = answer.rp_filter;
-        answer.route.map_err(|errno| self.stop(at.into(), refused(question, rp_filter, errno)))
+        let gone =
+            |errno| (errno == libc::ENETUNREACH).then(|| self.link_gone(node, dst, &answer.links)).flatten();
+        answer.route.clone().map_err(|errno| {
+            let reason = refused(question, rp_filter, errno);
+            let reason = match gone(errno) {
+                Some(why) => format!("{reason}: {why}"),
+                None => reason,
+            };
+            self.stop(at.into(), reason)
+        })
+    }
+
+    /// Why a connected route a node should have is gone: the link whose subnet has `dst` is
+    /// down, or not there at all (its cable unplugged).
+    fn link_gone(&self, node: NodeId, dst: IpAddr, links: &[(String, bool)]) -> Option<String> {
+        let lab = self.lab;
+        let home = lab.home(node);
+        let (iface, net) = lab.iface_ids().filter(|i| lab.home(i.node) == home).find_map(|i| {
+            let net = lab.iface(i).addresses.iter().find(|a| a.contains(&dst))?;
+            Some((lab.iface(i).name.clone(), net.trunc()))
+        })?;
+        match links.iter().find(|(name, _)| *name == iface) {
+            None => Some(format!("{iface}, whose route {net} this was, is gone (its cable unplugged?)")),
+            Some((_, false)) => Some(format!("{iface} is down, and its route {net} went with it")),
+            Some((_, true)) => None,
+        }
     }
 
     /// From the output interface to the interface that owns the next hop: the next node.
@@ -139,25 +164,25 @@ impl Walker<'_> {
             ));
         };
         let at = layer2::place(lab, oif);
-        if !route.oif_up {
-            return Err(self.stop(at, format!("{} is down", route.oif)));
-        }
-        if !route.carrier {
-            return Err(self.stop(at, no_carrier(lab, oif)));
+        if !route.oif_up || !route.carrier {
+            self.path.push(oif);
+            let reason = if route.oif_up { no_carrier(lab, oif) } else { format!("{} is down", route.oif) };
+            return Err(self.stop(at, reason));
         }
         let hop = route.next_hop(dst);
-        if let Some(parent) = routed_by_parent(lab, oif, owner_of(lab, hop)) {
+        let owner = owner_of(lab, hop, oif);
+        if let Some(parent) = routed_by_parent(lab, oif, owner) {
             self.path.extend([oif, parent]);
             return Ok(Entry::Routed(parent));
         }
-        let Some(owner) = owner_of(lab, hop) else {
-            let what = if route.gateway.is_some() {
-                format!("the gateway of the route to {dst}")
-            } else {
-                format!("on the link of {}", route.oif)
-            };
-            return Err(self.stop(at, format!("nothing in the lab has {hop}, {what}")));
+        let Some(owner) = owner else {
+            self.path.push(oif);
+            return Err(self.stop(at, nobody_has(lab, route, hop, dst, oif)));
         };
+        if !layer2::joined(lab, oif, owner) && layer2::tunnel_mismatch(lab, oif).is_none() {
+            self.path.push(oif);
+            return Err(self.stop(at, off_link(lab, route, hop, dst, oif, owner)));
+        }
         match layer2::carry(lab, oif, owner) {
             Ok(crossed) => self.path.extend(crossed),
             Err(Blocked { at, reason, path }) => {
@@ -168,9 +193,20 @@ impl Walker<'_> {
         if route.neighbour == Some(false) {
             return Err(self
                 .filtered_request(route, hop, owner)
+                .or_else(|| self.answer_lost(oif, owner))
                 .unwrap_or_else(|| self.stop(at, unresolved(lab, hop, &route.oif, owner))));
         }
         Ok(Entry::In(owner))
+    }
+
+    /// When the next hop's owner answered but its answer cannot come back to `oif` (it
+    /// comes in untagged where the asker listens on a sub-interface), where and why.
+    fn answer_lost(&self, oif: IfaceId, owner: IfaceId) -> Option<Stop> {
+        let Blocked { at, reason, .. } = layer2::carry(self.lab, owner, oif).err()?;
+        let asker = self.lab.iface_label(oif);
+        let reason =
+            format!("the ARP answer of {} to {asker} stops here: {reason}", self.lab.iface_label(owner));
+        Some(self.stop(at, reason))
     }
 
     /// When the owner of the next hop drops the ARP request itself by its reverse-path
@@ -248,16 +284,29 @@ fn unresolved(lab: &Lab, hop: IpAddr, oif: &str, owner: IfaceId) -> String {
     format!("no {asking} answer for {hop} on {oif}{why}")
 }
 
-/// "eth0 has no carrier: its far end, sw1:h1-eth0, is down".
+/// "eth0 has no carrier: its far end, sw1:h1-eth0, is down"; for a child, why its parent
+/// has none.
 fn no_carrier(lab: &Lab, oif: IfaceId) -> String {
-    let here = &lab.iface(oif).name;
-    match lab.iface(oif).kind {
-        IfaceKind::Veth { peer, .. } => {
-            format!("{here} has no carrier: its far end, {}, is down", lab.iface_label(peer))
-        }
+    format!("{} has no carrier: {}", lab.iface(oif).name, carrier_lost(lab, oif, 0))
+}
+
+/// Why an interface has no carrier, as the model says: its cable's far end is down, or its
+/// parent is down or has none.
+fn carrier_lost(lab: &Lab, iface: IfaceId, depth: usize) -> String {
+    match lab.iface(iface).kind {
+        IfaceKind::Veth { peer, .. } => format!("its far end, {}, is down", lab.iface_label(peer)),
         ref other => match other.parent() {
-            Some(parent) => format!("{here} has no carrier: its parent {} is down", lab.iface_label(parent)),
-            None => format!("{here} has no carrier"),
+            Some(parent) if !lab.iface(parent).up => {
+                format!("its parent {} is down", lab.iface_label(parent))
+            }
+            Some(parent) if depth < 8 => {
+                format!(
+                    "its parent {} has none: {}",
+                    lab.iface_label(parent),
+                    carrier_lost(lab, parent, depth + 1)
+                )
+            }
+            _ => "its link is down".into(),
         },
     }
 }
@@ -270,9 +319,66 @@ fn has_address(lab: &Lab, node: NodeId, addr: IpAddr) -> bool {
         .any(|i| lab.iface(i).addresses.iter().any(|a| a.addr() == addr))
 }
 
-/// The interface of the lab that has an address.
-fn owner_of(lab: &Lab, addr: IpAddr) -> Option<IfaceId> {
-    lab.iface_ids().find(|i| lab.iface(*i).addresses.iter().any(|a| a.addr() == addr))
+/// The interface of the lab that has an address: one on the link of `oif` first; for a
+/// link-local address, only one there (each link has its own).
+fn owner_of(lab: &Lab, addr: IpAddr, oif: IfaceId) -> Option<IfaceId> {
+    let all: Vec<IfaceId> =
+        lab.iface_ids().filter(|i| lab.iface(*i).addresses.iter().any(|a| a.addr() == addr)).collect();
+    match all.iter().copied().find(|o| layer2::joined(lab, oif, *o)) {
+        Some(owner) => Some(owner),
+        None if link_local(addr) => None,
+        None => all.first().copied(),
+    }
+}
+
+fn link_local(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// "nothing in the lab has 10.0.1.254, the gateway of the route to 10.0.2.2", or for a
+/// link-local address owned on another link, that it is that link's.
+fn nobody_has(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId) -> String {
+    let what = if route.gateway.is_some() {
+        format!("the gateway of the route to {dst}")
+    } else {
+        format!("on the link of {}", route.oif)
+    };
+    let elsewhere = lab.iface_ids().find(|i| lab.iface(*i).addresses.iter().any(|a| a.addr() == hop));
+    match elsewhere {
+        Some(other) if link_local(hop) => format!(
+            "nothing on the link of {} has {hop}, {what}: {} has it, on another link (a link-local address is its link's own)",
+            lab.iface(oif).name,
+            lab.iface_label(other)
+        ),
+        _ => format!("nothing in the lab has {hop}, {what}"),
+    }
+}
+
+/// The owner of the next hop is on another link than the route's interface: the route's
+/// mistake in words (a gateway that is no neighbour, or an on-link route to a network
+/// behind a router).
+fn off_link(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId, owner: IfaceId) -> String {
+    let owner_label = lab.iface_label(owner);
+    let link = format!("no cable, switch or tunnel joins {} to it", lab.iface(oif).name);
+    match route.gateway {
+        Some(gateway) => {
+            format!(
+                "the gateway {gateway} is {owner_label}'s, which is not on the link of {}: {link}",
+                route.oif
+            )
+        }
+        None if lab.iface(oif).addresses.iter().any(|a| a.contains(&dst)) => {
+            format!("{owner_label} is on no link of {}: no cable, switch or tunnel joins them", route.oif)
+        }
+        None if hop == dst => format!(
+            "the route to {dst} leaves by {} with no gateway, as if {dst} were on that link, but {dst} is {owner_label}'s: {link}",
+            route.oif
+        ),
+        None => format!("{hop} is {owner_label}'s, which is not on the link of {}: {link}", route.oif),
+    }
 }
 
 /// The interface named `name` in a node's namespace.

@@ -80,7 +80,7 @@ impl Error {
 fn general_hint(errno: i32) -> Option<String> {
     let root = nix::unistd::geteuid().is_root();
     match errno {
-        libc::EPERM | libc::EACCES if !root => Some("lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make namespaces and links; run it with sudo, or use `lab run --sandbox`".into()),
+        libc::EPERM | libc::EACCES if !root => Some("lab needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make namespaces and links; run it as root, or use `lab run --sandbox`".into()),
         _ => None,
     }
 }

@@ -211,8 +211,14 @@ impl Map {
     /// forwarded through (which take it on from there).
     fn switched_to(&self, frame: &[u8], ingress: IfaceId, port: &Port, tag: Option<u16>) -> Vec<IfaceId> {
         let vlan = tag.or(port.pvid);
-        if port.vlans.is_some() && vlan.is_none() {
-            // An untagged frame on a port with no VLAN for it: the bridge drops it.
+        let admitted = match (&port.vlans, vlan) {
+            (Some(vlans), Some(vlan)) => vlans.contains(&vlan),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if !admitted {
+            // A frame in no VLAN of the port (untagged with no PVID, or tagged with a VLAN
+            // the port does not carry): the bridge's ingress filter drops it.
             return Vec::new();
         }
         let Some(destination) = frame.get(..6).and_then(|m| <[u8; 6]>::try_from(m).ok()) else {
