@@ -544,7 +544,7 @@ fn tagged_with_a_vlan_the_trunk_does_not_carry() {
     let text =
         with_expect("from = \"h1\"\nto = \"h2\"\nreach = true\ntagged = { on = \"h1:eth0\", vlan = 19 }\n")
             .replacen("link = \"sw1\"", "link = \"sw1\"\ntrunk = [20]", 1);
-    assert_error(&text, "21:17", "`h1:eth0` does not carry VLAN 19");
+    assert_error(&text, "21:35", "`h1:eth0` does not carry VLAN 19");
 }
 
 #[test]

@@ -374,11 +374,24 @@ fn off_link(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId, ow
             format!("{owner_label} is on no link of {}: no cable, switch or tunnel joins them", route.oif)
         }
         None if hop == dst => format!(
-            "the route to {dst} leaves by {} with no gateway, as if {dst} were on that link, but {dst} is {owner_label}'s: {link}",
-            route.oif
+            "the route to {dst} leaves by {} with no gateway, as if {dst} were on that link, but {dst} is {owner_label}'s: {link}{}",
+            route.oif,
+            router_on_link(lab, oif, dst).map(|via| format!("; route it via {via}")).unwrap_or_default()
         ),
         None => format!("{hop} is {owner_label}'s, which is not on the link of {}: {link}", route.oif),
     }
+}
+
+/// A router's address on the link of `oif`, of the same family as `dst`: "10.0.1.1
+/// (r1:eth0)", the gateway an on-link route should have named.
+fn router_on_link(lab: &Lab, oif: IfaceId, dst: IpAddr) -> Option<String> {
+    lab.iface_ids()
+        .filter(|i| i.node != oif.node && lab.node(i.node).role == crate::model::Role::Router)
+        .filter(|i| layer2::joined(lab, oif, *i))
+        .find_map(|i| {
+            let address = lab.iface(i).addresses.iter().find(|a| a.addr().is_ipv4() == dst.is_ipv4())?;
+            Some(format!("{} ({})", address.addr(), lab.iface_label(i)))
+        })
 }
 
 /// The interface named `name` in a node's namespace.
