@@ -9,7 +9,7 @@
 
 use crate::kind::{Flood, IfaceKind, IpvlanFlag, MacvlanMode, PortVlans, VlanProtocol};
 use crate::model::{IfaceId, Lab};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Where a frame could go no further, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +23,8 @@ pub struct Blocked {
 
 /// A frame's way from `from` (an interface it leaves by) to `to` (the interface that owns
 /// its destination): every interface it crosses, `from` first and `to` last.
-pub fn carry(lab: &Lab, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
-    let carrier = Carrier { lab, to, tunnels: crate::kind::vxlan::tunnels(lab) };
+pub fn carry(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
+    let carrier = Carrier { lab, to, links };
     if !carrier.joined(from, to, None) {
         let reason = tunnel_mismatch(lab, from).unwrap_or_else(|| {
             format!(
@@ -41,8 +41,42 @@ pub fn carry(lab: &Lab, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Bloc
 
 /// Whether two interfaces are joined at layer 2 by any links (cables, switches, parents,
 /// tunnels).
-pub fn joined(lab: &Lab, from: IfaceId, to: IfaceId) -> bool {
-    Carrier { lab, to, tunnels: crate::kind::vxlan::tunnels(lab) }.joined(from, to, None)
+pub fn joined(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> bool {
+    Carrier { lab, to, links }.joined(from, to, None)
+}
+
+/// The lab's links by interface, found once for a whole explanation: each interface's
+/// children, a bridge's ports, a VXLAN's remote ends.
+#[derive(Default)]
+pub struct Links {
+    children: HashMap<IfaceId, Vec<IfaceId>>,
+    ports: HashMap<IfaceId, Vec<IfaceId>>,
+    remotes: HashMap<IfaceId, Vec<IfaceId>>,
+}
+
+impl Links {
+    pub fn of(lab: &Lab) -> Links {
+        let mut links = Links::default();
+        for id in lab.iface_ids() {
+            if let Some(parent) = lab.iface(id).kind.parent() {
+                links.children.entry(parent).or_default().push(id);
+            }
+            if let Some((bridge, _)) = bridge_port(lab, id) {
+                links.ports.entry(bridge).or_default().push(id);
+            }
+        }
+        for (a, b) in crate::kind::vxlan::tunnels(lab) {
+            links.remotes.entry(a).or_default().push(b);
+        }
+        links
+    }
+
+    fn of_kind<'m>(
+        map: &'m HashMap<IfaceId, Vec<IfaceId>>,
+        iface: IfaceId,
+    ) -> impl Iterator<Item = IfaceId> + 'm {
+        map.get(&iface).into_iter().flatten().copied()
+    }
 }
 
 /// A VXLAN that sends to a remote whose vxlan has another VNI or port: "vx0 sends VNI 42
@@ -104,7 +138,7 @@ const BRIDGE_PROTOCOL: VlanProtocol = VlanProtocol::Dot1Q;
 struct Carrier<'l> {
     lab: &'l Lab,
     to: IfaceId,
-    tunnels: Vec<(IfaceId, IfaceId)>,
+    links: &'l Links,
 }
 
 type Carried = Result<(), Blocked>;
@@ -424,15 +458,15 @@ impl Carrier<'_> {
     }
 
     fn children(&self, parent: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
-        self.lab.iface_ids().filter(move |c| self.lab.iface(*c).kind.parent() == Some(parent))
+        Links::of_kind(&self.links.children, parent)
     }
 
     fn ports(&self, bridge: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
-        self.lab.iface_ids().filter(move |p| bridge_port(self.lab, *p).is_some_and(|(b, _)| b == bridge))
+        Links::of_kind(&self.links.ports, bridge)
     }
 
     fn remotes(&self, vxlan: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
-        self.tunnels.iter().filter(move |(a, _)| *a == vxlan).map(|(_, b)| *b)
+        Links::of_kind(&self.links.remotes, vxlan)
     }
 
     /// The sub-interface of `iface` that takes frames with this outer tag.
@@ -546,16 +580,17 @@ name = "h1"
     #[test]
     fn a_frame_crosses_an_access_port_and_a_trunk_into_its_sub_interface() {
         let lab = lab(TRUNK);
-        let path = carry(&lab, iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap();
+        let path = carry(&lab, &Links::of(&lab), iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap();
         assert_eq!(labels(&lab, &path), ["h1:eth0", "sw1:h1-eth0", "sw1:r1-eth0", "r1:eth0", "r1:eth0.20"]);
-        let back = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap();
+        let back = carry(&lab, &Links::of(&lab), iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap();
         assert_eq!(labels(&lab, &back), ["r1:eth0.20", "r1:eth0", "sw1:r1-eth0", "sw1:h1-eth0", "h1:eth0"]);
     }
 
     #[test]
     fn a_vlan_missing_on_the_way_out_is_named_with_the_ports_vlans() {
         let lab = lab(&TRUNK.replace("access = 20", "access = 30"));
-        let blocked = carry(&lab, iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap_err();
+        let blocked =
+            carry(&lab, &Links::of(&lab), iface(&lab, "h1:eth0"), iface(&lab, "r1:eth0.20")).unwrap_err();
         assert_eq!(blocked.at, "sw1 port r1-eth0");
         assert_eq!(blocked.reason, "VLAN 30 is not on this port (trunk 10, 20)");
     }
@@ -563,7 +598,8 @@ name = "h1"
     #[test]
     fn a_tag_missing_on_the_way_in_is_named_at_the_port_it_enters() {
         let lab = lab(&TRUNK.replace("trunk = [10, 20]", "trunk = [10]"));
-        let blocked = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
+        let blocked =
+            carry(&lab, &Links::of(&lab), iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
         assert_eq!(blocked.at, "sw1 port r1-eth0");
         assert_eq!(blocked.reason, "VLAN 20 is not on this port (trunk 10)");
     }
@@ -571,7 +607,8 @@ name = "h1"
     #[test]
     fn a_bridge_without_vlan_filtering_carries_the_tag_to_the_far_end() {
         let lab = lab(&TRUNK.replace("  trunk = [10, 20]\n", "").replace("  access = 20\n", ""));
-        let blocked = carry(&lab, iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
+        let blocked =
+            carry(&lab, &Links::of(&lab), iface(&lab, "r1:eth0.20"), iface(&lab, "h1:eth0")).unwrap_err();
         assert_eq!(blocked.at, "h1:eth0");
         assert_eq!(blocked.reason, "no sub-interface of eth0 takes VLAN 20");
         assert_eq!(

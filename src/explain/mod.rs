@@ -31,8 +31,10 @@ pub fn failures(lab: &Lab, state: &State, verification: &mut Verification) {
         return;
     }
     let kernels = Namespaces::open(lab, state);
+    let links = layer2::Links::of(lab);
+    let ground = walk::Ground { lab, links: &links, kernels: &kernels };
     for expectation in wanted {
-        let mut walked = walk_of(lab, &kernels, expectation);
+        let mut walked = walk_of(&ground, expectation);
         if let Some(outcome) = verification.outcomes.iter_mut().find(|o| o.number == expectation.number) {
             if let (Some(walk), Some(sighted)) = (&mut walked, &outcome.sighted) {
                 mark_seen(lab, walk, sighted);
@@ -70,15 +72,16 @@ pub fn paths(lab: &Lab, verification: &mut Verification) {
 }
 
 /// The walk of one expectation's packet: there, and when it arrives, the reply back.
-fn walk_of(lab: &Lab, kernels: &Namespaces, expectation: &Expectation) -> Option<Walk> {
+fn walk_of(ground: &walk::Ground<'_>, expectation: &Expectation) -> Option<Walk> {
+    let lab = ground.lab;
     let (from, to) = path::sent(expectation)?;
-    let there = walk::leg(lab, kernels, Way::There, from, to.addr, None);
+    let there = walk::leg(ground, Way::There, from, to.addr, None);
     let mut hops = path::hops_of(lab, &there.path, Way::There);
     let stop = match there.end {
         Err(stop) => Some(stop),
         Ok(walk::Arrived { source: None, .. }) => None,
         Ok(walk::Arrived { node, source: Some(source) }) => {
-            let back = walk::leg(lab, kernels, Way::Back, node, source, Some(to.addr));
+            let back = walk::leg(ground, Way::Back, node, source, Some(to.addr));
             hops.extend(path::hops_of(lab, &back.path, Way::Back));
             back.end.err()
         }

@@ -32,22 +32,24 @@ pub struct Arrived {
     pub source: Option<IpAddr>,
 }
 
+/// What a walk reads: the lab's model, its links by interface, and each node's kernel.
+pub struct Ground<'a> {
+    pub lab: &'a Lab,
+    pub links: &'a layer2::Links,
+    pub kernels: &'a dyn Kernels,
+}
+
 /// Walks a packet from node `from` to `dst` (from `src` when the sender's choice is known).
-pub fn leg(
-    lab: &Lab,
-    kernels: &dyn Kernels,
-    way: Way,
-    from: NodeId,
-    dst: IpAddr,
-    src: Option<IpAddr>,
-) -> Leg {
-    let mut walker = Walker { lab, kernels, way, path: Vec::new(), seen: Vec::new() };
+pub fn leg(ground: &Ground<'_>, way: Way, from: NodeId, dst: IpAddr, src: Option<IpAddr>) -> Leg {
+    let Ground { lab, links, kernels } = *ground;
+    let mut walker = Walker { lab, links, kernels, way, path: Vec::new(), seen: Vec::new() };
     let end = walker.walk(from, dst, src);
     Leg { path: walker.path, end }
 }
 
 struct Walker<'a> {
     lab: &'a Lab,
+    links: &'a layer2::Links,
     kernels: &'a dyn Kernels,
     way: Way,
     path: Vec<IfaceId>,
@@ -170,7 +172,7 @@ impl Walker<'_> {
             return Err(self.stop(at, reason));
         }
         let hop = route.next_hop(dst);
-        let owner = owner_of(lab, hop, oif);
+        let owner = owner_of(lab, self.links, hop, oif);
         if let Some(parent) = routed_by_parent(lab, oif, owner) {
             self.path.extend([oif, parent]);
             return Ok(Entry::Routed(parent));
@@ -179,11 +181,11 @@ impl Walker<'_> {
             self.path.push(oif);
             return Err(self.stop(at, nobody_has(lab, route, hop, dst, oif)));
         };
-        if !layer2::joined(lab, oif, owner) && layer2::tunnel_mismatch(lab, oif).is_none() {
+        if !layer2::joined(lab, self.links, oif, owner) && layer2::tunnel_mismatch(lab, oif).is_none() {
             self.path.push(oif);
-            return Err(self.stop(at, off_link(lab, route, hop, dst, oif, owner)));
+            return Err(self.stop(at, off_link(lab, self.links, route, hop, dst, oif, owner)));
         }
-        match layer2::carry(lab, oif, owner) {
+        match layer2::carry(lab, self.links, oif, owner) {
             Ok(crossed) => self.path.extend(crossed),
             Err(Blocked { at, reason, path }) => {
                 self.path.extend(path);
@@ -202,7 +204,7 @@ impl Walker<'_> {
     /// When the next hop's owner answered but its answer cannot come back to `oif` (it
     /// comes in untagged where the asker listens on a sub-interface), where and why.
     fn answer_lost(&self, oif: IfaceId, owner: IfaceId) -> Option<Stop> {
-        let Blocked { at, reason, .. } = layer2::carry(self.lab, owner, oif).err()?;
+        let Blocked { at, reason, .. } = layer2::carry(self.lab, self.links, owner, oif).err()?;
         let asker = self.lab.iface_label(oif);
         let reason =
             format!("the ARP answer of {} to {asker} stops here: {reason}", self.lab.iface_label(owner));
@@ -321,10 +323,10 @@ fn has_address(lab: &Lab, node: NodeId, addr: IpAddr) -> bool {
 
 /// The interface of the lab that has an address: one on the link of `oif` first; for a
 /// link-local address, only one there (each link has its own).
-fn owner_of(lab: &Lab, addr: IpAddr, oif: IfaceId) -> Option<IfaceId> {
+fn owner_of(lab: &Lab, links: &layer2::Links, addr: IpAddr, oif: IfaceId) -> Option<IfaceId> {
     let all: Vec<IfaceId> =
         lab.iface_ids().filter(|i| lab.iface(*i).addresses.iter().any(|a| a.addr() == addr)).collect();
-    match all.iter().copied().find(|o| layer2::joined(lab, oif, *o)) {
+    match all.iter().copied().find(|o| layer2::joined(lab, links, oif, *o)) {
         Some(owner) => Some(owner),
         None if link_local(addr) => None,
         None => all.first().copied(),
@@ -360,7 +362,15 @@ fn nobody_has(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId) 
 /// The owner of the next hop is on another link than the route's interface: the route's
 /// mistake in words (a gateway that is no neighbour, or an on-link route to a network
 /// behind a router).
-fn off_link(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId, owner: IfaceId) -> String {
+fn off_link(
+    lab: &Lab,
+    links: &layer2::Links,
+    route: &Route,
+    hop: IpAddr,
+    dst: IpAddr,
+    oif: IfaceId,
+    owner: IfaceId,
+) -> String {
     let owner_label = lab.iface_label(owner);
     let link = format!("no cable, switch or tunnel joins {} to it", lab.iface(oif).name);
     match route.gateway {
@@ -376,7 +386,9 @@ fn off_link(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId, ow
         None if hop == dst => format!(
             "the route to {dst} leaves by {} with no gateway, as if {dst} were on that link, but {dst} is {owner_label}'s: {link}{}",
             route.oif,
-            router_on_link(lab, oif, dst).map(|via| format!("; route it via {via}")).unwrap_or_default()
+            router_on_link(lab, links, oif, dst)
+                .map(|via| format!("; route it via {via}"))
+                .unwrap_or_default()
         ),
         None => format!("{hop} is {owner_label}'s, which is not on the link of {}: {link}", route.oif),
     }
@@ -384,10 +396,10 @@ fn off_link(lab: &Lab, route: &Route, hop: IpAddr, dst: IpAddr, oif: IfaceId, ow
 
 /// A router's address on the link of `oif`, of the same family as `dst`: "10.0.1.1
 /// (r1:eth0)", the gateway an on-link route should have named.
-fn router_on_link(lab: &Lab, oif: IfaceId, dst: IpAddr) -> Option<String> {
+fn router_on_link(lab: &Lab, links: &layer2::Links, oif: IfaceId, dst: IpAddr) -> Option<String> {
     lab.iface_ids()
         .filter(|i| i.node != oif.node && lab.node(i.node).role == crate::model::Role::Router)
-        .filter(|i| layer2::joined(lab, oif, *i))
+        .filter(|i| layer2::joined(lab, links, oif, *i))
         .find_map(|i| {
             let address = lab.iface(i).addresses.iter().find(|a| a.addr().is_ipv4() == dst.is_ipv4())?;
             Some(format!("{} ({})", address.addr(), lab.iface_label(i)))
