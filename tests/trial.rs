@@ -182,7 +182,17 @@ fn without_root_every_verb_says_what_it_needs_in_one_message() {
     if !nix::unistd::geteuid().is_root() {
         panic!("this test drops root to see lab without it: run the suite as root");
     }
-    let file = write_topology("t-no-root", &PAIR.replace("t-trial", "t-no-root"));
+    // The binary and the file where an unprivileged user can reach them, wherever the
+    // checkout is (a home directory may be closed to others).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("lab-no-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.join("lab");
+    std::fs::copy(env!("CARGO_BIN_EXE_lab"), &binary).unwrap();
+    let file = dir.join("t-no-root.toml");
+    std::fs::write(&file, PAIR.replace("t-trial", "t-no-root")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let file = file.to_str().unwrap();
     let verbs: [&[&str]; 7] = [
         &["up", file],
@@ -196,7 +206,7 @@ fn without_root_every_verb_says_what_it_needs_in_one_message() {
     for args in verbs {
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])
-            .arg(env!("CARGO_BIN_EXE_lab"))
+            .arg(&binary)
             .args(args)
             .output()
             .expect("setpriv runs (util-linux)");
@@ -209,6 +219,7 @@ fn without_root_every_verb_says_what_it_needs_in_one_message() {
         );
         assert!(!err.contains("os error"), "lab {args:?}: a bare errno: {err}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
