@@ -21,8 +21,9 @@ pub struct Question {
 /// The kernel's answers.
 #[derive(Clone, Debug)]
 pub struct Answer {
-    /// Whether forwarding is on for the input interface (`net.ipv4.conf.IIF.forwarding`,
-    /// `net.ipv6.conf.IIF.forwarding`); true when the node sends the packet itself.
+    /// Whether the kernel forwards what comes in by the input interface: by
+    /// `net.ipv4.conf.IIF.forwarding` for IPv4, by `net.ipv6.conf.all.forwarding` for IPv6;
+    /// true when the node sends the packet itself.
     pub forwarding: bool,
     /// `net.ipv4.ip_forward` (`net.ipv6.conf.all.forwarding`), to name the right key.
     pub forwarding_all: bool,
@@ -106,8 +107,13 @@ fn sysctls(question: &Question) -> (bool, bool, u8) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
-    let forwarding = read(format!("conf/{iif}/forwarding")) != 0;
     let forwarding_all = read("conf/all/forwarding".into()) != 0;
+    // IPv4 forwards by the input interface's key; IPv6 by `all` alone (a device's own key
+    // only makes it act as a router or a host: router advertisements, the NA router flag).
+    let forwarding = match question.dst.is_ipv4() {
+        true => read(format!("conf/{iif}/forwarding")) != 0,
+        false => forwarding_all,
+    };
     let rp_filter = if question.dst.is_ipv4() {
         read("conf/all/rp_filter".into()).max(read(format!("conf/{iif}/rp_filter")))
     } else {

@@ -24,7 +24,7 @@ pub struct Blocked {
 /// A frame's way from `from` (an interface it leaves by) to `to` (the interface that owns
 /// its destination): every interface it crosses, `from` first and `to` last.
 pub fn carry(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
-    let carrier = Carrier { lab, to, links };
+    let carrier = Carrier { lab, to, links, sender: lab.iface(from).mac };
     if !carrier.joined(from, to, None) {
         let reason = tunnel_mismatch(lab, from).unwrap_or_else(|| {
             format!(
@@ -42,7 +42,7 @@ pub fn carry(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> Result<Vec
 /// Whether two interfaces are joined at layer 2 by any links (cables, switches, parents,
 /// tunnels).
 pub fn joined(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> bool {
-    Carrier { lab, to, links }.joined(from, to, None)
+    Carrier { lab, to, links, sender: None }.joined(from, to, None)
 }
 
 /// The lab's links by interface, found once for a whole explanation: each interface's
@@ -139,6 +139,8 @@ struct Carrier<'l> {
     lab: &'l Lab,
     to: IfaceId,
     links: &'l Links,
+    /// The sender's MAC, when the lab sets it (a source-mode macvlan filters by it).
+    sender: Option<crate::model::Mac>,
 }
 
 type Carried = Result<(), Blocked>;
@@ -269,17 +271,32 @@ impl Carrier<'_> {
             tags.remove(0);
             return self.arrive(sub, tags, path, depth + 1);
         }
+        if let Some(thief) = self.passthru_child(iface).filter(|c| !self.holds(*c)) {
+            let reason = format!(
+                "{} is a passthru macvlan child of {}: it takes every frame {} receives, so {} gets none",
+                lab.iface_label(thief),
+                here.name,
+                here.name,
+                lab.iface_label(self.to)
+            );
+            return Err(self.blocked(iface, reason, path));
+        }
         if iface == self.to {
             return Ok(());
         }
         if let Some(child) = self.children(iface).find(|c| self.holds(*c)) {
-            return match lab.iface(child).kind {
+            return match &lab.iface(child).kind {
                 IfaceKind::Vlan { id, .. } => {
                     let reason = format!(
                         "the frame comes in untagged, and {} takes only VLAN {id}",
                         lab.iface(child).name
                     );
                     Err(self.blocked(iface, reason, path))
+                }
+                IfaceKind::Macvlan { mode: MacvlanMode::Source, source_macs, .. }
+                    if !self.sender.is_some_and(|m| source_macs.contains(&m)) =>
+                {
+                    Err(self.blocked(iface, self.not_a_source(child, source_macs), path))
                 }
                 _ => self.arrive(child, tags, path, depth + 1),
             };
@@ -467,6 +484,28 @@ impl Carrier<'_> {
 
     fn remotes(&self, vxlan: IfaceId) -> impl Iterator<Item = IfaceId> + '_ {
         Links::of_kind(&self.links.remotes, vxlan)
+    }
+
+    /// A passthru macvlan child of `iface`, which takes every frame it receives.
+    fn passthru_child(&self, iface: IfaceId) -> Option<IfaceId> {
+        self.children(iface).find(|c| {
+            matches!(self.lab.iface(*c).kind, IfaceKind::Macvlan { mode: MacvlanMode::Passthru, .. })
+        })
+    }
+
+    /// "ns1:mv0 is a source-mode macvlan: it takes frames only from 02:00:00:00:00:11, and the
+    /// sender's MAC (02:00:00:00:00:22) is not one of them".
+    fn not_a_source(&self, child: IfaceId, source_macs: &[crate::model::Mac]) -> String {
+        let listed: Vec<String> = source_macs.iter().map(ToString::to_string).collect();
+        let sender = match self.sender {
+            Some(mac) => format!("the sender's MAC ({mac})"),
+            None => "the sender's MAC".into(),
+        };
+        format!(
+            "{} is a source-mode macvlan: it takes frames only from {}, and {sender} is not one of them",
+            self.lab.iface_label(child),
+            if listed.is_empty() { "the MACs it lists (none)".to_string() } else { listed.join(", ") }
+        )
     }
 
     /// The sub-interface of `iface` that takes frames with this outer tag.

@@ -17,7 +17,11 @@ pub fn explain(
 ) -> String {
     let target = to.iface.map(|i| i.node);
     let seen = |frame: Frame, leaving: bool, node: Option<NodeId>| {
-        sightings.iter().filter(move |s| s.frame == frame && s.leaving == leaving && Some(s.at.node) == node)
+        // A node that joins another's namespace sends and receives by that one's interfaces.
+        let home = node.map(|n| lab.home(n));
+        sightings
+            .iter()
+            .filter(move |s| s.frame == frame && s.leaving == leaving && Some(lab.home(s.at.node)) == home)
     };
     let last = |frame: Frame| sightings.iter().filter(|s| s.frame == frame).max_by_key(|s| s.stamp);
     if seen(Frame::Request, true, Some(from)).next().is_none() {
