@@ -139,6 +139,14 @@ pub struct Hop {
 }
 
 impl Hop {
+    /// Which frame travels this way: "the request" there, "the reply" back.
+    fn frame(&self) -> &'static str {
+        match self.way {
+            Way::There => "the request",
+            Way::Back => "the reply",
+        }
+    }
+
     /// "arriving at r1:eth0" or "leaving by r1:eth1".
     fn place(&self) -> String {
         let way = if self.arriving { "arriving at" } else { "leaving by" };
@@ -201,10 +209,10 @@ impl Walk {
         }
         let last = marked.iter().rposition(|(_, seen)| *seen)?;
         let (hop, _) = marked[last];
-        let frame = if hop.way == Way::Back { "the reply" } else { "the request" };
-        let text = format!("{frame} was last seen {}", hop.place());
+        let text = format!("{} was last seen {}", hop.frame(), hop.place());
         Some(match marked.get(last + 1) {
-            Some((missed, _)) => format!("{text}, and not {}", missed.place()),
+            Some((missed, _)) if missed.way == hop.way => format!("{text}, and not {}", missed.place()),
+            Some((missed, _)) => format!("{text}; {} was not seen {}", missed.frame(), missed.place()),
             None => format!("{text}, where the walk ends too"),
         })
     }
@@ -231,5 +239,44 @@ impl Serialize for Walk {
         walk.serialize_field("explanation", &self.summary())?;
         walk.serialize_field("seen", &self.sightings())?;
         walk.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(way: Way, label: &str, arriving: bool, seen: bool) -> Hop {
+        let (node, iface) = label.split_once(':').unwrap();
+        Hop { way, node: node.into(), iface: iface.into(), arriving, seen: Some(seen) }
+    }
+
+    #[test]
+    fn sightings_name_the_last_interface_that_saw_the_frame_and_the_first_that_did_not() {
+        let walk = |hops| Walk { hops, stop: None, asked: true };
+        let stopped = walk(vec![
+            hop(Way::There, "h1:eth0", false, true),
+            hop(Way::There, "r1:eth0", true, true),
+            hop(Way::There, "r1:eth1", false, false),
+        ]);
+        assert_eq!(
+            stopped.sightings().as_deref(),
+            Some("the request was last seen arriving at r1:eth0, and not leaving by r1:eth1")
+        );
+        let unanswered = walk(vec![
+            hop(Way::There, "h1:eth0", false, true),
+            hop(Way::There, "h2:eth0", true, true),
+            hop(Way::Back, "h2:eth0", false, false),
+        ]);
+        assert_eq!(
+            unanswered.sightings().as_deref(),
+            Some("the request was last seen arriving at h2:eth0; the reply was not seen leaving by h2:eth0")
+        );
+        let unseen = walk(vec![hop(Way::There, "h1:eth0", false, false)]);
+        assert_eq!(unseen.sightings(), None);
+        assert_eq!(
+            walk(vec![hop(Way::There, "h1:eth0", false, true)]).sightings().as_deref(),
+            Some("the request was last seen leaving by h1:eth0, where the walk ends too")
+        );
     }
 }
