@@ -24,7 +24,7 @@ pub struct Blocked {
 /// A frame's way from `from` (an interface it leaves by) to `to` (the interface that owns
 /// its destination): every interface it crosses, `from` first and `to` last.
 pub fn carry(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> Result<Vec<IfaceId>, Blocked> {
-    let carrier = Carrier { lab, to, links, sender: lab.iface(from).mac };
+    let carrier = Carrier { lab, to, links, sender: lab.iface(from).mac, changed_vlan: Default::default() };
     if !carrier.joined(from, to, None) {
         let reason = tunnel_mismatch(lab, from).unwrap_or_else(|| {
             format!(
@@ -42,7 +42,7 @@ pub fn carry(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> Result<Vec
 /// Whether two interfaces are joined at layer 2 by any links (cables, switches, parents,
 /// tunnels).
 pub fn joined(lab: &Lab, links: &Links, from: IfaceId, to: IfaceId) -> bool {
-    Carrier { lab, to, links, sender: None }.joined(from, to, None)
+    Carrier { lab, to, links, sender: None, changed_vlan: Default::default() }.joined(from, to, None)
 }
 
 /// The lab's links by interface, found once for a whole explanation: each interface's
@@ -141,13 +141,42 @@ struct Carrier<'l> {
     links: &'l Links,
     /// The sender's MAC, when the lab sets it (a source-mode macvlan filters by it).
     sender: Option<crate::model::Mac>,
+    /// Where the frame went from one VLAN into another on the way (a cable between two
+    /// switch ports whose untagged VLANs differ), said with any stop after it.
+    changed_vlan: std::cell::RefCell<Option<String>>,
 }
 
 type Carried = Result<(), Blocked>;
 
 impl Carrier<'_> {
     fn blocked(&self, at: IfaceId, reason: String, path: &[IfaceId]) -> Blocked {
+        let reason = match self.changed_vlan.borrow().as_deref() {
+            Some(changed) => format!("{reason}; {changed}"),
+            None => reason,
+        };
         Blocked { at: place(self.lab, at), reason, path: path.to_vec() }
+    }
+
+    /// Notes a frame that comes in untagged by `port` from another switch's port whose
+    /// untagged VLAN is not this port's: it changes VLAN there.
+    fn note_vlan_change(&self, port: IfaceId, tags: &[Tag]) {
+        let lab = self.lab;
+        if tags.first().is_some_and(|(_, protocol)| *protocol == BRIDGE_PROTOCOL) {
+            return;
+        }
+        let IfaceKind::Veth { peer, .. } = lab.iface(port).kind else { return };
+        let (Some((_, ours)), Some((_, theirs))) = (bridge_port(lab, port), bridge_port(lab, peer)) else {
+            return;
+        };
+        if let (Some(here), Some(there)) = (ours.access, theirs.access)
+            && here != there
+        {
+            *self.changed_vlan.borrow_mut() = Some(format!(
+                "the frame changed VLAN on the way: {} sends VLAN {there} untagged, and {} takes untagged frames into VLAN {here} (the two ends' native VLANs differ)",
+                place(lab, peer),
+                place(lab, port)
+            ));
+        }
     }
 
     /// The frame leaves by `iface`, carrying `tags` (outermost first).
@@ -319,7 +348,10 @@ impl Carrier<'_> {
         let filtering = matches!(lab.iface(bridge).kind, IfaceKind::Bridge { vlan_filtering: true });
         let vlan = match (filtering, port) {
             (false, _) => None,
-            (true, Some(port)) => Some(self.ingress_vlan(port, &mut tags, path)?),
+            (true, Some(port)) => {
+                self.note_vlan_change(port, &tags);
+                Some(self.ingress_vlan(port, &mut tags, path)?)
+            }
             (true, None) => Some(match tags.first() {
                 Some(&(id, protocol)) if protocol == BRIDGE_PROTOCOL => {
                     tags.remove(0);
