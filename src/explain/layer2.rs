@@ -114,11 +114,6 @@ pub fn place(lab: &Lab, iface: IfaceId) -> String {
     }
 }
 
-/// A port's VLANs in words (`PortVlans::describe`).
-pub fn vlans_text(port: &PortVlans) -> String {
-    port.describe()
-}
-
 /// The bridge an interface is a port of, and the port's VLANs.
 fn bridge_port(lab: &Lab, iface: IfaceId) -> Option<(IfaceId, &PortVlans)> {
     let port = lab.iface(iface).kind.port()?;
@@ -373,7 +368,7 @@ impl Carrier<'_> {
         {
             if !vlans.trunk.contains(&vlan) {
                 path.push(out);
-                let reason = format!("VLAN {vlan} is not on this port ({})", vlans_text(vlans));
+                let reason = format!("VLAN {vlan} is not on this port ({})", vlans.describe());
                 return Err(self.blocked(out, reason, path));
             }
             tags.insert(0, (vlan, BRIDGE_PROTOCOL));
@@ -389,7 +384,7 @@ impl Carrier<'_> {
             None => vlans.access.ok_or_else(|| {
                 let reason = format!(
                     "untagged frames are not taken on this port ({}: no access VLAN)",
-                    vlans_text(vlans)
+                    vlans.describe()
                 );
                 self.blocked(port, reason, path)
             }),
@@ -398,7 +393,7 @@ impl Carrier<'_> {
                 Ok(tag)
             }
             Some(tag) => {
-                let reason = format!("VLAN {tag} is not on this port ({})", vlans_text(vlans));
+                let reason = format!("VLAN {tag} is not on this port ({})", vlans.describe());
                 Err(self.blocked(port, reason, path))
             }
         }
@@ -692,9 +687,9 @@ name = "h1"
     fn ports_vlans_are_written_as_bridge_vlan_would_group_them() {
         let port =
             |access, trunk: &[u16]| PortVlans { access, trunk: trunk.to_vec(), ..PortVlans::default() };
-        assert_eq!(vlans_text(&port(Some(20), &[])), "access 20");
-        assert_eq!(vlans_text(&port(None, &[10, 20])), "trunk 10, 20");
-        assert_eq!(vlans_text(&port(Some(1), &[10])), "access 1, trunk 10");
-        assert_eq!(vlans_text(&port(None, &[])), "no VLAN");
+        assert_eq!(port(Some(20), &[]).describe(), "access 20");
+        assert_eq!(port(None, &[10, 20]).describe(), "trunk 10, 20");
+        assert_eq!(port(Some(1), &[10]).describe(), "access 1, trunk 10");
+        assert_eq!(port(None, &[]).describe(), "no VLAN");
     }
 }
