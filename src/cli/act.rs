@@ -25,6 +25,7 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    super::sandbox::reach(&options.lab)?;
     super::need_privileges("do")?;
     let Some((base, state)) = verify::lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
     let before = steps::current(&base, &state)?;

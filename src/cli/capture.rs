@@ -35,6 +35,7 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    super::sandbox::reach(&options.lab)?;
     super::need_privileges("capture")?;
     let filter = Filter::parse(options.filter.as_deref().unwrap_or_default())
         .map_err(|e| Error::Usage(format!("{e}")))?;

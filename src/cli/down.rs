@@ -16,6 +16,7 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    super::sandbox::reach(&options.lab)?;
     let (name, _) = lab_name_of(&options.lab)?;
     super::need_privileges("down")?;
     let report = realize::down(&name, &Progress::new(0, options.quiet))?;
@@ -38,6 +39,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
 /// "did you mean `nc-type`? (labs up: nc-type, x)", or that no lab is up.
 fn labs_up_instead(name: &str) -> String {
     let mut up = crate::state::labs();
+    up.extend(super::sandbox::labs().into_iter().map(|s| s.lab));
     up.extend(realize::marked_namespaces().into_keys());
     up.sort();
     up.dedup();

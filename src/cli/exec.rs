@@ -20,6 +20,7 @@ pub struct Options {
 
 /// Does not return when the command starts: the process becomes the command.
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    super::sandbox::reach(&options.lab)?;
     let (lab, nodes) = lab_name_of(&options.lab)?;
     super::need_privileges("exec")?;
     if !nodes.is_empty() && !nodes.contains(&options.node) {

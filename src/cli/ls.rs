@@ -39,32 +39,28 @@ struct Row {
     topology: String,
     /// "up", or "incomplete" when namespaces exist without a state (an `up` was killed).
     status: &'static str,
+    /// "host" (this machine's kernel), or "sandbox" (the full kernel of `up --sandbox`).
+    place: &'static str,
     description: String,
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
     if let Some(lab) = &options.lab {
+        super::sandbox::reach(lab)?;
         return nodes(lab, options.json);
     }
     let marked = realize::marked_namespaces();
     let mut rows = Vec::new();
-    for lab in state::labs() {
-        if let Ok(Some(state)) = State::load(&lab) {
-            rows.push(Row {
-                lab,
-                nodes: state.nodes.len(),
-                topology: printable(&state.topology.display().to_string()).into_owned(),
-                status: "up",
-                description: printable(&state.description.unwrap_or_default()).into_owned(),
-            });
-        }
-    }
+    let here = state::labs().into_iter().filter_map(|lab| State::load(&lab).ok().flatten());
+    rows.extend(here.map(|state| Row::up(state, "host")));
+    rows.extend(super::sandbox::labs().into_iter().map(|state| Row::up(state, "sandbox")));
     for (lab, namespaces) in marked {
         if !rows.iter().any(|r| r.lab == lab) {
             let nodes = namespaces.len();
             let description =
                 "namespaces left by an `up` that was killed: remove them with `lab down`".into();
-            rows.push(Row { lab, nodes, topology: String::new(), status: "incomplete", description });
+            let topology = String::new();
+            rows.push(Row { lab, nodes, topology, status: "incomplete", place: "host", description });
         }
     }
     if options.json {
@@ -76,13 +72,26 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         return Ok(Verdict::Pass);
     }
     let mut table = Table::new();
-    table.load_preset(NOTHING).set_header(["LAB", "NODES", "STATUS", "TOPOLOGY", "DESCRIPTION"]);
+    table.load_preset(NOTHING).set_header(["LAB", "NODES", "STATUS", "KERNEL", "TOPOLOGY", "DESCRIPTION"]);
     for r in &rows {
-        let row = [&r.lab, &r.nodes.to_string(), r.status, &r.topology, &r.description];
+        let row = [&r.lab, &r.nodes.to_string(), r.status, r.place, &r.topology, &r.description];
         table.add_row(row.map(|cell| cell.to_string()));
     }
     stdoutln!("{table}");
     Ok(Verdict::Pass)
+}
+
+impl Row {
+    fn up(state: State, place: &'static str) -> Row {
+        Row {
+            lab: state.lab,
+            nodes: state.nodes.len(),
+            topology: printable(&state.topology.display().to_string()).into_owned(),
+            status: "up",
+            place,
+            description: printable(&state.description.unwrap_or_default()).into_owned(),
+        }
+    }
 }
 
 /// `lab ls LAB`: the nodes of a lab that is up, as it stands (at its step).

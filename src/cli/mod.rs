@@ -38,6 +38,7 @@ mod exec;
 mod graph;
 mod ls;
 mod run;
+mod sandbox;
 mod steps;
 mod up;
 mod validate;
@@ -77,6 +78,8 @@ enum Command {
     Do(act::Options),
     /// Up, verify and down in one command (always tears down); --sandbox for the full kernel.
     Run(run::Options),
+    /// The full kernel that stays up for `up --sandbox`: a shell inside, its status, stop it.
+    Sandbox(sandbox::Options),
 }
 
 /// How a command ended.
@@ -176,6 +179,7 @@ pub fn run(args: Args) -> Result<Verdict, Error> {
         Command::Do(options) => act::run(options),
         Command::Capture(options) => capture::run(options),
         Command::Run(options) => run::run(options),
+        Command::Sandbox(options) => sandbox::run(options),
     }
 }
 

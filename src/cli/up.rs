@@ -21,9 +21,17 @@ pub struct Options {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Bring the lab up inside the full kernel (user-mode Linux), which stays up in the
+    /// background: for link kinds this kernel lacks; needs no root. `exec`, `verify`, `ls`
+    /// and `down` reach the lab there; `lab sandbox shell` opens a shell inside.
+    #[arg(long, conflicts_with = "dry_run")]
+    sandbox: bool,
 }
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
+    if options.sandbox && !crate::sandbox::inside() {
+        return super::sandbox::up_inside(&options.file);
+    }
     let Some((lab, source)) = load_lab(&options.file)? else { return Ok(Verdict::Invalid) };
     let plan = Plan::new(&LabGraph::new(&lab));
     if options.dry_run && options.json {
@@ -34,6 +42,7 @@ pub fn run(options: Options) -> Result<Verdict, Error> {
         stdout!("{plan}");
         return Ok(Verdict::Pass);
     }
+    super::sandbox::not_in_sandbox(&lab.name)?;
     super::need_privileges("up")?;
     let progress = Progress::new(plan.steps(), options.quiet);
     let started = std::time::Instant::now();

@@ -69,6 +69,7 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(options: Options) -> Result<Verdict, Error> {
     super::need_privileges("verify")?;
+    super::sandbox::reach(&options.lab)?;
     let Some((base, mut state)) = lab_that_is_up(&options.lab)? else { return Ok(Verdict::Invalid) };
     let mut lab = steps::current(&base, &state)?;
     if let Some(name) = &options.step {

@@ -13,6 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod job;
+mod resident;
+mod serve;
+mod terminal;
+
+pub use job::Size;
+pub use resident::{Resident, Status, keep, request_for};
+pub use serve::serve;
+pub use terminal::own_size;
+
 /// Set inside the sandbox, so that a program can tell where it runs.
 pub const INSIDE: &str = "LAB_SANDBOX";
 
@@ -232,9 +242,36 @@ impl Sandbox {
     /// The init process of the sandbox: mounts, modules, the command, its status, power off.
     fn init_script(&self, kernel: &Kernel, command: &[String], cwd: &Path, dir: &Path) -> String {
         let d = quote(&dir.display().to_string());
+        let mut s = self.prelude(kernel, dir);
+        let _ = writeln!(s, "cd {} || exit 1", quote(&cwd.display().to_string()));
+        // Consoles 1 and 2 carry the command's output, raw (no \r added, no echo). The
+        // command writes into pipes, not to the consoles, so that it does not take itself
+        // for a program on a terminal.
+        s.push_str(
+            "stty -F /run/lab-dev/tty1 raw -echo && stty -F /run/lab-dev/tty2 raw -echo || poweroff -f\n",
+        );
+        let args: Vec<String> = command.iter().map(|a| quote(a)).collect();
+        let _ = writeln!(
+            s,
+            "{{ {{ {} < /dev/null; echo $? > {d}/status; }} | cat > /run/lab-dev/tty1; }} 2>&1 | cat > /run/lab-dev/tty2",
+            args.join(" ")
+        );
+        s.push_str("poweroff -f\n");
+        s
+    }
+
+    /// What every boot script starts with: /proc, /sys, a fresh /run (with `dir`, the
+    /// sandbox's own directory on the host, seen through it again when it lies under /run,
+    /// as `$XDG_RUNTIME_DIR` does), the kernel's modules, the environment, and the
+    /// kernel's devices under /run/lab-dev.
+    fn prelude(&self, kernel: &Kernel, dir: &Path) -> String {
+        let d = quote(&dir.display().to_string());
         let mut s = String::from("#!/bin/sh\n");
         s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
         s.push_str("mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmp /run\n");
+        if dir.starts_with("/run") {
+            let _ = writeln!(s, "mkdir -p {d} && mount -t hostfs none {d} -o {d} || poweroff -f");
+        }
         s.push_str("mkdir -p /run/netns /run/lock; mount -t tmpfs tmp /dev/shm 2>/dev/null\n");
         s.push_str("mount -t tmpfs tmp /lib/modules; mkdir -p /lib/modules/$(uname -r)\n");
         let _ = writeln!(
@@ -252,44 +289,32 @@ impl Sandbox {
         for (key, value) in &self.env {
             let _ = writeln!(s, "export {key}={}", quote(value));
         }
-        let _ = writeln!(s, "cd {} || exit 1", quote(&cwd.display().to_string()));
-        // Consoles 1 and 2 carry the command's output, raw (no \r added, no echo). The
-        // command writes into pipes, not to the consoles, so that it does not take itself
-        // for a program on a terminal.
         s.push_str("mkdir /run/lab-dev && mount -t devtmpfs dev /run/lab-dev || poweroff -f\n");
-        s.push_str(
-            "stty -F /run/lab-dev/tty1 raw -echo && stty -F /run/lab-dev/tty2 raw -echo || poweroff -f\n",
-        );
-        let args: Vec<String> = command.iter().map(|a| quote(a)).collect();
-        let _ = writeln!(
-            s,
-            "{{ {{ {} < /dev/null; echo $? > {d}/status; }} | cat > /run/lab-dev/tty1; }} 2>&1 | cat > /run/lab-dev/tty2",
-            args.join(" ")
-        );
-        s.push_str("poweroff -f\n");
         s
     }
 }
 
 /// SIGINT, SIGTERM and SIGHUP caught while the kernel runs (the kernel is in its own
-/// process group, so a terminal's Ctrl-C reaches only this process); the previous handlers
-/// come back when this is dropped.
+/// process group, so a terminal's Ctrl-C reaches only this process), counted, the last one
+/// kept; the previous handlers come back when this is dropped.
 struct Signals(Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>);
 
-static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SIGNALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static LAST_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-extern "C" fn note_signal(_: libc::c_int) {
-    SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+extern "C" fn note_signal(signal: libc::c_int) {
+    LAST_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+    SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 impl Signals {
     fn catch() -> Signals {
         use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-        SIGNALLED.store(false, std::sync::atomic::Ordering::SeqCst);
+        SIGNALS.store(0, std::sync::atomic::Ordering::SeqCst);
         let action = SigAction::new(SigHandler::Handler(note_signal), SaFlags::empty(), SigSet::empty());
         let mut previous = Vec::new();
         for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            // SAFETY: the handler only stores to atomics, which is async-signal-safe.
             if let Ok(old) = unsafe { sigaction(signal, &action) } {
                 previous.push((signal, old));
             }
@@ -298,7 +323,17 @@ impl Signals {
     }
 
     fn arrived(&self) -> bool {
-        SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
+        self.count() > 0
+    }
+
+    /// How many have arrived since `catch`.
+    fn count(&self) -> u32 {
+        SIGNALS.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The one that arrived last.
+    fn last(&self) -> i32 {
+        LAST_SIGNAL.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
