@@ -207,7 +207,7 @@ pub fn need_privileges(verb: &str) -> Result<(), Error> {
     }
     Err(format!(
         "`lab {verb}` needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN): it makes, enters and removes \
-         network namespaces; run it as root, or use `lab run --sandbox FILE`, which needs neither"
+         network namespaces; run it as root, or use the full kernel, which needs neither: `lab up --sandbox FILE` or `lab run --sandbox FILE`"
     )
     .into())
 }

@@ -68,6 +68,7 @@ fn shell() -> Result<Verdict, Error> {
 
 fn status(json: bool) -> Result<Verdict, Error> {
     let Some(resident) = Resident::running()? else {
+        Resident::forget_stale()?;
         match json {
             true => stdoutln!("{}", serde_json::json!({ "up": false })),
             false => stdoutln!("the sandbox is not up"),
@@ -99,6 +100,7 @@ fn status(json: bool) -> Result<Verdict, Error> {
 
 fn stop() -> Result<Verdict, Error> {
     let Some(resident) = Resident::running()? else {
+        Resident::forget_stale()?;
         stderrln!("the sandbox is not up: nothing to stop");
         return Ok(Verdict::Pass);
     };

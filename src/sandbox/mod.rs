@@ -217,6 +217,7 @@ impl Sandbox {
         if let Some(started) = Started::of(child.id() as i32) {
             let _ = std::fs::write(dir.path("kernel"), started.to_string());
         }
+        let _warden = spawn_warden(child.id() as i32);
         let signals = Signals::catch();
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -420,11 +421,80 @@ fn reap_abandoned() {
         }
         let recorded =
             std::fs::read_to_string(entry.path().join("kernel")).ok().and_then(|t| t.parse::<Started>().ok());
-        if let Some(kernel) = recorded.filter(|k| k.is_still_running()) {
-            let _ =
-                nix::sys::signal::killpg(nix::unistd::Pid::from_raw(kernel.pid), nix::sys::signal::SIGKILL);
+        if let Some(kernel) = recorded {
+            kill_recorded(kernel);
         }
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+/// This user's `linux.uml` processes in process group `group` (a kernel runs one per process
+/// inside, and helpers, all in the group of its first).
+fn kernel_processes(group: i32) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let in_group = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                == Some(&group.to_string());
+            let mine = std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == me);
+            let kernel = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "linux.uml"));
+            in_group && mine && kernel
+        })
+        .collect()
+}
+
+/// Starts a watcher that, when this thread ends (even by SIGKILL), kills what is left of the
+/// kernel whose group is `group`: the kernel itself dies with this thread, but its helper
+/// processes would not. It ends by itself once the group is empty. A group's number cannot
+/// be given to another process while the group has members, so the kill cannot reach
+/// another group. Dropped once the kernel has ended, it is stopped and waited for.
+struct Warden(Option<std::process::Child>);
+
+impl Drop for Warden {
+    fn drop(&mut self) {
+        if let Some(mut warden) = self.0.take() {
+            let _ = warden.kill();
+            let _ = warden.wait();
+        }
+    }
+}
+
+fn spawn_warden(group: i32) -> Warden {
+    let script = format!(
+        "trap 'kill -9 -{group} 2>/dev/null; exit 0' TERM\n\
+         while kill -0 -{group} 2>/dev/null; do sleep 1 & wait $!; done\n"
+    );
+    let mut warden = Command::new("/bin/sh");
+    warden.args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    warden.process_group(0);
+    // SAFETY: prctl is async-signal-safe; the death signal survives the exec of sh.
+    unsafe {
+        warden.pre_exec(|| match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        });
+    }
+    Warden(warden.spawn().ok())
+}
+
+/// Kills what is left of a kernel recorded as `kernel` (its first process, whose number is
+/// its group's): when that process still runs, or is gone without its number being reused.
+fn kill_recorded(kernel: Started) {
+    let reused = !kernel.is_still_running() && Path::new(&format!("/proc/{}", kernel.pid)).exists();
+    if !reused {
+        kill_kernel(kernel.pid);
+    }
+}
+
+/// Kills every process of the kernel whose group is `group`, and nothing else.
+fn kill_kernel(group: i32) {
+    for pid in kernel_processes(group) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
     }
 }
 
@@ -441,6 +511,10 @@ impl Started {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name is in parentheses and may hold spaces: fields count from its end.
         let after = stat.rsplit_once(')')?.1;
+        // A zombie has ended: only its parent's wait is missing.
+        if matches!(after.split_whitespace().next(), Some("Z" | "X")) {
+            return None;
+        }
         let ticks = after.split_whitespace().nth(19)?.parse().ok()?;
         Some(Started { pid, ticks })
     }

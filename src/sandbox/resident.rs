@@ -61,6 +61,18 @@ impl Resident {
             .map(|keeper| Resident { home, keeper }))
     }
 
+    /// Removes what a sandbox whose keeper was killed left (its directory, a kernel process
+    /// still running); nothing when one is up or being booted.
+    pub fn forget_stale() -> Result<(), Error> {
+        let _lock = HomeLock::take()?;
+        let home = home()?;
+        match read_started(&home.join("keeper")) {
+            Some(keeper) if is_mine_and_running(&keeper) => Ok(()),
+            _ if home.exists() => clear_stale(&home),
+            _ => Ok(()),
+        }
+    }
+
     /// The sandbox that is up, or a new one: `booting` is called before a boot.
     pub fn ensure(sandbox: &Sandbox, booting: impl FnOnce()) -> Result<Resident, Error> {
         let _lock = HomeLock::take()?;
@@ -374,10 +386,11 @@ fn keep_kernel(sandbox: &Sandbox, home: &Path) -> Result<(), Error> {
     std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755))
         .map_err(io_error("writing the boot script"))?;
     let mut child = start_kernel(sandbox, &kernel, home)?;
-    let group = nix::unistd::Pid::from_raw(child.id() as i32);
-    if let Some(started) = Started::of(child.id() as i32) {
+    let group = child.id() as i32;
+    if let Some(started) = Started::of(group) {
         let _ = std::fs::write(home.join("kernel"), started.to_string());
     }
+    let _warden = super::spawn_warden(group);
     let signals = Signals::catch();
     let identity = identity(home);
     let mut hung_up = std::collections::HashSet::new();
@@ -386,15 +399,15 @@ fn keep_kernel(sandbox: &Sandbox, home: &Path) -> Result<(), Error> {
             break;
         }
         if signals.arrived() || !same_directory(home, identity) {
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+            super::kill_kernel(group);
             let _ = child.wait();
             break;
         }
         end_abandoned_jobs(&home.join("jobs"), &mut hung_up);
         std::thread::sleep(Duration::from_millis(200));
     }
-    // UML runs a host process per process inside, all in the kernel's group.
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+    // UML runs a host process per process inside, and helpers, all in the kernel's group.
+    super::kill_kernel(group);
     Ok(())
 }
 
@@ -470,8 +483,8 @@ fn clear_stale(home: &Path) -> Result<(), Error> {
     if let Some(keeper) = read_started(&home.join("keeper")).filter(is_mine_and_running) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(keeper.pid), nix::sys::signal::SIGKILL);
     }
-    if let Some(kernel) = read_started(&home.join("kernel")).filter(|k| k.is_still_running()) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(kernel.pid), nix::sys::signal::SIGKILL);
+    if let Some(kernel) = read_started(&home.join("kernel")) {
+        super::kill_recorded(kernel);
     }
     match std::fs::remove_dir_all(home) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error("clearing the old sandbox")(e)),
