@@ -31,24 +31,55 @@ fn options(text: &str) -> Vec<String> {
     options
 }
 
-#[test]
-fn every_command_and_option_of_the_help_is_documented_and_no_other() {
-    let docs = std::fs::read_to_string("docs/cli.md").unwrap();
-    let top = help(&[]);
-    let commands: Vec<&str> = top
-        .lines()
+/// The commands a help text lists under "Commands:", but `help`.
+fn commands(help: &str) -> Vec<String> {
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
-        .collect();
-    assert_eq!(commands, ["validate", "graph", "up", "down", "ls", "exec", "verify", "capture", "do", "run"]);
+        .map(String::from)
+        .collect()
+}
+
+/// The options of `lab COMMAND` and of each of its subcommands.
+fn options_of(command: &str) -> Vec<String> {
+    let mut all = options(&help(&[command]));
+    for sub in commands(&help(&[command])) {
+        all.extend(options(&help(&[command, &sub])));
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[test]
+fn every_command_and_option_of_the_help_is_documented_and_no_other() {
+    let docs = std::fs::read_to_string("docs/cli.md").unwrap();
+    let commands = commands(&help(&[]));
+    assert_eq!(
+        commands,
+        ["validate", "graph", "up", "down", "ls", "exec", "verify", "capture", "do", "run", "sandbox"]
+    );
     for command in commands {
         let heading = format!("## lab {command}\n");
         let start = docs.find(&heading).unwrap_or_else(|| panic!("docs/cli.md has no section `{heading}`"));
         let section = &docs[start + heading.len()..];
         let section = &section[..section.find("\n## ").unwrap_or(section.len())];
-        assert_eq!(options(section), options(&help(&[command])), "options of `lab {command}`");
+        assert_eq!(options(section), options_of(&command), "options of `lab {command}`");
+    }
+}
+
+#[test]
+fn every_subcommand_of_lab_sandbox_is_documented() {
+    let docs = std::fs::read_to_string("docs/cli.md").unwrap();
+    let section = &docs[docs.find("## lab sandbox\n").expect("docs/cli.md has no `lab sandbox` section")..];
+    for sub in commands(&help(&["sandbox"])) {
+        assert!(
+            section.contains(&format!("lab sandbox {sub}")),
+            "docs/cli.md does not describe `lab sandbox {sub}`"
+        );
     }
 }
