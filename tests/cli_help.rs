@@ -76,7 +76,9 @@ fn every_command_and_option_of_the_help_is_documented_and_no_other() {
 fn every_subcommand_of_lab_sandbox_is_documented() {
     let docs = std::fs::read_to_string("docs/cli.md").unwrap();
     let section = &docs[docs.find("## lab sandbox\n").expect("docs/cli.md has no `lab sandbox` section")..];
-    for sub in commands(&help(&["sandbox"])) {
+    let subcommands = commands(&help(&["sandbox"]));
+    assert_eq!(subcommands, ["shell", "status", "stop"], "the subcommands `lab sandbox --help` lists");
+    for sub in subcommands {
         assert!(
             section.contains(&format!("lab sandbox {sub}")),
             "docs/cli.md does not describe `lab sandbox {sub}`"
